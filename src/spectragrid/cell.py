@@ -1,0 +1,232 @@
+"""One grid cell: data of one fold, training, test predictions, export, records."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spectragrid.dataset import read_clean
+from spectragrid.export import check_parity, export_onnx
+from spectragrid.label_issues import read_flagged
+from spectragrid.metrics import classification_metrics
+from spectragrid.models import build_model, count_parameters, flops_per_sample
+from spectragrid.splits import fold_parts, read_folds
+from spectragrid.targets import display_code, resolve_target
+from spectragrid.training import Arrays, TrainSettings, fit, predict_proba
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    dataset: str
+    labels: str  # "raw" or "clean"
+    target: str
+    target_code: str
+    channels_name: str
+    channels: list[str]
+    model: str
+    arch: str
+    model_params: dict
+    train: dict
+    tabular: list[str]
+    seed: int
+    fold: int
+    k: int
+    config_hash: str = ""
+    transforms: list[str] = field(default_factory=list)
+
+    @property
+    def coordinates(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "labels": self.labels,
+            "target": self.target,
+            "channels": self.channels_name,
+            "model": self.model,
+            "seed": self.seed,
+            "fold": self.fold,
+            "k": self.k,
+        }
+
+    def display_name(self) -> str:
+        """The name users search for, e.g. `cnn y=['OVA', 'OK'] c=('277',) t=() 0-5 s=0 eps=0.1`."""
+        return (
+            f"{self.model} y={display_code(self.target_code)} c={tuple(self.channels)!r} "
+            f"t={tuple(self.transforms)!r} {self.fold}-{self.k} s={self.seed} "
+            f"eps={float(self.train.get('eps', 0.0))}"
+        )
+
+
+@dataclass(frozen=True)
+class CellOutputs:
+    checkpoint: Path
+    onnx: Path
+    predictions: Path
+    metrics: Path
+    history: Path
+    card: Path
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _arrays(spectra: np.ndarray, tabular: np.ndarray, labels: np.ndarray, rows) -> Arrays:
+    return Arrays(
+        spectra=torch.from_numpy(np.ascontiguousarray(spectra[rows])),
+        tabular=torch.from_numpy(np.ascontiguousarray(tabular[rows])),
+        labels=torch.from_numpy(labels[rows]),
+    )
+
+
+def run_cell(
+    spec: CellSpec,
+    clean_path: Path,
+    folds_path: Path,
+    issues_path: Path | None,
+    out: CellOutputs,
+    threads: int = 1,
+) -> dict:
+    started = time.perf_counter()
+    torch.set_num_threads(max(1, threads))
+    data = read_clean(clean_path, spec.channels)
+    table = data.table
+    target = resolve_target(spec.target, spec.target_code, table["full_truth"])
+    y_all = target.encode(table["full_truth"])
+    folds = read_folds(folds_path, table["sample_id"])
+    parts = fold_parts(folds, spec.fold, spec.k)
+    in_target = y_all >= 0
+
+    flagged = np.zeros(len(table), dtype=bool)
+    if issues_path is not None:
+        flagged = table["sample_id"].isin(read_flagged(issues_path)).to_numpy()
+    # Cleaning touches training and validation rows only: the test fold stays
+    # exactly the raw cell's test fold, so raw and clean compare like for like.
+    train_rows = np.flatnonzero(parts.train & in_target & ~flagged)
+    val_rows = np.flatnonzero(parts.val & in_target & ~flagged)
+    test_rows = np.flatnonzero(parts.test & in_target)
+
+    spectra = data.stack(spec.channels)
+    tabular = (
+        table[spec.tabular].to_numpy(dtype=np.float32)
+        if spec.tabular
+        else np.zeros((len(table), 0), dtype=np.float32)
+    )
+    n_channels, length = spectra.shape[1], spectra.shape[2]
+    settings = TrainSettings(**spec.train)
+    torch.manual_seed(spec.seed)
+    model = build_model(
+        spec.arch, spec.model_params, n_channels, length, tabular.shape[1], target.n_classes
+    )
+    model.fit_scaling(spectra[train_rows], tabular[train_rows])
+
+    train = _arrays(spectra, tabular, y_all, train_rows)
+    val = _arrays(spectra, tabular, y_all, val_rows)
+    test = _arrays(spectra, tabular, y_all, test_rows)
+    module = fit(model, train, val, settings, target.n_classes, spec.seed)
+    model = module.model.to("cpu")
+
+    proba = predict_proba(model, test)
+    y_test = y_all[test_rows]
+    test_flagged = flagged[test_rows]
+
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "classes": list(target.classes),
+            "channels": list(spec.channels),
+            "arch": spec.arch,
+            "model_params": spec.model_params,
+            "n_tabular": int(tabular.shape[1]),
+            "best_epoch": int(module.best_epoch),
+        },
+        _tmp(out.checkpoint),
+    )
+    os.replace(_tmp(out.checkpoint), out.checkpoint)
+
+    display = spec.display_name()
+    export_onnx(
+        model,
+        out.onnx,
+        n_channels,
+        length,
+        int(tabular.shape[1]),
+        {
+            "classes": list(target.classes),
+            "channels": list(spec.channels),
+            "wavelengths": [data.wavelengths[c].tolist() for c in spec.channels],
+            "target": spec.target_code,
+            "tabular": list(spec.tabular),
+            "display_name": display,
+            "config_hash": spec.config_hash,
+        },
+    )
+    parity = check_parity(
+        out.onnx, test.spectra.numpy(), test.tabular.numpy(), proba.astype(np.float32)
+    )
+
+    predictions = pd.DataFrame(
+        {
+            "sample_id": table["sample_id"].to_numpy()[test_rows],
+            "full_truth": table["full_truth"].to_numpy()[test_rows],
+            "label": np.asarray(target.classes, dtype=object)[y_test],
+            "label_index": y_test,
+            "pred_index": proba.argmax(axis=1),
+            "flagged": test_flagged,
+        }
+    )
+    for i, name in enumerate(target.classes):
+        predictions[f"prob_{name}"] = proba[:, i]
+    predictions.to_parquet(_tmp(out.predictions), index=False)
+    os.replace(_tmp(out.predictions), out.predictions)
+
+    history = pd.DataFrame(module.history.rows)
+    history.to_csv(_tmp(out.history), index=False)
+    os.replace(_tmp(out.history), out.history)
+
+    metrics = {
+        "cell": spec.coordinates,
+        "display_name": display,
+        "target": target.as_dict(),
+        "channels": list(spec.channels),
+        "n_train": len(train_rows),
+        "n_val": len(val_rows),
+        "n_test": len(test_rows),
+        "n_removed_flagged": int((flagged & (parts.train | parts.val) & in_target).sum()),
+        "best_epoch": int(module.best_epoch),
+        "epochs_run": len(module.epoch_seconds),
+        "test": classification_metrics(y_test, proba),
+        "test_unflagged": (
+            classification_metrics(y_test[~test_flagged], proba[~test_flagged])
+            if issues_path is not None
+            else None
+        ),
+        "onnx_parity": parity,
+    }
+    _write_json(out.metrics, metrics)
+
+    epoch_seconds = float(np.mean(module.epoch_seconds)) if module.epoch_seconds else 0.0
+    card = {
+        "display_name": display,
+        "parameters": count_parameters(model),
+        "flops_per_sample": flops_per_sample(model, n_channels, length),
+        "seconds_per_epoch": epoch_seconds,
+        "train_samples_per_second": len(train_rows) / epoch_seconds if epoch_seconds else 0.0,
+        "wall_seconds": time.perf_counter() - started,
+        "device": module.used_device,
+        "threads": torch.get_num_threads(),
+    }
+    _write_json(out.card, card)
+    return metrics
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")

@@ -1,0 +1,126 @@
+"""Study configuration: JSON Schema validation plus the cross-references a schema cannot see.
+
+Errors name the offending key as a dotted path and, for a misspelt key or an
+unknown name, suggest the closest valid one.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config that must be fixed before any job runs."""
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = [k for k in error.instance if k not in allowed]
+        hints = "; ".join(f"unknown key {k!r}{_did_you_mean(k, allowed)}" for k in extra)
+        return f"{where}: {hints}; allowed keys: {', '.join(sorted(allowed))}"
+    if error.validator == "enum":
+        return (
+            f"{where}: {error.instance!r} is not allowed"
+            f"{_did_you_mean(str(error.instance), error.validator_value)}; "
+            f"allowed: {', '.join(map(str, error.validator_value))}"
+        )
+    return f"{where}: {error.message}"
+
+
+def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
+    """Insert schema defaults so rules always see every key."""
+    if not isinstance(instance, dict):
+        return
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].split("/")[-1]]
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(sub, instance[key], root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(extra, value, root)
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Return a validated copy of `config` with defaults filled in, or raise ConfigError."""
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
+        raise ConfigError(f"config is invalid:\n{lines}")
+    config = copy.deepcopy(config)
+    _fill_defaults(schema, config, schema)
+    _check_references(config)
+    return config
+
+
+def _check_references(config: dict) -> None:
+    problems: list[str] = []
+
+    def require(key: str, names: list[str], known) -> None:
+        for name in names:
+            if name not in known:
+                problems.append(
+                    f"{key}: {name!r} is not defined{_did_you_mean(name, known)}; "
+                    f"defined: {', '.join(sorted(known))}"
+                )
+
+    grid = config["grid"]
+    require("grid.models", grid["models"], config["models"])
+    require("grid.targets", grid["targets"], config["targets"])
+    require("grid.channel_sets", grid["channel_sets"], config["channel_sets"])
+    channels = config["dataset"]["channels"]
+    for set_name, members in config["channel_sets"].items():
+        require(f"channel_sets.{set_name}", members, channels)
+    issues = config["label_issues"]
+    if issues.get("enabled", True):
+        models = issues.get("models") or grid["models"][:1]
+        issues["models"] = models
+        require("label_issues.models", models, grid["models"])
+    dataset = config["dataset"]
+    if "demo" not in dataset and not dataset.get("raw"):
+        problems.append("dataset.raw: list the raw pickles, or add a dataset.demo block")
+    missing_tab = [c for c in config["tabular"] if c not in dataset["columns"].get("tabular", [])]
+    if missing_tab:
+        problems.append(
+            f"tabular: {missing_tab} must also be listed in dataset.columns.tabular "
+            "so ingest keeps them"
+        )
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def config_hash(config: dict) -> str:
+    """Hash of the semantic content: key order and comments do not change it."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

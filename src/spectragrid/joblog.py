@@ -1,0 +1,34 @@
+"""Send a job's output to its Snakemake log file while keeping errors visible."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
+    """Log to `path`; on failure write the traceback there and the message to stderr."""
+    logger = logging.getLogger("spectragrid")
+    logger.setLevel(logging.INFO)
+    if path is None:
+        yield logger
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as stream:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(stream):
+                yield logger
+        except Exception as err:
+            traceback.print_exc(file=stream)
+            print(f"spectragrid: {type(err).__name__}: {err}", file=sys.stderr)
+            raise
+        finally:
+            logger.removeHandler(handler)

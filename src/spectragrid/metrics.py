@@ -1,0 +1,95 @@
+"""Classification metrics of one cell's test predictions.
+
+Every metric tolerates a fold where a class is absent: a metric that cannot
+be computed is NaN, never an exception, so one unlucky fold cannot sink the
+summary.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import (
+    f1_score,
+    log_loss,
+    roc_auc_score,
+)
+
+METRIC_NAMES = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "auc",
+    "log_loss",
+    "ece",
+    "hter",
+)
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
+    """Top-label calibration error over uniform confidence bins."""
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def hter(y: np.ndarray, pred: np.ndarray, positive: int = 0) -> float:
+    """Half total error rate (FAR + FRR) / 2 with class `positive` as the accepted class."""
+    pos = y == positive
+    neg = ~pos
+    if not pos.any() or not neg.any():
+        return math.nan
+    frr = float(np.mean(pred[pos] != positive))
+    far = float(np.mean(pred[neg] == positive))
+    return (far + frr) / 2
+
+
+def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean recall over the classes present in `y`."""
+    recalls = [np.mean(pred[y == c] == c) for c in np.unique(y)]
+    return float(np.mean(recalls)) if recalls else math.nan
+
+
+def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Metrics of integer labels `y` (N,) against probabilities `proba` (N, C)."""
+    y = np.asarray(y, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    n_classes = proba.shape[1]
+    if len(y) == 0:
+        return {name: math.nan for name in METRIC_NAMES}
+    pred = proba.argmax(axis=1)
+    labels = list(range(n_classes))
+    out: dict[str, float] = {
+        "accuracy": float(np.mean(pred == y)),
+        "balanced_accuracy": balanced_accuracy(y, pred),
+        "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+    }
+    present = np.unique(y)
+    try:
+        if n_classes == 2:
+            out["auc"] = (
+                float(roc_auc_score(y == 0, proba[:, 0])) if len(present) == 2 else math.nan
+            )
+        else:
+            # macro one-vs-rest over the classes present in this fold
+            aucs = [
+                roc_auc_score(y == c, proba[:, c]) for c in present if 0 < np.sum(y == c) < len(y)
+            ]
+            out["auc"] = float(np.mean(aucs)) if aucs else math.nan
+    except ValueError:
+        out["auc"] = math.nan
+    clipped = np.clip(proba, 1e-7, 1.0)
+    out["log_loss"] = float(
+        log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)
+    )
+    out["ece"] = expected_calibration_error(y, proba)
+    out["hter"] = hter(y, pred) if n_classes == 2 else math.nan
+    return out

@@ -1,0 +1,169 @@
+"""Target codes (domain vocabulary) turned into explicit, ordered class lists.
+
+A target maps each sample's severity and type to a class index, or -1 when
+the sample does not belong to the target. Class lists never depend on
+alphabetical order: they follow the severity order below, then type.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SEVERITIES: tuple[str, ...] = ("OK", "CROCHET", "VR", "NC")
+SOUND = ("OK", "CROCHET")
+# Sub-types fold into their parent type for the "TYs" codes.
+COARSE_TYPE = {11: 1, 12: 1, 13: 1, 14: 1}
+
+AVA_CODES = ("IN", "INs", "TY", "TYs", "INTY", "INsTYs")
+
+
+class TargetError(ValueError):
+    """A target that cannot be built from the config or the data."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    code: str
+    classes: tuple[str, ...]
+    # class name -> full-truth values (e.g. "VR11") that belong to it
+    members: tuple[tuple[str, ...], ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.classes) == 2
+
+    def encode(self, full_truth: pd.Series | np.ndarray) -> np.ndarray:
+        """Class index per sample (int64), -1 where the sample is outside the target."""
+        lookup = {value: i for i, values in enumerate(self.members) for value in values}
+        values = pd.Series(np.asarray(full_truth, dtype=object))
+        return values.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "code": self.code,
+            "classes": list(self.classes),
+            "members": [list(m) for m in self.members],
+        }
+
+
+def full_truth(severity: pd.Series, type_: pd.Series) -> pd.Series:
+    """`OK0`, `VR11`, ...: severity and type, the users' stratification label."""
+    return severity.astype(str) + type_.astype("int64").astype(str)
+
+
+def _split_combo(value: str) -> tuple[str, int]:
+    match = re.fullmatch(r"([A-Z]+)(\d+)", value)
+    if not match:
+        raise TargetError(f"not a full-truth value: {value!r}")
+    return match.group(1), int(match.group(2))
+
+
+def _order_key(value: str) -> tuple[int, int]:
+    severity, type_ = _split_combo(value)
+    rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+    return rank, type_
+
+
+def _group(observed: list[str], key) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Group observed full-truth values by a class-naming function, in a stable order."""
+    groups: dict[str, list[str]] = {}
+    for value in sorted(observed, key=_order_key):
+        groups.setdefault(key(value), []).append(value)
+    return list(groups), [tuple(v) for v in groups.values()]
+
+
+def _ava(code: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
+    def severity(v: str) -> str:
+        return _split_combo(v)[0]
+
+    def type_(v: str) -> int:
+        return _split_combo(v)[1]
+
+    if code == "IN":
+        return _group(observed, severity)
+    if code == "INs":
+        return _group(observed, lambda v: "OK-CROCHET" if severity(v) in SOUND else "VR-NC")
+    if code == "TY":
+        by_type = sorted(observed, key=lambda v: (type_(v), _order_key(v)))
+        groups: dict[str, list[str]] = {}
+        for v in by_type:
+            groups.setdefault(str(type_(v)), []).append(v)
+        return list(groups), [tuple(g) for g in groups.values()]
+    if code == "TYs":
+        by_type = sorted(observed, key=lambda v: (COARSE_TYPE.get(type_(v), type_(v)), type_(v)))
+        groups = {}
+        for v in by_type:
+            groups.setdefault(str(COARSE_TYPE.get(type_(v), type_(v))), []).append(v)
+        return list(groups), [tuple(g) for g in groups.values()]
+    if code == "INTY":
+        return _group(observed, lambda v: v)
+    if code == "INsTYs":
+
+        def name(v: str) -> str:
+            if severity(v) in SOUND:
+                return severity(v)
+            return f"D{COARSE_TYPE.get(type_(v), type_(v))}"
+
+        names, members = _group(observed, name)
+        # sound classes first, then defects by coarse type
+        order = sorted(
+            range(len(names)),
+            key=lambda i: (
+                SOUND.index(names[i]) if names[i] in SOUND else len(SOUND),
+                int(names[i][1:]) if names[i] not in SOUND else 0,
+            ),
+        )
+        return [names[i] for i in order], [members[i] for i in order]
+    raise TargetError(f"unknown all-vs-all code 'AVA {code}'; known: {', '.join(AVA_CODES)}")
+
+
+def _ova(x: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
+    if x in SEVERITIES:
+        positive = [v for v in observed if _split_combo(v)[0] == x]
+    elif x.isdigit():
+        positive = [v for v in observed if _split_combo(v)[1] == int(x)]
+    else:
+        positive = [v for v in observed if v == x]
+    if not positive:
+        raise TargetError(f"'OVA {x}': no sample of the dataset is {x}")
+    rest = [v for v in observed if v not in positive]
+    if not rest:
+        raise TargetError(f"'OVA {x}': every sample is {x}, there is no rest")
+    return [x, "rest"], [
+        tuple(sorted(positive, key=_order_key)),
+        tuple(sorted(rest, key=_order_key)),
+    ]
+
+
+def resolve_target(name: str, code: str, observed_full_truth: pd.Series | list[str]) -> Target:
+    """Build a target from its code and the full-truth values present in the dataset."""
+    observed = sorted({str(v) for v in observed_full_truth}, key=_order_key)
+    parts = code.split()
+    if len(parts) != 2 or parts[0] not in ("AVA", "OVA"):
+        raise TargetError(
+            f"target {name!r}: code {code!r} must read 'AVA <IN|INs|TY|TYs|INTY|INsTYs>' "
+            "or 'OVA <intensity|type|combo>'"
+        )
+    kind, arg = parts
+    try:
+        classes, members = _ava(arg, observed) if kind == "AVA" else _ova(arg, observed)
+    except TargetError as err:
+        raise TargetError(f"target {name!r}: {err}") from None
+    if len(classes) < 2:
+        raise TargetError(f"target {name!r}: {code!r} has a single class in this dataset")
+    return Target(name=name, code=code, classes=tuple(classes), members=tuple(members))
+
+
+def display_code(code: str) -> str:
+    """The users' `y=['OVA', 'OK']` spelling of a target code."""
+    return "[" + ", ".join(repr(p) for p in code.split()) + "]"

@@ -1,0 +1,229 @@
+"""Lightning training of one cell on tensors held in memory.
+
+Batches are slices of a seeded permutation of in-memory tensors: no
+per-sample Python, no DataLoader workers, no collation.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from spectragrid.metrics import classification_metrics
+
+# Batch jobs write logs nobody reads line by line: keep Lightning's banners
+# and advice out of them, and keep its real warnings.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
+warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    eps: float = 0.0  # label smoothing
+    patience: int = 5
+    monitor: str = "val_macro_f1"
+
+
+@dataclass
+class Arrays:
+    spectra: torch.Tensor  # (N, C, L) float32
+    tabular: torch.Tensor  # (N, T) float32
+    labels: torch.Tensor  # (N,) int64
+
+
+class ShuffledBatches(IterableDataset):
+    """Whole batches from a fresh seeded permutation each epoch."""
+
+    def __init__(self, data: Arrays, batch_size: int, seed: int, shuffle: bool) -> None:
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data.labels) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.data.labels)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(n, generator=generator)
+            self.epoch += 1
+        else:
+            order = None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                sl = slice(start, start + self.batch_size)
+                yield self.data.spectra[sl], self.data.tabular[sl], self.data.labels[sl]
+            else:
+                idx = order[start : start + self.batch_size]
+                yield self.data.spectra[idx], self.data.tabular[idx], self.data.labels[idx]
+
+
+def loader(data: Arrays, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+    return DataLoader(ShuffledBatches(data, batch_size, seed, shuffle), batch_size=None)
+
+
+@dataclass
+class History:
+    rows: list[dict] = field(default_factory=list)
+
+
+class CellModule(L.LightningModule):
+    def __init__(self, model: nn.Module, settings: TrainSettings, n_classes: int) -> None:
+        super().__init__()
+        self.model = model
+        self.settings = settings
+        self.n_classes = n_classes
+        self.loss = nn.CrossEntropyLoss(label_smoothing=settings.eps)
+        self.history = History()
+        self._val_logits: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+        self._train_loss_sum = 0.0
+        self._train_count = 0
+        self._epoch_started = 0.0
+        self.epoch_seconds: list[float] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.used_device = "cpu"
+
+    def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        return self.model(spectra, tabular)
+
+    def on_train_start(self) -> None:
+        self.used_device = str(self.device)
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss_sum = 0.0
+        self._train_count = 0
+        self._epoch_started = time.perf_counter()
+
+    def training_step(self, batch, _batch_idx):
+        spectra, tabular, labels = batch
+        loss = self.loss(self(spectra, tabular), labels)
+        # .item() would synchronise every step; detach and sum lazily instead.
+        self._train_loss_sum = self._train_loss_sum + loss.detach() * len(labels)
+        self._train_count += len(labels)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+
+    def validation_step(self, batch, _batch_idx):
+        spectra, tabular, labels = batch
+        self._val_logits.append(self(spectra, tabular).float())
+        self._val_labels.append(labels)
+
+    def on_validation_epoch_end(self) -> None:
+        logits = torch.cat(self._val_logits)
+        labels = torch.cat(self._val_labels)
+        self._val_logits.clear()
+        self._val_labels.clear()
+        val_loss = float(nn.functional.cross_entropy(logits, labels))
+        proba = torch.softmax(logits, dim=1).cpu().numpy()
+        scores = classification_metrics(labels.cpu().numpy(), proba)
+        before_training = self.trainer.state.fn == "validate"
+        epoch = 0 if before_training else self.current_epoch + 1
+        train_loss = (
+            float(self._train_loss_sum) / self._train_count
+            if self._train_count and not before_training
+            else math.nan
+        )
+        lr = (
+            self.trainer.optimizers[0].param_groups[0]["lr"]
+            if self.trainer.optimizers
+            else math.nan
+        )
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": scores["accuracy"],
+            "val_balanced_accuracy": scores["balanced_accuracy"],
+            "val_macro_f1": scores["macro_f1"],
+            "lr": lr if not before_training else self.settings.lr,
+        }
+        self.history.rows.append(row)
+        monitored = row[self.settings.monitor]
+        if not before_training:
+            self.log(self.settings.monitor, monitored, prog_bar=True)
+            if monitored > self.best_score:
+                self.best_score = monitored
+                self.best_epoch = epoch
+                self.best_state = copy.deepcopy(self.model.state_dict())
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(
+            self.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
+        )
+
+
+def make_trainer(settings: TrainSettings, callbacks: list) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=settings.epochs,
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=sys.stderr.isatty(),
+        num_sanity_val_steps=0,
+        deterministic=True,
+        callbacks=callbacks,
+    )
+
+
+def fit(
+    model: nn.Module,
+    train: Arrays,
+    val: Arrays,
+    settings: TrainSettings,
+    n_classes: int,
+    seed: int,
+) -> CellModule:
+    """Train with early stopping on the monitored validation metric; keep the best weights."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = CellModule(model, settings, n_classes)
+    early = L.pytorch.callbacks.EarlyStopping(
+        monitor=settings.monitor, mode="max", patience=settings.patience
+    )
+    trainer = make_trainer(settings, [early])
+    val_loader = loader(val, 1024, seed, shuffle=False)
+    trainer.validate(module, val_loader, verbose=False)
+    trainer.fit(module, loader(train, settings.batch_size, seed, shuffle=True), val_loader)
+    if module.best_state is not None:
+        module.model.load_state_dict(module.best_state)
+    return module
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, data: Arrays, batch_size: int = 1024) -> np.ndarray:
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(data.labels), batch_size):
+        sl = slice(start, start + batch_size)
+        logits = model(data.spectra[sl].to(device), data.tabular[sl].to(device))
+        out.append(torch.softmax(logits.float(), dim=1).cpu())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy()

@@ -1,0 +1,85 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# A snakemake call that hangs must fail the test, not the whole CI run.
+SNAKEMAKE_TIMEOUT = 900
+
+
+def tiny_config() -> dict:
+    """The default study shrunk to seconds: 300 demo samples, 3 folds, 2 epochs."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["dataset"]["demo"] = {"n_samples": 300, "seed": 0, "noise_rate": 0.1}
+    config["splits"]["k"] = 3
+    config["targets"] = {"OVA_OK": "OVA OK"}
+    config["channel_sets"] = {"all": ["277", "380", "425"]}
+    base = config["models"]["cnn"]
+    base["params"]["widths"] = [8, 8, 8]
+    base["train"].update(epochs=2, patience=2, batch_size=64)
+    second = yaml.safe_load(yaml.safe_dump(base))
+    second["params"]["widths"] = [4, 4, 4]
+    config["models"] = {"cnn": base, "small": second}
+    config["grid"] = {"models": ["cnn", "small"], "targets": ["OVA_OK"], "channel_sets": ["all"]}
+    config["label_issues"]["models"] = ["cnn"]
+    return config
+
+
+class Workdir:
+    """A copy of the workflow in a temporary folder, driven by the real snakemake."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        for item in ("Snakefile", "workflow", "config", "profiles", "envs"):
+            src = ROOT / item
+            if src.is_dir():
+                shutil.copytree(src, path / item)
+            else:
+                shutil.copy(src, path / item)
+
+    def write_config(self, config: dict) -> Path:
+        target = self.path / "config" / "config.yaml"
+        target.write_text(yaml.safe_dump(config, sort_keys=False))
+        return target
+
+    def snakemake(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        proc = subprocess.run(
+            [*SNAKEMAKE, "--cores", "2", *args],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=SNAKEMAKE_TIMEOUT,
+            env=env,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+            )
+        return proc
+
+    def planned_jobs(self, *args: str) -> dict[str, int]:
+        """Rule -> job count of a dry run."""
+        proc = self.snakemake("-n", "--quiet", "rules", *args)
+        counts: dict[str, int] = {}
+        for line in proc.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+                counts[parts[0]] = int(parts[1])
+        return counts
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_study(tmp_path_factory) -> Workdir:
+    """The tiny study run to completion once, shared by the workflow tests."""
+    work = Workdir(tmp_path_factory.mktemp("study"))
+    work.write_config(tiny_config())
+    work.snakemake()
+    return work

@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from spectragrid.ingest import run_ingest
+from spectragrid.joblog import job_log
+
+with job_log(snakemake.log[0]) as log:
+    report = run_ingest(
+        [Path(p) for p in snakemake.input.raw],
+        out_parquet=Path(snakemake.output.parquet),
+        out_report=Path(snakemake.output.report),
+        out_dropped=Path(snakemake.output.dropped),
+        columns=snakemake.params.columns,
+        channels=list(snakemake.params.channels),
+        label_map=dict(snakemake.params.label_map),
+        saturation=dict(snakemake.params.saturation),
+        min_integral=dict(snakemake.params.min_integral),
+    )
+    log.info(
+        "kept %s of %s rows; dropped %s", report["kept"], report["input_rows"], report["dropped"]
+    )

@@ -1,0 +1,22 @@
+from pathlib import Path
+
+from spectragrid.joblog import job_log
+from spectragrid.label_issues import run_label_issues
+
+w = snakemake.wildcards
+with job_log(snakemake.log[0]) as log:
+    issues = run_label_issues(
+        prediction_files=[Path(p) for p in snakemake.input.predictions],
+        models=list(snakemake.params.models),
+        k=int(w.k),
+        target_code=snakemake.params.target_code,
+        clean_path=Path(snakemake.input.clean),
+        folds_path=Path(snakemake.input.folds),
+        out_issues=Path(snakemake.output.issues),
+        out_oof=Path(snakemake.output.oof),
+        filter_by=snakemake.params.filter_by,
+        rank_by=snakemake.params.rank_by,
+        min_examples_per_class=int(snakemake.params.min_examples_per_class),
+        n_jobs=snakemake.threads,
+    )
+    log.info("%d label issues", len(issues))

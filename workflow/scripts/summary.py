@@ -1,0 +1,19 @@
+from pathlib import Path
+
+from spectragrid.joblog import job_log
+from spectragrid.report import build_report
+
+with job_log(snakemake.log[0]):
+    build_report(
+        metrics_paths=[Path(p) for p in snakemake.input.metrics],
+        issues_paths=[Path(p) for p in snakemake.input.issues],
+        cleaning_report_path=Path(snakemake.input.cleaning_report),
+        truth_path=Path(snakemake.input.truth[0]) if snakemake.input.truth else None,
+        columns=snakemake.params.columns,
+        label_map=snakemake.params.label_map,
+        config_hash=snakemake.params.config_hash,
+        best_metric=snakemake.params.best_metric,
+        out_html=Path(snakemake.output.html),
+        out_csv=Path(snakemake.output.csv),
+        out_parquet=Path(snakemake.output.parquet),
+    )

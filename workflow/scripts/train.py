@@ -1,0 +1,41 @@
+from pathlib import Path
+
+from spectragrid.cell import CellOutputs, CellSpec, run_cell
+from spectragrid.joblog import job_log
+
+w = snakemake.wildcards
+p = snakemake.params.cell
+with job_log(snakemake.log[0]) as log:
+    spec = CellSpec(
+        dataset=w.dataset,
+        labels=w.labels,
+        target=w.target,
+        target_code=p["target_code"],
+        channels_name=w.channels,
+        channels=list(p["channels"]),
+        model=w.model,
+        arch=p["arch"],
+        model_params=dict(p["model_params"]),
+        train=dict(p["train"]),
+        tabular=list(p["tabular"]),
+        seed=int(w.seed),
+        fold=int(w.fold),
+        k=int(w.k),
+    )
+    out = snakemake.output
+    metrics = run_cell(
+        spec,
+        clean_path=Path(snakemake.input.clean),
+        folds_path=Path(snakemake.input.folds),
+        issues_path=Path(snakemake.input.issues) if w.labels == "clean" else None,
+        out=CellOutputs(
+            checkpoint=Path(out.checkpoint),
+            onnx=Path(out.onnx),
+            predictions=Path(out.predictions),
+            metrics=Path(out.metrics),
+            history=Path(out.history),
+            card=Path(out.card),
+        ),
+        threads=snakemake.threads,
+    )
+    log.info("%s: test %s", metrics["display_name"], metrics["test"])
