@@ -13,7 +13,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/summary.html",
         "results/summary.csv",
-    default_target: True

@@ -19,9 +19,7 @@ os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "17179869184")
 
 DATASET = CONFIG["dataset"]["name"]
 IS_DEMO = "demo" in CONFIG["dataset"]
-RAW_FILES = (
-    layout.demo_raw_files() if IS_DEMO else list(CONFIG["dataset"]["raw"])
-)
+RAW_FILES = layout.demo_raw_files() if IS_DEMO else list(CONFIG["dataset"]["raw"])
 TRUTH = CONFIG["dataset"].get("truth")
 GRID = CONFIG["grid"]
 SEEDS = CONFIG["splits"]["seeds"]
@@ -86,3 +84,33 @@ def cell_params(wildcards):
         "train": dict(model.get("train", {})),
         "tabular": list(CONFIG["tabular"]),
     }
+
+
+def train_inputs(wildcards):
+    inputs = {
+        "clean": f"results/{wildcards.dataset}/clean.parquet",
+        "folds": f"results/{wildcards.dataset}/splits/s{wildcards.seed}_k{wildcards.k}.parquet",
+    }
+    if wildcards.labels == "clean":
+        issues_dir = layout.ISSUES_DIR.format(**wildcards)
+        inputs["issues"] = f"{issues_dir}/issues.csv"
+    return inputs
+
+
+def label_issue_inputs(wildcards):
+    """Test-fold predictions of the raw cells whose probabilities feed cleanlab."""
+    cell = layout.CELL_DIR.format(
+        dataset=wildcards.dataset,
+        labels="raw",
+        target=wildcards.target,
+        channels=wildcards.channels,
+        model="{model}",
+        seed=wildcards.seed,
+        fold="{fold}",
+        k=wildcards.k,
+    )
+    return [
+        f"{cell}/predictions.parquet".format(model=model, fold=fold)
+        for model in CONFIG["label_issues"]["models"]
+        for fold in range(int(wildcards.k))
+    ]

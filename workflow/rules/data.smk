@@ -4,17 +4,17 @@ if IS_DEMO:
         output:
             raw=layout.demo_raw_files(),
             truth=f"{layout.DEMO_DIR}/truth.csv",
-        params:
-            out_dir=layout.DEMO_DIR,
-            n_samples=CONFIG["dataset"]["demo"]["n_samples"],
-            seed=CONFIG["dataset"]["demo"]["seed"],
-            noise_rate=CONFIG["dataset"]["demo"]["noise_rate"],
         log:
             "results/logs/demo_data.log",
         benchmark:
             "results/benchmarks/demo_data.tsv"
         conda:
             "../../envs/data.yaml"
+        params:
+            out_dir=lambda wildcards, output: str(Path(output.truth).parent),
+            n_samples=CONFIG["dataset"]["demo"]["n_samples"],
+            seed=CONFIG["dataset"]["demo"]["seed"],
+            noise_rate=CONFIG["dataset"]["demo"]["noise_rate"],
         script:
             "../scripts/demo_data.py"
 
@@ -26,18 +26,18 @@ rule ingest:
         parquet="results/{dataset}/clean.parquet",
         report="results/{dataset}/cleaning_report.json",
         dropped="results/{dataset}/dropped.csv",
-    params:
-        columns=CONFIG["dataset"]["columns"],
-        channels=CONFIG["dataset"]["channels"],
-        label_map=CONFIG["dataset"]["label_map"],
-        saturation=CONFIG["cleaning"]["saturation"],
-        min_integral=CONFIG["cleaning"]["min_integral"],
     log:
         "results/logs/{dataset}/ingest.log",
     benchmark:
         "results/benchmarks/{dataset}/ingest.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        columns=CONFIG["dataset"]["columns"],
+        channels=CONFIG["dataset"]["channels"],
+        label_map=CONFIG["dataset"]["label_map"],
+        saturation=CONFIG["cleaning"]["saturation"],
+        min_integral=CONFIG["cleaning"]["min_integral"],
     script:
         "../scripts/ingest.py"
 
@@ -47,13 +47,13 @@ rule split:
         clean="results/{dataset}/clean.parquet",
     output:
         folds="results/{dataset}/splits/s{seed}_k{k}.parquet",
-    params:
-        grouped=CONFIG["splits"]["grouped"],
     log:
         "results/logs/{dataset}/split_s{seed}_k{k}.log",
     benchmark:
         "results/benchmarks/{dataset}/split_s{seed}_k{k}.tsv"
     conda:
         "../../envs/data.yaml"
+    params:
+        grouped=CONFIG["splits"]["grouped"],
     script:
         "../scripts/split.py"

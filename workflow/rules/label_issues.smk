@@ -1,22 +1,3 @@
-def label_issue_inputs(wildcards):
-    """Test-fold predictions of the raw cells whose probabilities feed cleanlab."""
-    return [
-        layout.CELL_DIR.format(
-            dataset=wildcards.dataset,
-            labels="raw",
-            target=wildcards.target,
-            channels=wildcards.channels,
-            model=model,
-            seed=wildcards.seed,
-            fold=fold,
-            k=wildcards.k,
-        )
-        + "/predictions.parquet"
-        for model in CONFIG["label_issues"]["models"]
-        for fold in range(int(wildcards.k))
-    ]
-
-
 rule label_issues:
     input:
         predictions=label_issue_inputs,
@@ -25,17 +6,17 @@ rule label_issues:
     output:
         issues=f"{layout.ISSUES_DIR}/issues.csv",
         oof=f"{layout.ISSUES_DIR}/oof.parquet",
-    params:
-        models=CONFIG["label_issues"]["models"],
-        target_code=lambda wildcards: CONFIG["targets"][wildcards.target],
-        filter_by=CONFIG["label_issues"]["filter_by"],
-        rank_by=CONFIG["label_issues"]["rank_by"],
-        min_examples_per_class=CONFIG["label_issues"]["min_examples_per_class"],
     log:
         f"results/logs/{layout.ISSUES_KEY}/label_issues.log",
     benchmark:
         f"results/benchmarks/{layout.ISSUES_KEY}/label_issues.tsv"
     conda:
         "../../envs/train.yaml"
+    params:
+        models=CONFIG["label_issues"]["models"],
+        target_code=lambda wildcards: CONFIG["targets"][wildcards.target],
+        filter_by=CONFIG["label_issues"]["filter_by"],
+        rank_by=CONFIG["label_issues"]["rank_by"],
+        min_examples_per_class=CONFIG["label_issues"]["min_examples_per_class"],
     script:
         "../scripts/label_issues.py"

@@ -28,17 +28,17 @@ rule summary:
         html="results/summary.html",
         csv="results/summary.csv",
         parquet="results/summary.parquet",
-    params:
-        best_metric=CONFIG["report"]["best_metric"],
-        dataset=DATASET,
-        columns=CONFIG["dataset"]["columns"],
-        label_map=CONFIG["dataset"]["label_map"],
-        config_hash=config_hash(CONFIG),
     log:
         "results/logs/summary.log",
     benchmark:
         "results/benchmarks/summary.tsv"
     conda:
         "../../envs/report.yaml"
+    params:
+        best_metric=CONFIG["report"]["best_metric"],
+        dataset=DATASET,
+        columns=CONFIG["dataset"]["columns"],
+        label_map=CONFIG["dataset"]["label_map"],
+        config_hash=config_hash(CONFIG),
     script:
         "../scripts/summary.py"

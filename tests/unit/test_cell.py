@@ -1,0 +1,149 @@
+"""One training cell through the library: determinism, records, ONNX parity, clean labels."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from spectragrid.cell import CellOutputs, CellSpec, run_cell
+from spectragrid.demo import generate_demo
+from spectragrid.ingest import run_ingest
+from spectragrid.splits import split_clean_file
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cell")
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    demo = generate_demo(base / "demo", n_samples=300, seed=1, noise_rate=0.1)
+    ds = config["dataset"]
+    run_ingest(
+        [Path(p) for p in demo["raw_files"]],
+        base / "clean.parquet",
+        base / "report.json",
+        base / "dropped.csv",
+        ds["columns"],
+        ds["channels"],
+        ds["label_map"],
+        config["cleaning"]["saturation"],
+        config["cleaning"]["min_integral"],
+    )
+    split_clean_file(base / "clean.parquet", base / "folds.parquet", seed=0, k=3)
+    return base
+
+
+def _spec(labels="raw"):
+    return CellSpec(
+        dataset="demo",
+        labels=labels,
+        target="AVA_IN",
+        target_code="AVA IN",
+        channels_name="all",
+        channels=["277", "380", "425"],
+        model="cnn",
+        arch="cnn",
+        model_params={"widths": [8, 8, 8]},
+        train={"epochs": 2, "batch_size": 64, "patience": 2},
+        tabular=["greffon_transmittance", "greffon_brix"],
+        seed=0,
+        fold=1,
+        k=3,
+    )
+
+
+def _outputs(folder: Path) -> CellOutputs:
+    folder.mkdir(parents=True, exist_ok=True)
+    return CellOutputs(
+        *(
+            folder / n
+            for n in (
+                "model.ckpt",
+                "model.onnx",
+                "predictions.parquet",
+                "metrics.json",
+                "history.csv",
+                "card.json",
+            )
+        )
+    )
+
+
+def test_same_config_and_seed_give_identical_metrics(prepared):
+    a = _outputs(prepared / "a")
+    b = _outputs(prepared / "b")
+    run_cell(_spec(), prepared / "clean.parquet", prepared / "folds.parquet", None, a)
+    run_cell(_spec(), prepared / "clean.parquet", prepared / "folds.parquet", None, b)
+    assert a.metrics.read_bytes() == b.metrics.read_bytes()
+    assert pd.read_parquet(a.predictions).equals(pd.read_parquet(b.predictions))
+
+
+def test_cell_records(prepared):
+    out = _outputs(prepared / "records")
+    metrics = run_cell(_spec(), prepared / "clean.parquet", prepared / "folds.parquet", None, out)
+    assert metrics["target"]["classes"] == ["OK", "CROCHET", "VR", "NC"]
+    assert metrics["onnx_parity"]["max_abs_diff"] <= 1e-4
+    assert metrics["onnx_parity"]["argmax_agree"] == 1.0
+    folds = pd.read_parquet(prepared / "folds.parquet")
+    predictions = pd.read_parquet(out.predictions)
+    # the test part is exactly fold 1
+    assert set(predictions["sample_id"]) == set(folds.loc[folds["fold"] == 1, "sample_id"])
+    history = pd.read_csv(out.history)
+    assert history["epoch"].tolist() == [0, 1, 2]
+    state = torch.load(out.checkpoint, weights_only=True)
+    assert state["classes"] == ["OK", "CROCHET", "VR", "NC"]
+    model = onnx.load(str(out.onnx))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["classes"]) == ["OK", "CROCHET", "VR", "NC"]
+    assert (
+        meta["display_name"] == "cnn y=['AVA', 'IN'] c=('277', '380', '425') t=() 1-3 s=0 eps=0.0"
+    )
+    assert [i.name for i in model.graph.input] == ["data_spectra", "data_tabular"]
+    card = json.loads(out.card.read_text())
+    assert card["parameters"] > 0 and card["flops_per_sample"] > 0
+
+
+def test_clean_cell_drops_flagged_rows_from_training_only(prepared):
+    raw = run_cell(
+        _spec(),
+        prepared / "clean.parquet",
+        prepared / "folds.parquet",
+        None,
+        _outputs(prepared / "raw"),
+    )
+    table = pd.read_parquet(prepared / "clean.parquet", columns=["sample_id"])
+    folds = pd.read_parquet(prepared / "folds.parquet")
+    fold_of = dict(zip(folds["sample_id"], folds["fold"], strict=True))
+    # flag 5 rows of each part: test fold 1, validation fold 2, training fold 0
+    flagged = [s for f in (0, 1, 2) for s in [i for i in table["sample_id"] if fold_of[i] == f][:5]]
+    issues = prepared / "issues.csv"
+    pd.DataFrame(
+        {
+            "sample_id": flagged,
+            "given_label": "OK",
+            "suggested_label": "VR",
+            "label_quality": 0.1,
+            "rank": np.arange(1, 16),
+        }
+    ).to_csv(issues, index=False)
+    clean = run_cell(
+        _spec("clean"),
+        prepared / "clean.parquet",
+        prepared / "folds.parquet",
+        issues,
+        _outputs(prepared / "clean"),
+    )
+    assert clean["n_train"] == raw["n_train"] - 5
+    assert clean["n_val"] == raw["n_val"] - 5
+    assert clean["n_test"] == raw["n_test"]
+    assert clean["n_removed_flagged"] == 10
+    predictions = pd.read_parquet(prepared / "clean" / "predictions.parquet")
+    assert predictions["flagged"].sum() == 5
+    assert clean["test_unflagged"] is not None and raw["test_unflagged"] is None
