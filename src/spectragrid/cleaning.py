@@ -89,16 +89,13 @@ def _check_identical_channels(tables: list[RawTable]) -> None:
                 )
 
 
-def _row_digests(spectra: list[np.ndarray], severity: np.ndarray, types: np.ndarray) -> list:
-    digests = []
-    for i in range(len(severity)):
-        h = hashlib.blake2b(digest_size=16)
-        for arr in spectra:
-            # + 0.0 turns -0.0 into 0.0 so equal values hash equally
-            h.update(np.ascontiguousarray(arr[i] + 0.0).tobytes())
-        h.update(f"\x00{severity[i]}\x00{types[i]}".encode())
-        digests.append(h.digest())
-    return digests
+def _row_digest(arrays: list[np.ndarray], i: int, severity: str, type_: int) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for arr in arrays:
+        # + 0.0 turns -0.0 into 0.0 so equal values hash equally
+        h.update((arr[i] + 0.0).tobytes())
+    h.update(f"\x00{severity}\x00{type_}".encode())
+    return h.digest()
 
 
 def _duplicates(
@@ -108,16 +105,14 @@ def _duplicates(
     types: np.ndarray,
 ) -> np.ndarray:
     """Rows (among `candidates`, in order) identical to an earlier candidate."""
-    idx = np.flatnonzero(candidates)
-    arrays = [spectra[ch][idx] for ch in spectra]
-    digests = _row_digests(arrays, severity[idx], types[idx])
+    arrays = list(spectra.values())
     first_of: dict[bytes, int] = {}
     dup = np.zeros(len(candidates), dtype=bool)
-    for pos, digest in enumerate(digests):
-        j = first_of.setdefault(digest, pos)
+    for i in np.flatnonzero(candidates).tolist():
+        j = first_of.setdefault(_row_digest(arrays, i, severity[i], types[i]), i)
         # the digest only proposes a match; values decide
-        if j != pos and all(np.array_equal(a[pos], a[j]) for a in arrays):
-            dup[idx[pos]] = True
+        if j != i and all(np.array_equal(a[i], a[j]) for a in arrays):
+            dup[i] = True
     return dup
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "META_KEY",
     "CleanData",
     "read_clean",
+    "read_meta",
     "spectrum_column",
     "write_clean",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,31 +116,32 @@ CAMPAIGNS: tuple[dict[str, Any], ...] = (
 # Emission bands per channel: (centre nm, width sigma nm, amplitude counts).
 _BANDS: dict[str, list[tuple[float, float, float]]] = {
     "277": [(305.0, 11.0, 700.0), (345.0, 24.0, 2900.0), (440.0, 45.0, 850.0)],
-    "380": [(462.0, 38.0, 3300.0), (522.0, 48.0, 1100.0)],
-    "425": [(505.0, 36.0, 3100.0), (562.0, 52.0, 1400.0), (680.0, 14.0, 380.0)],
+    "380": [(462.0, 38.0, 2900.0), (522.0, 48.0, 1000.0)],
+    "425": [(505.0, 36.0, 3200.0), (562.0, 52.0, 1650.0), (680.0, 14.0, 380.0)],
 }
 _EXCITATION = {"277": 277.0, "380": 380.0, "425": 425.0}
 _SCATTER = {"277": 2600.0, "380": 900.0, "425": 1000.0}  # Lorentzian amplitude at the line
 _SCATTER_HWHM = 3.5
 _SECOND_ORDER = (554.0, 4.0, 160.0)  # 2 x 277 nm in the 277 channel
 
-# Class effects, as (channel, band index) -> factor on amplitude / shift in nm.
-_CROCHET_AMP = {("277", 1): 1.05, ("380", 1): 1.10, ("425", 1): 1.06}
-_CROCHET_SHIFT = {("380", 0): 2.5}
-# Defects, scaled by severity strength (VR 1, NC 1.7).
-_DEFECT_AMP = {("277", 0): 0.12, ("380", 0): 0.08, ("425", 0): -0.06}
-_SEVERITY_STRENGTH = {"VR": 1.0, "NC": 1.7}
+# Class effects, as (channel, band index) -> factor on amplitude / shift in nm. CROCHET
+# moves secondary bands by about the sample-to-sample spread: separable only in part.
+_CROCHET_AMP = {("277", 1): 1.12, ("380", 1): 1.25, ("425", 1): 1.15}
+_CROCHET_SHIFT = {("380", 0): 6.0}
+# Defects: relative amplitude change, scaled by severity strength.
+_DEFECT_AMP = {("277", 0): 0.45, ("380", 0): 0.15, ("425", 0): -0.15}
+_SEVERITY_STRENGTH = {"VR": 1.0, "NC": 1.4}
 # Type-specific extra bands: (channel, centre, sigma, amplitude relative to main band).
 _TYPE_BANDS: dict[int, list[tuple[str, float, float, float]]] = {
-    1: [("380", 415.0, 18.0, 0.10)],
-    2: [("277", 390.0, 22.0, 0.09)],
-    4: [("425", 620.0, 28.0, 0.09)],
-    5: [("277", 328.0, 14.0, 0.11)],
-    6: [("425", 470.0, 18.0, 0.09)],
-    11: [("380", 498.0, 28.0, 0.10)],
-    12: [("380", 498.0, 28.0, 0.07), ("425", 590.0, 24.0, 0.06)],
-    13: [("380", 430.0, 24.0, 0.08), ("277", 400.0, 30.0, 0.05)],
-    14: [("277", 420.0, 28.0, 0.09)],
+    1: [("380", 415.0, 18.0, 0.40)],
+    2: [("277", 390.0, 22.0, 0.36)],
+    4: [("425", 620.0, 28.0, 0.36)],
+    5: [("277", 328.0, 14.0, 0.40)],
+    6: [("425", 470.0, 18.0, 0.36)],
+    11: [("380", 498.0, 28.0, 0.36)],
+    12: [("380", 498.0, 28.0, 0.28), ("425", 590.0, 24.0, 0.24)],
+    13: [("380", 430.0, 24.0, 0.32), ("277", 400.0, 30.0, 0.20)],
+    14: [("277", 420.0, 28.0, 0.36)],
 }
 _MAIN_BAND = {"277": 1, "380": 0, "425": 0}
 
@@ -259,8 +260,9 @@ def _measure(
     return out
 
 
-def _keep_in_limits(spectra: dict[str, np.ndarray]) -> None:
+def _keep_in_limits(spectra: dict[str, np.ndarray]) -> int:
     """Rescale the rare normal channel that would trip a cleaning threshold by chance."""
+    touched = 0
     for ch in CHANNELS:
         v = spectra[ch]
         peak = v.max(axis=1)
@@ -269,6 +271,8 @@ def _keep_in_limits(spectra: dict[str, np.ndarray]) -> None:
         total = v.sum(axis=1)
         too_dim = total < 1.05 * REFERENCE_MIN_INTEGRAL[ch]
         v[too_dim] *= (1.1 * REFERENCE_MIN_INTEGRAL[ch] / total[too_dim])[:, None]
+        touched += int(too_bright.sum() + too_dim.sum())
+    return touched
 
 
 def _pick_per_campaign(
@@ -288,7 +292,7 @@ def _text(values: Any, index: pd.Index) -> pd.Series:
     return pd.Series(np.asarray(values, dtype=object), index=index, dtype=object)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
@@ -328,7 +332,7 @@ def generate_demo(
     transmittance = np.clip(rng.normal(72 - 1.5 * crochet - 4 * strength, 9), 40, 90)
     brix = np.clip(rng.normal(66.6 + 0.1 * crochet - 0.12 * strength, 0.45), 65, 68)
     turbidity = np.clip(1.0 + (75.0 - transmittance) / 35.0, 0.3, 2.2)
-    lot_gain = np.clip(rng.normal(1.0, 0.15, n_lots), 0.6, 1.4)
+    lot_gain = np.clip(rng.normal(1.0, 0.15, n_lots), 0.65, 1.35)
     lot_params = _lot_spectra(rng, lot_sev, lot_type, turbidity)
     lot_day = np.array(
         [rng.integers(0, CAMPAIGNS[c]["days"]) for c in lot_campaign], dtype=np.int64
@@ -340,7 +344,7 @@ def generate_demo(
     rep_of_row = np.concatenate([np.arange(r) for r in reps])
     campaign = lot_campaign[lot_of_row]
     spectra = _measure(rng, lot_params, lot_of_row, campaign, lot_gain)
-    _keep_in_limits(spectra)
+    n_rescaled = _keep_in_limits(spectra)
     n = n_samples
     true_sev = lot_sev[lot_of_row]
     true_type = lot_type[lot_of_row]
@@ -507,6 +511,7 @@ def generate_demo(
         "n_noisy": int(noisy.sum()),
         "n_noisy_to_ok": int(n_to_ok),
         "n_clean_rows": len(clean_rows),
+        "n_rescaled_channels": n_rescaled,
         "dirt": {k: len(v) for k, v in dirt.items()},
         "dirt_ids": {k: sorted(v) for k, v in dirt_ids.items()},
     }

@@ -83,17 +83,24 @@ def _check_axis(path: Path, channel: str, cols: list[tuple[Any, str]]) -> np.nda
     if len(wl) < 2:
         return wl
     diffs = np.diff(wl)
-    step = diffs[0]
-    for i, d in enumerate(diffs):
-        if d <= 0 or abs(d - step) > _STEP_RTOL * max(abs(step), 1.0):
-            bad, prev = cols[i + 1][0], cols[i][0]
-            what = "not increasing" if d <= 0 else f"step {d:g} instead of {step:g}"
-            raise RawDataError(
-                f"{path}: channel {channel!r}: wavelength columns must be strictly increasing "
-                f"with a constant step; first offending column {str(bad)!r} after "
-                f"{str(prev)!r} ({what})"
-            )
-    return wl
+    # a column out of place shows first as a decrease; report that before any step problem
+    decreasing = np.flatnonzero(diffs <= 0)
+    if len(decreasing):
+        i = int(decreasing[0])
+        what = "not increasing"
+    else:
+        step = diffs[0]
+        uneven = np.flatnonzero(np.abs(diffs - step) > _STEP_RTOL * max(abs(step), 1.0))
+        if not len(uneven):
+            return wl
+        i = int(uneven[0])
+        what = f"step {diffs[i]:g} instead of {step:g}"
+    bad, prev = cols[i + 1][0], cols[i][0]
+    raise RawDataError(
+        f"{path}: channel {channel!r}: wavelength columns must be strictly increasing "
+        f"with a constant step; first offending column {str(bad)!r} after "
+        f"{str(prev)!r} ({what})"
+    )
 
 
 def _as_float(path: Path, df: pd.DataFrame, cols: list[Any], what: str) -> np.ndarray:
@@ -158,6 +165,10 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
     del data
     n = len(df)
 
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):
+        names = ", ".join(sorted({str(c) for c in repeated})[:10])
+        raise RawDataError(f"{path}: column name(s) used more than once: {names}")
     spectral = _spectral_columns(df)
     spectral_labels = {col for cols in spectral.values() for col, _ in cols}
     other = [str(c) for c in df.columns if c not in spectral_labels]
@@ -209,6 +220,9 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
         )
 
     ids_str = _as_str(ids).reset_index(drop=True)
+    if (ids_str == "").any():
+        row = int(np.flatnonzero((ids_str == "").to_numpy())[0])
+        raise RawDataError(f"{path}: id {id_name!r} is missing in row {row}")
     spectra: dict[str, np.ndarray] = {}
     wavelengths: dict[str, np.ndarray] = {}
     for ch in channels:

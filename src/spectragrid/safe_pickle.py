@@ -46,6 +46,9 @@ class RawDataError(ValueError):
     """A raw data file that cannot be used; the message names the file and what is wrong."""
 
 
+_DISPLAY_MODULES = {"posix": "os", "nt": "os"}
+
+
 class UnsafePickleError(RawDataError):
     """A pickle that asks for something other than pandas/numpy data."""
 
@@ -53,8 +56,10 @@ class UnsafePickleError(RawDataError):
         self.path = str(path)
         self.module = module
         self.name = name
+        # os.system pickles as posix.system (nt.system on Windows); say what users wrote
+        shown = _DISPLAY_MODULES.get(module, module)
         super().__init__(
-            f"{path}: refused to load: the pickle asks for {module}.{name}, which is not "
+            f"{path}: refused to load: the pickle asks for {shown}.{name}, which is not "
             "pandas/numpy data (pickles can run code; only DataFrame pickles are accepted)"
         )
 
