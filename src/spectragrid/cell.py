@@ -18,7 +18,7 @@ from spectragrid.label_issues import read_flagged
 from spectragrid.metrics import classification_metrics
 from spectragrid.models import build_model, count_parameters, flops_per_sample
 from spectragrid.splits import fold_parts, read_folds
-from spectragrid.targets import display_code, resolve_target
+from spectragrid.targets import check_class_sizes, display_code, resolve
 from spectragrid.training import Arrays, TrainSettings, fit, predict_proba
 
 
@@ -27,7 +27,7 @@ class CellSpec:
     dataset: str
     labels: str  # "raw" or "clean"
     target: str
-    target_code: str
+    target_spec: str | dict
     channels_name: str
     channels: list[str]
     model: str
@@ -54,10 +54,16 @@ class CellSpec:
             "k": self.k,
         }
 
+    @property
+    def target_display(self) -> str:
+        if isinstance(self.target_spec, str):
+            return display_code(self.target_spec)
+        return repr([self.target])
+
     def display_name(self) -> str:
         """The name users search for, e.g. `cnn y=['OVA', 'OK'] c=('277',) t=() 0-5 s=0 eps=0.1`."""
         return (
-            f"{self.model} y={display_code(self.target_code)} c={tuple(self.channels)!r} "
+            f"{self.model} y={self.target_display} c={tuple(self.channels)!r} "
             f"t={tuple(self.transforms)!r} {self.fold}-{self.k} s={self.seed} "
             f"eps={float(self.train.get('eps', 0.0))}"
         )
@@ -99,8 +105,9 @@ def run_cell(
     torch.set_num_threads(max(1, threads))
     data = read_clean(clean_path, spec.channels)
     table = data.table
-    target = resolve_target(spec.target, spec.target_code, table["full_truth"])
+    target = resolve(spec.target, spec.target_spec, table)
     y_all = target.encode(table["full_truth"])
+    check_class_sizes(target, y_all, spec.k)
     folds = read_folds(folds_path, table["sample_id"])
     parts = fold_parts(folds, spec.fold, spec.k)
     in_target = y_all >= 0
@@ -163,7 +170,7 @@ def run_cell(
             "classes": list(target.classes),
             "channels": list(spec.channels),
             "wavelengths": [data.wavelengths[c].tolist() for c in spec.channels],
-            "target": spec.target_code,
+            "target": target.code,
             "tabular": list(spec.tabular),
             "display_name": display,
             "config_hash": spec.config_hash,

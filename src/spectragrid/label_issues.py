@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
 
-from spectragrid.targets import resolve_target
+from spectragrid.targets import resolve
 
 
 class OOFError(ValueError):
@@ -136,7 +136,7 @@ def run_label_issues(
     prediction_files: list[Path],
     models: list[str],
     k: int,
-    target_code: str,
+    target_spec: str | dict,
     clean_path: Path,
     folds_path: Path,
     out_issues: Path,
@@ -153,7 +153,7 @@ def run_label_issues(
     if len(prediction_files) != len(models) * k:
         raise OOFError(f"expected {len(models) * k} prediction files, got {len(prediction_files)}")
     table = pd.read_parquet(clean_path, columns=["sample_id", "full_truth"])
-    target = resolve_target("label_issues", target_code, table["full_truth"])
+    target = resolve("label_issues", target_spec, table)
     expected = table["sample_id"][target.encode(table["full_truth"]) >= 0]
     folds = pd.read_parquet(folds_path, columns=["sample_id", "fold"])
     classes: list[str] | None = None
@@ -169,7 +169,7 @@ def run_label_issues(
         oofs.append(oof)
     assert classes is not None
     if list(classes) != list(target.classes):
-        raise OOFError(f"cells predict {classes}, the target {target_code!r} has {target.classes}")
+        raise OOFError(f"cells predict {classes}, the target {target_spec!r} has {target.classes}")
     unknown = set(oofs[0]["sample_id"].astype(str)) - set(expected.astype(str))
     if unknown:
         raise OOFError(

@@ -62,7 +62,7 @@ def full_truth(severity: pd.Series, type_: pd.Series) -> pd.Series:
 
 
 def _split_combo(value: str) -> tuple[str, int]:
-    match = re.fullmatch(r"([A-Z]+)(\d+)", value)
+    match = re.fullmatch(r"(.*?\D)(\d+)", value)
     if not match:
         raise TargetError(f"not a full-truth value: {value!r}")
     return match.group(1), int(match.group(2))
@@ -162,6 +162,73 @@ def resolve_target(name: str, code: str, observed_full_truth: pd.Series | list[s
     if len(classes) < 2:
         raise TargetError(f"target {name!r}: {code!r} has a single class in this dataset")
     return Target(name=name, code=code, classes=tuple(classes), members=tuple(members))
+
+
+CUSTOM_COLUMNS = ("severity", "type", "full_truth")
+
+
+def resolve_custom_target(name: str, spec: dict, table: pd.DataFrame) -> Target:
+    """A user-defined target: values of one label column mapped to named classes.
+
+    The mapping is translated into full-truth members, so a custom target
+    travels through splits, label cleaning and the summary like a coded one.
+    Values listed under no class are outside the target.
+    """
+    column = spec.get("column", "full_truth")
+    if column not in CUSTOM_COLUMNS:
+        raise TargetError(
+            f"targets.{name}.column: {column!r} is not a label column; "
+            f"use one of {', '.join(CUSTOM_COLUMNS)}"
+        )
+    classes: dict[str, list] = spec.get("classes", {})
+    if len(classes) < 2:
+        raise TargetError(f"targets.{name}.classes: define at least two classes")
+    owner: dict[str, str] = {}
+    for cls, values in classes.items():
+        for value in values:
+            key = str(value)
+            if key in owner:
+                raise TargetError(
+                    f"targets.{name}.classes: value {key!r} is listed under both "
+                    f"{owner[key]!r} and {cls!r}"
+                )
+            owner[key] = cls
+    pairs = table[[column, "full_truth"]].astype(str).drop_duplicates()
+    members: dict[str, list[str]] = {cls: [] for cls in classes}
+    for value, combo in pairs.itertuples(index=False):
+        if value in owner:
+            members[owner[value]].append(combo)
+    empty = [cls for cls, combos in members.items() if not combos]
+    if empty:
+        raise TargetError(
+            f"targets.{name}.classes: no sample of the dataset falls in {empty}; "
+            f"values of {column!r} in the data: {sorted(table[column].astype(str).unique())[:20]}"
+        )
+    return Target(
+        name=name,
+        code=f"custom {column}",
+        classes=tuple(classes),
+        members=tuple(tuple(sorted(m, key=_order_key)) for m in members.values()),
+    )
+
+
+def resolve(name: str, spec: str | dict, table: pd.DataFrame) -> Target:
+    """A target from its config entry: a code string or a custom mapping."""
+    if isinstance(spec, str):
+        return resolve_target(name, spec, table["full_truth"])
+    return resolve_custom_target(name, spec, table)
+
+
+def check_class_sizes(target: Target, y: np.ndarray, k: int) -> None:
+    """Every class needs at least one sample per fold, or some cells cannot test it."""
+    counts = np.bincount(y[y >= 0], minlength=target.n_classes)
+    small = [f"{c} ({n})" for c, n in zip(target.classes, counts, strict=True) if n < k]
+    if small:
+        raise TargetError(
+            f"targets.{target.name}: class(es) {', '.join(small)} have fewer samples than "
+            f"splits.k = {k}; merge them into another class, choose another target, "
+            "or lower splits.k"
+        )
 
 
 def display_code(code: str) -> str:

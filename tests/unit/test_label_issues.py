@@ -86,7 +86,7 @@ def test_run_label_issues_refuses_swapped_fold_files(tmp_path):
     kwargs = dict(
         models=["m"],
         k=3,
-        target_code="OVA OK",
+        target_spec="OVA OK",
         clean_path=tmp_path / "clean.parquet",
         folds_path=tmp_path / "folds.parquet",
         out_issues=tmp_path / "issues.csv",

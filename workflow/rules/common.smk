@@ -77,7 +77,7 @@ def cell_params(wildcards):
     """The plain values that define one cell; any edit to them retrains it."""
     model = CONFIG["models"][wildcards.model]
     return {
-        "target_code": CONFIG["targets"][wildcards.target],
+        "target_spec": CONFIG["targets"][wildcards.target],
         "channels": list(CONFIG["channel_sets"][wildcards.channels]),
         "arch": model["arch"],
         "model_params": dict(model.get("params", {})),

@@ -14,7 +14,7 @@ rule label_issues:
         "../../envs/train.yaml"
     params:
         models=CONFIG["label_issues"]["models"],
-        target_code=lambda wildcards: CONFIG["targets"][wildcards.target],
+        target_spec=lambda wildcards: CONFIG["targets"][wildcards.target],
         filter_by=CONFIG["label_issues"]["filter_by"],
         rank_by=CONFIG["label_issues"]["rank_by"],
         min_examples_per_class=CONFIG["label_issues"]["min_examples_per_class"],

@@ -9,7 +9,7 @@ with job_log(snakemake.log[0]) as log:
         prediction_files=[Path(p) for p in snakemake.input.predictions],
         models=list(snakemake.params.models),
         k=int(w.k),
-        target_code=snakemake.params.target_code,
+        target_spec=snakemake.params.target_spec,
         clean_path=Path(snakemake.input.clean),
         folds_path=Path(snakemake.input.folds),
         out_issues=Path(snakemake.output.issues),

@@ -10,7 +10,7 @@ with job_log(snakemake.log[0]) as log:
         dataset=w.dataset,
         labels=w.labels,
         target=w.target,
-        target_code=p["target_code"],
+        target_spec=p["target_spec"],
         channels_name=w.channels,
         channels=list(p["channels"]),
         model=w.model,
