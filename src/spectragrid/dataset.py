@@ -65,23 +65,45 @@ class CleanData:
             raise ValueError(
                 f"{self.path}: channel(s) {missing} not loaded; loaded: {list(self.spectra)}"
             )
-        axis = self.wavelengths[channels[0]]
-        differing = [
-            c
-            for c in channels[1:]
-            if self.wavelengths[c].shape != axis.shape
-            or not np.array_equal(self.wavelengths[c], axis)
-        ]
-        if differing:
-            raise ValueError(
-                f"channels {[channels[0], *differing]} do not share one wavelength axis "
-                f"({', '.join(f'{c}: {_axis(self.wavelengths[c])}' for c in channels)}); "
-                "stack channels with the same axis"
-            )
-        out = np.empty((len(self.table), len(channels), len(axis)), dtype=np.float32)
+        axis, offsets = common_axis({c: self.wavelengths[c] for c in channels})
+        # Channels measured on a shorter range (the older `lspr` channel) sit on
+        # the common axis at their own wavelengths, zero elsewhere.
+        out = np.zeros((len(self.table), len(channels), len(axis)), dtype=np.float32)
         for i, c in enumerate(channels):
-            out[:, i, :] = self.spectra[c]
+            values = self.spectra[c]
+            out[:, i, offsets[c] : offsets[c] + values.shape[1]] = values
         return out
+
+
+def common_axis(axes: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, int]]:
+    """The union wavelength axis of several channels and each channel's offset on it.
+
+    Channels must share one step and lie on one grid (e.g. 295-740 nm and
+    450-700 nm at 1 nm); anything else would need resampling, which changes
+    the data, so it is refused.
+    """
+    names = list(axes)
+    first = axes[names[0]]
+    if all(np.array_equal(axes[c], first) for c in names[1:]):
+        return first, dict.fromkeys(names, 0)
+    steps = {c: float(np.diff(a).mean()) if len(a) > 1 else 0.0 for c, a in axes.items()}
+    step = steps[names[0]]
+    low = min(float(a[0]) for a in axes.values())
+    high = max(float(a[-1]) for a in axes.values())
+    n = round((high - low) / step) + 1 if step else 1
+    axis = low + step * np.arange(n)
+    offsets: dict[str, int] = {}
+    for c, a in axes.items():
+        offset = round((float(a[0]) - low) / step) if step else 0
+        on_grid = offset + len(a) <= n and np.allclose(axis[offset : offset + len(a)], a)
+        if not np.isclose(steps[c], step) or not on_grid:
+            raise ValueError(
+                f"channels {names} cannot share one wavelength axis "
+                f"({', '.join(f'{k}: {_axis(v)}' for k, v in axes.items())}): "
+                "they need the same step on one grid"
+            )
+        offsets[c] = offset
+    return axis, offsets
 
 
 def _axis(wl: np.ndarray) -> str:

@@ -100,12 +100,30 @@ def test_channel_selection_and_stack(tmp_path: Path) -> None:
     stacked[0, 0, 0] = 1.0  # a new, writable array
 
 
-def test_stack_refuses_channels_on_different_axes(tmp_path: Path) -> None:
+def test_stack_places_a_shorter_channel_on_the_common_axis(tmp_path: Path) -> None:
     path = tmp_path / "clean.parquet"
+    _table, spectra, _ = _data()
     _write(path)
     data = read_clean(path)
-    with pytest.raises(ValueError, match=r"\['277', 'lspr'\] do not share one wavelength axis"):
-        data.stack(["277", "lspr"])
+    stacked = data.stack(["277", "lspr"])
+    # lspr (450-700 nm) sits at offset 155 of the 295-740 nm axis, zero-padded
+    assert stacked.shape == (7, 2, 446)
+    np.testing.assert_array_equal(stacked[:, 1, 155:406], spectra["lspr"])
+    assert not stacked[:, 1, :155].any() and not stacked[:, 1, 406:].any()
+    np.testing.assert_array_equal(stacked[:, 0], spectra["277"])
+    # lspr alone stays on its own axis
+    assert data.stack(["lspr"]).shape == (7, 1, 251)
+
+
+def test_stack_refuses_axes_off_one_grid(tmp_path: Path) -> None:
+    from spectragrid.dataset import common_axis
+
+    with pytest.raises(ValueError, match="same step on one grid"):
+        common_axis({"a": np.arange(295.0, 741.0), "b": np.arange(450.5, 700.5)})
+    with pytest.raises(ValueError, match="same step on one grid"):
+        common_axis({"a": np.arange(295.0, 741.0), "b": np.arange(450.0, 700.0, 2.0)})
+    path = tmp_path / "clean.parquet"
+    _write(path)
     with pytest.raises(ValueError, match="not loaded"):
         read_clean(path, channels=["277"]).stack(["380"])
 

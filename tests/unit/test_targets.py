@@ -50,3 +50,43 @@ def test_bad_codes_are_clear_errors(code):
 
 def test_display_code_is_the_users_spelling():
     assert display_code("OVA OK") == "['OVA', 'OK']"
+
+
+def _table(values):
+    full = pd.Series(values)
+    return pd.DataFrame({"full_truth": full, "severity": full.str.extract(r"(\D+)")[0]})
+
+
+def test_custom_target_maps_a_column_to_named_classes():
+    from spectragrid.targets import resolve
+
+    table = _table(["OK0", "CROCHET0", "VR11", "NC4", "VR5"])
+    spec = {"column": "severity", "classes": {"sound": ["OK", "CROCHET"], "defect": ["VR"]}}
+    target = resolve("mine", spec, table)
+    assert target.classes == ("sound", "defect")
+    # NC is listed under no class: outside the target
+    assert target.encode(table["full_truth"]).tolist() == [0, 0, 1, -1, 1]
+
+
+def test_custom_target_errors_name_the_config_key():
+    from spectragrid.targets import resolve
+
+    table = _table(["OK0", "VR11"])
+    with pytest.raises(
+        TargetError, match=r"targets\.mine\.classes: value 'OK' is listed under both"
+    ):
+        resolve("mine", {"column": "severity", "classes": {"a": ["OK"], "b": ["OK", "VR"]}}, table)
+    with pytest.raises(TargetError, match=r"targets\.mine\.classes: no sample .* \['b'\]"):
+        resolve("mine", {"column": "severity", "classes": {"a": ["OK"], "b": ["NC"]}}, table)
+
+
+def test_a_class_smaller_than_the_fold_count_is_a_config_error():
+    from spectragrid.targets import check_class_sizes
+
+    values = pd.Series(["OK0"] * 10 + ["NC4"] * 2)
+    target = resolve_target("rare", "AVA IN", values)
+    with pytest.raises(
+        TargetError, match=r"targets\.rare: class\(es\) NC \(2\) have fewer .* splits.k = 5"
+    ):
+        check_class_sizes(target, target.encode(values), 5)
+    check_class_sizes(target, target.encode(values), 2)
