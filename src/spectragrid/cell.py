@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -12,14 +13,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from spectragrid.augment import Augment
 from spectragrid.dataset import read_clean
 from spectragrid.export import check_parity, export_onnx
 from spectragrid.label_issues import read_flagged
-from spectragrid.metrics import classification_metrics
+from spectragrid.metrics import classification_metrics, per_class_accuracy
 from spectragrid.models import build_model, count_parameters, flops_per_sample
 from spectragrid.splits import fold_parts, read_folds
 from spectragrid.targets import check_class_sizes, display_code, resolve
-from spectragrid.training import Arrays, TrainSettings, fit, predict_proba
+from spectragrid.training import (
+    Arrays,
+    TrainSettings,
+    effective_precision,
+    fit,
+    predict_proba,
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,7 @@ class CellSpec:
     seed: int
     fold: int
     k: int
-    config_hash: str = ""
-    transforms: list[str] = field(default_factory=list)
+    transforms: dict = field(default_factory=dict)
 
     @property
     def coordinates(self) -> dict:
@@ -60,13 +67,32 @@ class CellSpec:
             return display_code(self.target_spec)
         return repr([self.target])
 
+    def augment(self) -> Augment:
+        return Augment(self.transforms, self.channels)
+
     def display_name(self) -> str:
         """The name users search for, e.g. `cnn y=['OVA', 'OK'] c=('277',) t=() 0-5 s=0 eps=0.1`."""
         return (
             f"{self.model} y={self.target_display} c={tuple(self.channels)!r} "
-            f"t={tuple(self.transforms)!r} {self.fold}-{self.k} s={self.seed} "
+            f"t={self.augment().names!r} {self.fold}-{self.k} s={self.seed} "
             f"eps={float(self.train.get('eps', 0.0))}"
         )
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of everything that defines this cell's model (stored in its ONNX file)."""
+        content = {
+            "cell": self.coordinates,
+            "target": self.target_spec,
+            "channels": self.channels,
+            "arch": self.arch,
+            "model_params": self.model_params,
+            "train": self.train,
+            "tabular": self.tabular,
+            "transforms": self.transforms,
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -138,7 +164,7 @@ def run_cell(
     train = _arrays(spectra, tabular, y_all, train_rows)
     val = _arrays(spectra, tabular, y_all, val_rows)
     test = _arrays(spectra, tabular, y_all, test_rows)
-    module = fit(model, train, val, settings, target.n_classes, spec.seed)
+    module = fit(model, train, val, settings, target.n_classes, spec.seed, spec.augment())
     model = module.model.to("cpu")
 
     proba = predict_proba(model, test)
@@ -210,7 +236,9 @@ def run_cell(
         "n_removed_flagged": int((flagged & (parts.train | parts.val) & in_target).sum()),
         "best_epoch": int(module.best_epoch),
         "epochs_run": len(module.epoch_seconds),
+        "transforms": list(spec.augment().names),
         "test": classification_metrics(y_test, proba),
+        "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
         "test_unflagged": (
             classification_metrics(y_test[~test_flagged], proba[~test_flagged])
             if issues_path is not None
@@ -230,6 +258,7 @@ def run_cell(
         "wall_seconds": time.perf_counter() - started,
         "device": module.used_device,
         "threads": torch.get_num_threads(),
+        "precision": effective_precision(settings.precision),
     }
     _write_json(out.card, card)
     return metrics

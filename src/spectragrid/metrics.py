@@ -93,3 +93,14 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]
     out["ece"] = expected_calibration_error(y, proba)
     out["hter"] = hter(y, pred) if n_classes == 2 else math.nan
     return out
+
+
+def per_class_accuracy(y: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, dict]:
+    """Per class (by given label): sample count and the fraction predicted as that class."""
+    pred = np.asarray(proba).argmax(axis=1) if len(proba) else np.zeros(0, dtype=np.int64)
+    out = {}
+    for i, name in enumerate(classes):
+        mask = np.asarray(y) == i
+        n = int(mask.sum())
+        out[name] = {"n": n, "accuracy": float(np.mean(pred[mask] == i)) if n else math.nan}
+    return out

@@ -20,7 +20,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from spectragrid.augment import Augment
+from spectragrid.losses import build_loss, mixup
 from spectragrid.metrics import classification_metrics
+from spectragrid.schedules import build_optimizer, build_scheduler
 
 # Batch jobs write logs nobody reads line by line: keep Lightning's banners
 # and advice out of them, and keep its real warnings.
@@ -32,13 +35,28 @@ warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """Every `models.<name>.train` key (config/README.md documents them)."""
+
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"
+    scheduler: str = "none"
+    step_size: int = 50
+    step_gamma: float = 0.1
+    plateau_patience: int = 5
+    plateau_factor: float = 0.1
     eps: float = 0.0  # label smoothing
+    class_weights: str | list[float] = "none"
+    focal_gamma: float = 0.0
+    mixup_alpha: float = 0.0
     patience: int = 5
     monitor: str = "val_macro_f1"
+    precision: str = "32-true"
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -88,12 +106,23 @@ class History:
 
 
 class CellModule(L.LightningModule):
-    def __init__(self, model: nn.Module, settings: TrainSettings, n_classes: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        settings: TrainSettings,
+        n_classes: int,
+        class_counts: np.ndarray,
+        augment: Augment | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.settings = settings
         self.n_classes = n_classes
-        self.loss = nn.CrossEntropyLoss(label_smoothing=settings.eps)
+        self.loss = build_loss(settings.as_dict(), class_counts)
+        self.augment = augment
+        # One generator drives augmentation and mixup, so a seed fixes both.
+        self.generator = torch.Generator().manual_seed(seed + 7919)
         self.history = History()
         self._val_logits: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
@@ -119,7 +148,15 @@ class CellModule(L.LightningModule):
 
     def training_step(self, batch, _batch_idx):
         spectra, tabular, labels = batch
-        loss = self.loss(self(spectra, tabular), labels)
+        targets: torch.Tensor = labels
+        if self.augment is not None:
+            spectra, tabular = self.augment(spectra, tabular, self.generator)
+        if self.settings.mixup_alpha > 0:
+            onehot = nn.functional.one_hot(labels, self.n_classes).float()
+            spectra, tabular, targets = mixup(
+                spectra, tabular, onehot, self.settings.mixup_alpha, self.generator
+            )
+        loss = self.loss(self(spectra, tabular), targets)
         # .item() would synchronise every step; detach and sum lazily instead.
         self._train_loss_sum = self._train_loss_sum + loss.detach() * len(labels)
         self._train_count += len(labels)
@@ -166,15 +203,26 @@ class CellModule(L.LightningModule):
         monitored = row[self.settings.monitor]
         if not before_training:
             self.log(self.settings.monitor, monitored, prog_bar=True)
+            self.log("val_loss", val_loss)
             if monitored > self.best_score:
                 self.best_score = monitored
                 self.best_epoch = epoch
                 self.best_state = copy.deepcopy(self.model.state_dict())
 
     def configure_optimizers(self):
-        return torch.optim.Adam(
-            self.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
-        )
+        config = self.settings.as_dict()
+        optimizer = build_optimizer(self.model.parameters(), config)
+        scheduler = build_scheduler(optimizer, config, self.settings.epochs)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def effective_precision(requested: str) -> str:
+    """fp16 autocast is a GPU feature; on a CPU it falls back to float32 (bf16 works on both)."""
+    if requested == "16-mixed" and not torch.cuda.is_available():
+        return "32-true"
+    return requested
 
 
 def make_trainer(settings: TrainSettings, callbacks: list) -> L.Trainer:
@@ -188,6 +236,7 @@ def make_trainer(settings: TrainSettings, callbacks: list) -> L.Trainer:
         enable_progress_bar=sys.stderr.isatty(),
         num_sanity_val_steps=0,
         deterministic=True,
+        precision=effective_precision(settings.precision),
         callbacks=callbacks,
     )
 
@@ -199,10 +248,12 @@ def fit(
     settings: TrainSettings,
     n_classes: int,
     seed: int,
+    augment: Augment | None = None,
 ) -> CellModule:
     """Train with early stopping on the monitored validation metric; keep the best weights."""
     L.seed_everything(seed, workers=True, verbose=False)
-    module = CellModule(model, settings, n_classes)
+    counts = np.bincount(train.labels.numpy(), minlength=n_classes)
+    module = CellModule(model, settings, n_classes, counts, augment, seed)
     early = L.pytorch.callbacks.EarlyStopping(
         monitor=settings.monitor, mode="max", patience=settings.patience
     )

@@ -147,3 +147,38 @@ def test_clean_cell_drops_flagged_rows_from_training_only(prepared):
     predictions = pd.read_parquet(prepared / "clean" / "predictions.parquet")
     assert predictions["flagged"].sum() == 5
     assert clean["test_unflagged"] is not None and raw["test_unflagged"] is None
+
+
+def test_every_training_option_runs_through_a_cell(prepared):
+    import dataclasses
+
+    spec = dataclasses.replace(
+        _spec(),
+        transforms={"da": True, "new_fluorimeter": {"p": 0.5}},
+        train={
+            "epochs": 3,
+            "batch_size": 64,
+            "patience": 3,
+            "optimizer": "adamw",
+            "weight_decay": 0.01,
+            "scheduler": "three_plateau",
+            "eps": 0.1,
+            "class_weights": "balanced",
+            "focal_gamma": 2.0,
+            "mixup_alpha": 0.4,
+            "precision": "bf16-mixed",
+        },
+    )
+    out = _outputs(prepared / "options")
+    metrics = run_cell(spec, prepared / "clean.parquet", prepared / "folds.parquet", None, out)
+    assert metrics["display_name"].startswith(
+        "cnn y=['AVA', 'IN'] c=('277', '380', '425') t=('da', 'new_fluorimeter') 1-3 s=0 eps=0.1"
+    )
+    assert metrics["transforms"] == ["da", "new_fluorimeter"]
+    assert metrics["onnx_parity"]["max_abs_diff"] <= 1e-4
+    assert set(metrics["test_per_class"]) == {"OK", "CROCHET", "VR", "NC"}
+    history = pd.read_csv(out.history)
+    # three plateaus over 3 epochs: lr x1, x0.1, x0.01 (2e<n, 4e<3n, else)
+    assert history["lr"].round(8).tolist() == [0.001, 0.001, 0.0001, 0.00001]
+    card = json.loads(out.card.read_text())
+    assert card["precision"] == "bf16-mixed"

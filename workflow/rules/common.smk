@@ -82,7 +82,8 @@ def cell_params(wildcards):
         "arch": model["arch"],
         "model_params": dict(model.get("params", {})),
         "train": dict(model.get("train", {})),
-        "tabular": list(CONFIG["tabular"]),
+        "tabular": list(model.get("tabular", CONFIG["tabular"])),
+        "transforms": dict(model.get("transforms", {})),
     }
 
 

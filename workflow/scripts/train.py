@@ -18,6 +18,7 @@ with job_log(snakemake.log[0]) as log:
         model_params=dict(p["model_params"]),
         train=dict(p["train"]),
         tabular=list(p["tabular"]),
+        transforms=dict(p["transforms"]),
         seed=int(w.seed),
         fold=int(w.fold),
         k=int(w.k),

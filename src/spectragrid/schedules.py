@@ -1,0 +1,130 @@
+"""Optimizer and learning-rate schedule from the `train` config.
+
+`build_scheduler` returns a Lightning `lr_scheduler` config dict, so
+`configure_optimizers` can return
+`{"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, train, epochs)}`
+(or the optimizer alone when it returns None). All schedules step once per
+epoch.
+
+Keys other than those in SCHEDULE_DEFAULTS are ignored, so the whole `train`
+mapping can be passed. The plateau and step parameters carry a prefix
+because `train.patience` is already the early-stopping patience.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau, StepLR
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
+SCHEDULERS: tuple[str, ...] = ("none", "step", "plateau", "three_plateau")
+
+SCHEDULE_DEFAULTS: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "scheduler": "none",
+    "step_size": 50,
+    "step_gamma": 0.1,
+    "plateau_factor": 0.1,
+    "plateau_patience": 5,
+}
+
+PLATEAU_MONITOR = "val_loss"
+"""The metric ReduceLROnPlateau watches: the training loop must log it every epoch."""
+
+
+def _get(config: Mapping[str, Any], key: str) -> Any:
+    return config.get(key, SCHEDULE_DEFAULTS[key])
+
+
+def _choice(config: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = _get(config, key)
+    if value is None:
+        value = "none"
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise ValueError(f"train.{key}: unknown value {value!r}; allowed: {', '.join(allowed)}")
+    return value.lower()
+
+
+def _positive(config: Mapping[str, Any], key: str, *, integer: bool = False) -> Any:
+    value = _get(config, key)
+    kind = Integral if integer else Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        noun = "an integer" if integer else "a number"
+        raise ValueError(f"train.{key}: expected {noun} > 0, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def build_optimizer(
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], config: Mapping[str, Any]
+) -> torch.optim.Optimizer:
+    """Adam (L2 penalty added to the gradient) or AdamW (decoupled weight decay)."""
+    name = _choice(config, "optimizer", OPTIMIZERS)
+    lr = _positive(config, "lr")
+    weight_decay = _get(config, "weight_decay")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, Real) or weight_decay < 0:
+        raise ValueError(f"train.weight_decay: expected a number >= 0, got {weight_decay!r}")
+    optimizer_class = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    return optimizer_class(params, lr=lr, weight_decay=float(weight_decay))
+
+
+class ThreePlateau:
+    """LR factor 1, 0.1, 0.01 over the first 50 %, next 25 % and last 25 % of the epochs.
+
+    Epoch e (0-based) of n belongs to the phase in which its start falls:
+    factor 1 while 2e < n, 0.1 while 4e < 3n, 0.01 afterwards. Exact integer
+    arithmetic; a phase boundary that is not a whole epoch rounds up, so the
+    earlier phase gets the extra epoch: 100 -> 50/25/25, 10 -> 5/3/2,
+    6 -> 3/2/1, 1 -> 1/0/0. Epochs past n stay at 0.01.
+
+    A class rather than a lambda so that LambdaLR can save it in a checkpoint.
+    """
+
+    def __init__(self, max_epochs: int) -> None:
+        if isinstance(max_epochs, bool) or not isinstance(max_epochs, Integral) or max_epochs < 1:
+            raise ValueError(f"max_epochs: expected an integer >= 1, got {max_epochs!r}")
+        self.max_epochs = int(max_epochs)
+
+    def __call__(self, epoch: int) -> float:
+        if 2 * epoch < self.max_epochs:
+            return 1.0
+        if 4 * epoch < 3 * self.max_epochs:
+            return 0.1
+        return 0.01
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: Mapping[str, Any], max_epochs: int
+) -> dict[str, Any] | None:
+    """The Lightning `lr_scheduler` dict for `train.scheduler`, or None for `none`."""
+    name = _choice(config, "scheduler", SCHEDULERS)
+    if name == "none":
+        return None
+    if name == "step":
+        scheduler: Any = StepLR(
+            optimizer,
+            step_size=_positive(config, "step_size", integer=True),
+            gamma=_positive(config, "step_gamma"),
+        )
+        return {"scheduler": scheduler, "interval": "epoch", "frequency": 1}
+    if name == "plateau":
+        factor = _positive(config, "plateau_factor")
+        if factor >= 1:
+            raise ValueError(f"train.plateau_factor: must be < 1, got {factor!r}")
+        patience = _get(config, "plateau_patience")
+        if isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 0:
+            raise ValueError(f"train.plateau_patience: expected an integer >= 0, got {patience!r}")
+        scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=int(patience))
+        return {
+            "scheduler": scheduler,
+            "interval": "epoch",
+            "frequency": 1,
+            "monitor": PLATEAU_MONITOR,
+        }
+    scheduler = LambdaLR(optimizer, lr_lambda=ThreePlateau(max_epochs))
+    return {"scheduler": scheduler, "interval": "epoch", "frequency": 1}
