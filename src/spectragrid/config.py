@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from spectragrid.model_params import ModelError, resolve_params
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -107,6 +109,11 @@ def _check_references(config: dict) -> None:
         models = issues.get("models") or grid["models"][:1]
         issues["models"] = models
         require("label_issues.models", models, grid["models"])
+    for name, model in config["models"].items():
+        try:
+            resolve_params(model["arch"], model.get("params", {}))
+        except ModelError as err:
+            problems.append(f"models.{name}.params: {err}")
     dataset = config["dataset"]
     if "demo" not in dataset and not dataset.get("raw"):
         problems.append("dataset.raw: list the raw pickles, or add a dataset.demo block")

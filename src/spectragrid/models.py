@@ -8,15 +8,37 @@ serving machine cannot scale differently from training.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from spectragrid.architectures import cnn, mlp, resnetv2, transformer, vgg
+from spectragrid.architectures.transformer import SelfAttention
+from spectragrid.model_params import (
+    HEAD_DEFAULTS,
+    ModelError,
+    _check_arch,
+    allowed_params,
+    default_params,
+    resolve_params,
+)
 
-class ModelError(ValueError):
-    """A model name or hyper-parameter the registry cannot build."""
+__all__ = [
+    "HEAD_DEFAULTS",
+    "REGISTRY",
+    "Architecture",
+    "MinMaxScale",
+    "ModelError",
+    "SpectraClassifier",
+    "allowed_params",
+    "build_model",
+    "count_parameters",
+    "default_params",
+    "flops_per_sample",
+    "resolve_params",
+]
 
 
 class MinMaxScale(nn.Module):
@@ -77,44 +99,52 @@ class SpectraClassifier(nn.Module):
         return self.head(features)
 
 
-def _trunk_features(trunk: nn.Module, n_channels: int, length: int) -> int:
-    with torch.no_grad():
-        return int(trunk(torch.zeros(1, n_channels, length)).numel())
-
-
-def _cnn(n_channels: int, length: int, params: dict) -> tuple[nn.Module, int]:
-    """LeNet-style 1-D CNN: conv + ReLU + max-pool stages, flattened.
-
-    Fixed pooling (not adaptive) keeps every operator exportable to ONNX and
-    keeps band positions, which carry the chemistry.
-    """
-    widths = params.get("widths", [16, 32, 64])
-    kernel = int(params.get("kernel", 7))
-    pool = int(params.get("pool", 4))
-    layers: list[nn.Module] = []
-    c_in = n_channels
-    for width in widths:
-        layers += [
-            nn.Conv1d(c_in, width, kernel, padding=kernel // 2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool1d(pool),
-        ]
-        c_in = width
-    trunk = nn.Sequential(*layers)
-    return trunk, _trunk_features(trunk, n_channels, length)
-
-
 @dataclass(frozen=True)
 class Architecture:
+    """A trunk family: its builder, a one-line description and its own parameters.
+
+    `defaults` lists every family parameter with its default value; the head
+    parameters (HEAD_DEFAULTS) are valid for every family on top of them.
+    """
+
     build_trunk: Callable[[int, int, dict], tuple[nn.Module, int]]
     summary: str
+    defaults: dict[str, object] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, Architecture] = {
     "cnn": Architecture(
-        _cnn, "LeNet-style 1-D CNN (3 conv stages; 43k parameters on the demo, 3 channels)"
+        cnn.build_trunk,
+        "LeNet-style 1-D CNN (3 conv stages; 43k parameters on the demo, 3 channels)",
+        cnn.DEFAULTS,
     ),
+    "vgg11": Architecture(
+        vgg.trunk_builder("vgg11"),
+        "1-D VGG11 (config A): 8 kernel-3 convs in 5 max-pooled stages",
+        vgg.DEFAULTS,
+    ),
+    "vgg16": Architecture(
+        vgg.trunk_builder("vgg16"),
+        "1-D VGG16 (config D): 13 kernel-3 convs in 5 max-pooled stages",
+        vgg.DEFAULTS,
+    ),
+    "resnetv2": Architecture(
+        resnetv2.build_trunk,
+        "BiT-style 1-D ResNetV2: pre-activation bottlenecks, GroupNorm, standardised convs",
+        resnetv2.DEFAULTS,
+    ),
+    "transformer": Architecture(
+        transformer.build_trunk,
+        "Transformer encoder over (channel, patch) tokens with position + channel embeddings",
+        transformer.DEFAULTS,
+    ),
+    "mlp": Architecture(mlp.build_trunk, "MLP on the flattened spectra", mlp.DEFAULTS),
 }
+
+
+def _architecture(arch: str) -> Architecture:
+    _check_arch(arch)
+    return REGISTRY[arch]
 
 
 def build_model(
@@ -125,9 +155,18 @@ def build_model(
     n_tabular: int,
     n_classes: int,
 ) -> SpectraClassifier:
-    if arch not in REGISTRY:
-        raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(sorted(REGISTRY))}")
-    trunk, features = REGISTRY[arch].build_trunk(n_channels, length, params)
+    merged = resolve_params(arch, params)
+    head_hidden = int(merged["head_hidden"])
+    dropout = float(merged["dropout"])
+    if head_hidden < 1 or not 0.0 <= dropout < 1.0:
+        raise ModelError(
+            f"architecture {arch!r}: need head_hidden >= 1 and 0 <= dropout < 1, "
+            f"got {head_hidden} and {dropout}"
+        )
+    try:
+        trunk, features = REGISTRY[arch].build_trunk(n_channels, length, merged)
+    except ModelError as error:
+        raise ModelError(f"architecture {arch!r}: {error}") from None
     return SpectraClassifier(
         trunk,
         features,
@@ -135,8 +174,8 @@ def build_model(
         length,
         n_tabular,
         n_classes,
-        head_hidden=int(params.get("head_hidden", 64)),
-        dropout=float(params.get("dropout", 0.1)),
+        head_hidden=head_hidden,
+        dropout=dropout,
     )
 
 
@@ -145,17 +184,30 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def flops_per_sample(model: SpectraClassifier, n_channels: int, length: int) -> int:
-    """Multiply-adds x 2 of convolutions and linear layers for one sample."""
+    """FLOPs of one sample's forward pass, counted as 2 x multiply-adds.
+
+    Counted: convolutions, linear layers (once per token for token sequences)
+    and attention's two matmuls (Q K^T and softmax(.) V). Not counted:
+    normalisation, activations, pooling, softmax, additions and the weight
+    standardisation of StdConv1d (per weight, not per sample).
+    """
     total = 0
 
     def conv_hook(module: nn.Conv1d, _inp, out: torch.Tensor) -> None:
         nonlocal total
         per_out = module.in_channels // module.groups * module.kernel_size[0]
-        total += 2 * per_out * out.shape[1] * out.shape[2]
+        # numel, not (C_out x L_out): the transformer runs its patch embedding
+        # once per spectral channel, stacked along the batch axis.
+        total += 2 * per_out * out.numel()
 
     def linear_hook(module: nn.Linear, _inp, out: torch.Tensor) -> None:
         nonlocal total
-        total += 2 * module.in_features * module.out_features
+        total += 2 * module.in_features * out.numel()
+
+    def attention_hook(_module: SelfAttention, inp: tuple[torch.Tensor, ...], _out) -> None:
+        nonlocal total
+        tokens, dim = inp[0].shape[1], inp[0].shape[2]
+        total += SelfAttention.matmul_flops(tokens, dim)
 
     hooks = []
     for module in model.modules():
@@ -163,11 +215,15 @@ def flops_per_sample(model: SpectraClassifier, n_channels: int, length: int) -> 
             hooks.append(module.register_forward_hook(conv_hook))
         elif isinstance(module, nn.Linear):
             hooks.append(module.register_forward_hook(linear_hook))
+        elif isinstance(module, SelfAttention):
+            hooks.append(module.register_forward_hook(attention_hook))
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, n_channels, length), torch.zeros(1, model.n_tabular))
-    model.train(was_training)
-    for hook in hooks:
-        hook.remove()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, n_channels, length), torch.zeros(1, model.n_tabular))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
     return total

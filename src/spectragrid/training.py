@@ -88,11 +88,16 @@ class ShuffledBatches(IterableDataset):
         else:
             order = None
         for start in range(0, n, self.batch_size):
+            # A last batch of one sample breaks batch norm; it joins the previous one.
+            if self.shuffle and n - start == 1 and start > 0:
+                break
             if order is None:
                 sl = slice(start, start + self.batch_size)
                 yield self.data.spectra[sl], self.data.tabular[sl], self.data.labels[sl]
             else:
-                idx = order[start : start + self.batch_size]
+                stop = start + self.batch_size
+                stop = n if self.shuffle and n - stop == 1 else stop
+                idx = order[start:stop]
                 yield self.data.spectra[idx], self.data.tabular[idx], self.data.labels[idx]
 
 

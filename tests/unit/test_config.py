@@ -58,3 +58,17 @@ def test_hash_ignores_key_order(config):
     assert config_hash(config) == config_hash(reordered)
     config["models"]["cnn"]["train"]["lr"] = 0.1
     assert config_hash(config) != config_hash(reordered)
+
+
+def test_bad_model_params_are_rejected_before_any_job(config):
+    config["models"]["cnn"]["params"]["widht"] = 3
+    with pytest.raises(
+        ConfigError, match=r"models\.cnn\.params: .*'widht' \(did you mean 'widths'\?\)"
+    ):
+        validate(config)
+
+
+def test_every_architecture_is_accepted(config):
+    for arch in ("cnn", "vgg11", "vgg16", "resnetv2", "transformer", "mlp"):
+        config["models"]["cnn"] = {"arch": arch}
+        validate(config)

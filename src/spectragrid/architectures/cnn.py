@@ -1,0 +1,38 @@
+"""LeNet-style 1-D CNN."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from spectragrid.architectures._common import (
+    int_list,
+    positive_int,
+    require_length,
+    trunk_features,
+)
+from spectragrid.model_params import ARCH_DEFAULTS
+
+DEFAULTS = ARCH_DEFAULTS["cnn"]
+
+
+def build_trunk(n_channels: int, length: int, params: dict) -> tuple[nn.Module, int]:
+    """Conv + ReLU + max-pool stages, flattened.
+
+    Fixed pooling (not adaptive) keeps every operator exportable to ONNX and
+    keeps band positions, which carry the chemistry.
+    """
+    widths = int_list(params, "widths")
+    kernel = positive_int(params, "kernel")
+    pool = positive_int(params, "pool")
+    require_length(length, pool ** len(widths), f"{len(widths)} max-pools of {pool}")
+    layers: list[nn.Module] = []
+    c_in = n_channels
+    for width in widths:
+        layers += [
+            nn.Conv1d(c_in, width, kernel, padding=kernel // 2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool1d(pool),
+        ]
+        c_in = width
+    trunk = nn.Sequential(*layers)
+    return trunk, trunk_features(trunk, n_channels, length)
