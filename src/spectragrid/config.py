@@ -105,10 +105,9 @@ def _check_references(config: dict) -> None:
     for set_name, members in config["channel_sets"].items():
         require(f"channel_sets.{set_name}", members, channels)
     issues = config["label_issues"]
-    if issues.get("enabled", True):
-        models = issues.get("models") or grid["models"][:1]
-        issues["models"] = models
-        require("label_issues.models", models, grid["models"])
+    issues["models"] = issues.get("models") or grid["models"][:1]
+    if issues["enabled"]:
+        require("label_issues.models", issues["models"], grid["models"])
     for name, model in config["models"].items():
         try:
             resolve_params(model["arch"], model.get("params", {}))
