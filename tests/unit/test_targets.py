@@ -90,3 +90,71 @@ def test_a_class_smaller_than_the_fold_count_is_a_config_error():
     ):
         check_class_sizes(target, target.encode(values), 5)
     check_class_sizes(target, target.encode(values), 2)
+
+
+@pytest.fixture(scope="module")
+def demo_table(tmp_path_factory):
+    from pathlib import Path
+
+    import yaml
+
+    from spectragrid.dataset import read_clean
+    from spectragrid.demo import generate_demo
+    from spectragrid.ingest import run_ingest
+
+    base = tmp_path_factory.mktemp("targets")
+    config = yaml.safe_load((Path(__file__).parents[2] / "config" / "config.yaml").read_text())
+    demo = generate_demo(base / "demo", n_samples=1500, seed=3)
+    ds = config["dataset"]
+    run_ingest(
+        [Path(p) for p in demo["raw_files"]],
+        base / "c.parquet",
+        base / "r.json",
+        base / "d.csv",
+        ds["columns"],
+        ds["channels"],
+        ds["label_map"],
+        config["cleaning"]["saturation"],
+        config["cleaning"]["min_integral"],
+    )
+    return read_clean(base / "c.parquet", ["277"]).table
+
+
+def test_every_code_on_generated_data(demo_table):
+    table = demo_table
+    sev, typ, full = table["severity"], table["type"], table["full_truth"]
+    coarse = typ.where(~typ.isin([11, 12, 13, 14]), 1)
+
+    def counts(code):
+        target = resolve_target("t", code, full)
+        return dict(
+            zip(
+                target.classes,
+                np.bincount(target.encode(full), minlength=target.n_classes),
+                strict=True,
+            )
+        )
+
+    assert counts("AVA IN") == {s: int((sev == s).sum()) for s in ("OK", "CROCHET", "VR", "NC")}
+    assert counts("AVA INs") == {
+        "OK-CROCHET": int(sev.isin(["OK", "CROCHET"]).sum()),
+        "VR-NC": int(sev.isin(["VR", "NC"]).sum()),
+    }
+    assert counts("AVA TY") == {str(t): int((typ == t).sum()) for t in sorted(typ.unique())}
+    assert counts("AVA TYs") == {str(t): int((coarse == t).sum()) for t in sorted(coarse.unique())}
+    inty = counts("AVA INTY")
+    assert inty == full.value_counts().to_dict() and list(inty)[:2] == ["OK0", "CROCHET0"]
+    defects = sev.isin(["VR", "NC"])
+    expected = {"OK": int((sev == "OK").sum()), "CROCHET": int((sev == "CROCHET").sum())}
+    expected |= {
+        f"D{t}": int((coarse[defects] == t).sum()) for t in sorted(coarse[defects].unique())
+    }
+    assert counts("AVA INsTYs") == expected
+    assert counts("OVA OK") == {"OK": int((sev == "OK").sum()), "rest": int((sev != "OK").sum())}
+    assert counts("OVA 11") == {"11": int((typ == 11).sum()), "rest": int((typ != 11).sum())}
+    assert counts("OVA VR5") == {
+        "VR5": int((full == "VR5").sum()),
+        "rest": int((full != "VR5").sum()),
+    }
+    # every sample belongs to every coded target: they partition the data
+    assert all(sum(counts(c).values()) == len(table) for c in ("AVA IN", "AVA TYs", "OVA OK"))
