@@ -16,7 +16,7 @@ import torch
 from spectragrid.augment import Augment
 from spectragrid.dataset import read_clean
 from spectragrid.export import check_parity, export_onnx
-from spectragrid.label_issues import read_flagged
+from spectragrid.label_issues import apply_action, read_issues
 from spectragrid.metrics import classification_metrics, per_class_accuracy
 from spectragrid.models import build_model, count_parameters, flops_per_sample
 from spectragrid.splits import fold_parts, read_folds
@@ -47,6 +47,8 @@ class CellSpec:
     fold: int
     k: int
     transforms: dict = field(default_factory=dict)
+    action: str = "drop"  # what a clean cell does with flagged samples
+    downweight: float = 0.1
 
     @property
     def coordinates(self) -> dict:
@@ -90,6 +92,8 @@ class CellSpec:
             "train": self.train,
             "tabular": self.tabular,
             "transforms": self.transforms,
+            "action": self.action if self.labels == "clean" else None,
+            "downweight": self.downweight if self.labels == "clean" else None,
         }
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -111,11 +115,18 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def _arrays(spectra: np.ndarray, tabular: np.ndarray, labels: np.ndarray, rows) -> Arrays:
+def _arrays(
+    spectra: np.ndarray,
+    tabular: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> Arrays:
     return Arrays(
         spectra=torch.from_numpy(np.ascontiguousarray(spectra[rows])),
         tabular=torch.from_numpy(np.ascontiguousarray(tabular[rows])),
         labels=torch.from_numpy(labels[rows]),
+        weights=None if weights is None else torch.from_numpy(weights[rows]),
     )
 
 
@@ -138,13 +149,26 @@ def run_cell(
     parts = fold_parts(folds, spec.fold, spec.k)
     in_target = y_all >= 0
 
-    flagged = np.zeros(len(table), dtype=bool)
-    if issues_path is not None:
-        flagged = table["sample_id"].isin(read_flagged(issues_path)).to_numpy()
     # Cleaning touches training and validation rows only: the test fold stays
     # exactly the raw cell's test fold, so raw and clean compare like for like.
-    train_rows = np.flatnonzero(parts.train & in_target & ~flagged)
-    val_rows = np.flatnonzero(parts.val & in_target & ~flagged)
+    issues = (
+        read_issues(issues_path)
+        if issues_path is not None
+        else pd.DataFrame({"sample_id": [], "suggested_label": []})
+    )
+    cleaned = apply_action(
+        spec.action,
+        issues,
+        table["sample_id"],
+        y_all,
+        list(target.classes),
+        editable=(parts.train | parts.val) & in_target,
+        weight=spec.downweight,
+    )
+    flagged = cleaned.flagged
+    y_fit = cleaned.labels
+    train_rows = np.flatnonzero(parts.train & in_target & cleaned.keep)
+    val_rows = np.flatnonzero(parts.val & in_target & cleaned.keep)
     test_rows = np.flatnonzero(parts.test & in_target)
 
     spectra = data.stack(spec.channels)
@@ -161,8 +185,8 @@ def run_cell(
     )
     model.fit_scaling(spectra[train_rows], tabular[train_rows])
 
-    train = _arrays(spectra, tabular, y_all, train_rows)
-    val = _arrays(spectra, tabular, y_all, val_rows)
+    train = _arrays(spectra, tabular, y_fit, train_rows, cleaned.weights)
+    val = _arrays(spectra, tabular, y_fit, val_rows, cleaned.weights)
     test = _arrays(spectra, tabular, y_all, test_rows)
     module = fit(model, train, val, settings, target.n_classes, spec.seed, spec.augment())
     model = module.model.to("cpu")
@@ -233,7 +257,10 @@ def run_cell(
         "n_train": len(train_rows),
         "n_val": len(val_rows),
         "n_test": len(test_rows),
-        "n_removed_flagged": int((flagged & (parts.train | parts.val) & in_target).sum()),
+        "label_action": spec.action if issues_path is not None else None,
+        "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
+        "n_relabelled": int((cleaned.labels != y_all).sum()),
+        "n_downweighted": int((cleaned.weights < 1).sum()),
         "best_epoch": int(module.best_epoch),
         "epochs_run": len(module.epoch_seconds),
         "transforms": list(spec.augment().names),

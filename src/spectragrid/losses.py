@@ -132,7 +132,12 @@ class LossFn(nn.Module):
             dist = dist * (1.0 - self.eps) + self.eps / self.n_classes
         return dist
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        sample_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if logits.dim() != 2 or logits.shape[1] != self.n_classes:
             raise ValueError(f"logits: expected (B, {self.n_classes}), got {tuple(logits.shape)}")
         # float32 even under mixed precision: log-probabilities of rare classes
@@ -144,7 +149,11 @@ class LossFn(nn.Module):
             terms = terms * one_minus_p.pow(self.focal_gamma)
         if self.weight is not None:
             terms = terms * self.weight
-        return terms.sum(dim=1).mean()
+        per_sample = terms.sum(dim=1)
+        if sample_weight is not None:
+            # Down-weighted samples count less; the batch mean keeps the loss scale.
+            per_sample = per_sample * sample_weight
+        return per_sample.mean()
 
 
 def build_loss(config: Mapping[str, Any], class_counts: np.ndarray) -> LossFn:

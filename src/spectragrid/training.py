@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from spectragrid.augment import Augment
-from spectragrid.losses import build_loss, mixup
+from spectragrid.losses import build_loss, draw_mixup, mixup
 from spectragrid.metrics import classification_metrics
 from spectragrid.schedules import build_optimizer, build_scheduler
 
@@ -64,6 +64,11 @@ class Arrays:
     spectra: torch.Tensor  # (N, C, L) float32
     tabular: torch.Tensor  # (N, T) float32
     labels: torch.Tensor  # (N,) int64
+    weights: torch.Tensor | None = None  # (N,) float32 per-sample loss weights
+
+    def __post_init__(self) -> None:
+        if self.weights is None:
+            self.weights = torch.ones(len(self.labels), dtype=torch.float32)
 
 
 class ShuffledBatches(IterableDataset):
@@ -93,12 +98,14 @@ class ShuffledBatches(IterableDataset):
                 break
             if order is None:
                 sl = slice(start, start + self.batch_size)
-                yield self.data.spectra[sl], self.data.tabular[sl], self.data.labels[sl]
+                d = self.data
+                yield d.spectra[sl], d.tabular[sl], d.labels[sl], d.weights[sl]
             else:
                 stop = start + self.batch_size
                 stop = n if self.shuffle and n - stop == 1 else stop
                 idx = order[start:stop]
-                yield self.data.spectra[idx], self.data.tabular[idx], self.data.labels[idx]
+                d = self.data
+                yield d.spectra[idx], d.tabular[idx], d.labels[idx], d.weights[idx]
 
 
 def loader(data: Arrays, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
@@ -152,16 +159,23 @@ class CellModule(L.LightningModule):
         self._epoch_started = time.perf_counter()
 
     def training_step(self, batch, _batch_idx):
-        spectra, tabular, labels = batch
+        spectra, tabular, labels, weights = batch
         targets: torch.Tensor = labels
         if self.augment is not None:
             spectra, tabular = self.augment(spectra, tabular, self.generator)
         if self.settings.mixup_alpha > 0:
+            state = self.generator.get_state()
             onehot = nn.functional.one_hot(labels, self.n_classes).float()
             spectra, tabular, targets = mixup(
                 spectra, tabular, onehot, self.settings.mixup_alpha, self.generator
             )
-        loss = self.loss(self(spectra, tabular), targets)
+            # Replaying the draw gives the same λ and partners for the weights.
+            after = self.generator.get_state()
+            self.generator.set_state(state)
+            lam, partner = draw_mixup(len(labels), self.settings.mixup_alpha, self.generator)
+            self.generator.set_state(after)
+            weights = lam * weights + (1 - lam) * weights[partner.to(weights.device)]
+        loss = self.loss(self(spectra, tabular), targets, weights)
         # .item() would synchronise every step; detach and sum lazily instead.
         self._train_loss_sum = self._train_loss_sum + loss.detach() * len(labels)
         self._train_count += len(labels)
@@ -171,7 +185,7 @@ class CellModule(L.LightningModule):
         self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
 
     def validation_step(self, batch, _batch_idx):
-        spectra, tabular, labels = batch
+        spectra, tabular, labels, _weights = batch
         self._val_logits.append(self(spectra, tabular).float())
         self._val_labels.append(labels)
 

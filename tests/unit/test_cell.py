@@ -182,3 +182,39 @@ def test_every_training_option_runs_through_a_cell(prepared):
     assert history["lr"].round(8).tolist() == [0.001, 0.001, 0.0001, 0.00001]
     card = json.loads(out.card.read_text())
     assert card["precision"] == "bf16-mixed"
+
+
+@pytest.mark.parametrize("action", ["relabel", "downweight"])
+def test_clean_cell_actions(prepared, action):
+    import dataclasses
+
+    table = pd.read_parquet(prepared / "clean.parquet", columns=["sample_id"])
+    issues = prepared / f"issues_{action}.csv"
+    pd.DataFrame(
+        {
+            "sample_id": table["sample_id"][:30],
+            "given_label": "OK",
+            "suggested_label": "VR",
+            "label_quality": 0.1,
+            "rank": np.arange(1, 31),
+        }
+    ).to_csv(issues, index=False)
+    spec = dataclasses.replace(_spec("clean"), action=action, downweight=0.2)
+    metrics = run_cell(
+        spec,
+        prepared / "clean.parquet",
+        prepared / "folds.parquet",
+        issues,
+        _outputs(prepared / action),
+    )
+    raw = json.loads((prepared / "raw" / "metrics.json").read_text())
+    assert metrics["label_action"] == action
+    assert metrics["n_removed_flagged"] == 0
+    assert (metrics["n_train"], metrics["n_val"], metrics["n_test"]) == (
+        raw["n_train"],
+        raw["n_val"],
+        raw["n_test"],
+    )
+    changed = metrics["n_relabelled"] if action == "relabel" else metrics["n_downweighted"]
+    # the flagged rows outside the test fold, and no others
+    assert 0 < changed < 30

@@ -137,3 +137,43 @@ def test_mean_of_models_averages_probabilities(tmp_path):
     mean = mean_oof([a, b], CLASSES)
     assert np.allclose(mean["prob_OK"], (a["prob_OK"] + 0.5) / 2)
     assert len(find_issues(mean, CLASSES)) >= 0
+
+
+@pytest.mark.parametrize("action", ["drop", "relabel", "downweight"])
+def test_each_action_changes_only_training_and_validation_rows(action):
+    from spectragrid.label_issues import apply_action
+
+    ids = pd.Series([f"s{i}" for i in range(8)])
+    labels = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    editable = np.array([True, True, True, True, True, False, False, False])  # 5-7: test fold
+    issues = pd.DataFrame(
+        {"sample_id": ["s1", "s2", "s6", "s7"], "suggested_label": ["rest", "OK", "rest", "OK"]}
+    )
+    out = apply_action(action, issues, ids, labels, CLASSES, editable, weight=0.25)
+    assert out.flagged.tolist() == [False, True, True, False, False, False, True, True]
+    # test rows 5-7 are untouched whatever the action
+    assert out.labels[5:].tolist() == labels[5:].tolist()
+    assert out.keep[5:].all() and (out.weights[5:] == 1).all()
+    changed = (out.labels != labels) | ~out.keep | (out.weights != 1)
+    assert np.flatnonzero(changed).tolist() == [1, 2]
+    if action == "drop":
+        assert out.keep.tolist() == [True, False, False, True, True, True, True, True]
+    elif action == "relabel":
+        assert out.labels[[1, 2]].tolist() == [1, 0]
+    else:
+        assert out.weights[[1, 2]].tolist() == [0.25, 0.25]
+
+
+def test_downweighted_samples_count_less_in_the_loss():
+    import torch
+
+    from spectragrid.losses import build_loss
+
+    loss = build_loss({}, np.array([5, 5]))
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    targets = torch.tensor([1, 1])
+    plain = loss(logits, targets)
+    weighted = loss(logits, targets, torch.tensor([0.1, 1.0]))
+    per_sample = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    assert torch.isclose(weighted, (0.1 * per_sample[0] + per_sample[1]) / 2)
+    assert weighted < plain

@@ -76,7 +76,15 @@ def issues_dirs():
 def cell_params(wildcards):
     """The plain values that define one cell; any edit to them retrains it."""
     model = CONFIG["models"][wildcards.model]
-    return {
+    cleaning = (
+        {
+            "action": CONFIG["label_issues"]["action"],
+            "downweight": CONFIG["label_issues"]["downweight"],
+        }
+        if wildcards.labels == "clean"
+        else {}
+    )
+    return cleaning | {
         "target_spec": CONFIG["targets"][wildcards.target],
         "channels": list(CONFIG["channel_sets"][wildcards.channels]),
         "arch": model["arch"],

@@ -19,6 +19,8 @@ with job_log(snakemake.log[0]) as log:
         train=dict(p["train"]),
         tabular=list(p["tabular"]),
         transforms=dict(p["transforms"]),
+        action=p.get("action", "drop"),
+        downweight=float(p.get("downweight", 0.1)),
         seed=int(w.seed),
         fold=int(w.fold),
         k=int(w.k),
