@@ -178,9 +178,16 @@ def run_label_issues(
             f"e.g. {sorted(unknown)[0]!r}"
         )
     combined = mean_oof(oofs, classes) if len(oofs) > 1 else oofs[0]
-    issues = find_issues(
-        combined, classes, filter_by, rank_by, min_examples_per_class, n_jobs=n_jobs
-    )
+    settings = (filter_by, rank_by, min_examples_per_class)
+    issues = find_issues(combined, classes, *settings, n_jobs=n_jobs)
+    # Which models, on their own, would flag each sample: agreement a reviewer can weigh.
+    own = {
+        model: set(find_issues(oof, classes, *settings, n_jobs=n_jobs)["sample_id"])
+        for model, oof in zip(models, oofs, strict=True)
+    }
+    issues["flagged_by"] = [
+        ";".join(m for m in models if sample in own[m]) for sample in issues["sample_id"]
+    ]
     tmp = out_oof.with_name(f".{out_oof.name}.tmp")
     combined[["sample_id", "label_index", "label", *prob_columns(combined, classes)]].to_parquet(
         tmp, index=False

@@ -124,7 +124,9 @@ def test_cleanlab_finds_the_flipped_labels(tmp_path):
         "suggested_label",
         "label_quality",
         "rank",
+        "flagged_by",
     }
+    assert (on_disk["flagged_by"] == "m").sum() >= 11
     row = on_disk.iloc[0]
     assert row["given_label"] != row["suggested_label"]
 
