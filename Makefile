@@ -15,6 +15,7 @@ study: $(VENV)/.installed
 	$(BIN)/snakemake --profile cpu --cores $(CORES)
 
 test: $(VENV)/.installed-test
+	bash scripts/install_browser.sh
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test

@@ -14,7 +14,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +48,17 @@ COST_COLUMNS: tuple[str, ...] = (
 )
 PAIRED_METRICS: tuple[str, ...] = (
     "test_accuracy",
-    "test_macro_f1",
     "test_balanced_accuracy",
+    "test_macro_f1",
+    "test_auc",
+    "test_log_loss",
+    "test_ece",
+    "test_hter",
     "truth_accuracy",
     "truth_macro_f1",
 )
+# Metrics where a smaller value is the better one (the sign of "did cleaning help").
+LOWER_IS_BETTER = frozenset({"log_loss", "ece", "hter"})
 UNFLAGGED_METRICS: tuple[str, ...] = (
     "unflagged_accuracy",
     "unflagged_macro_f1",
@@ -154,6 +160,7 @@ def load_cells(metrics_paths: Iterable[Path], base_dir: Path) -> pd.DataFrame:
             else:
                 row[name] = _float(card.get(name))
         row["sheet"] = _relative(path.parent / "sheet.png", base_dir)
+        row["sheet_html"] = _relative(path.parent / "sheet.html", base_dir)
         row["onnx"] = _relative(path.parent / "model.onnx", base_dir)
         row["predictions"] = _relative(path.parent / "predictions.parquet", base_dir)
         rows.append(row)
@@ -181,6 +188,7 @@ def _cell_columns() -> list[str]:
         "onnx_argmax_agree",
         *COST_COLUMNS,
         "sheet",
+        "sheet_html",
         "onnx",
         "predictions",
     ]
@@ -464,7 +472,7 @@ def issue_stats(
     rows = []
     for path in map(Path, issues_paths):
         row: dict = {**parse_issues_path(path), "path": path.as_posix()}
-        issues = _read_issues(path)
+        issues = read_issues(path)
         row["n_flagged"] = len(issues)
         top = issues.sort_values("rank", kind="stable").head(TOP_FLAGGED)
         row["top_flagged"] = "; ".join(
@@ -479,7 +487,7 @@ def issue_stats(
     )
 
 
-def _read_issues(path: Path) -> pd.DataFrame:
+def read_issues(path: Path) -> pd.DataFrame:
     needed = {"sample_id", "given_label", "suggested_label", "label_quality", "rank"}
     try:
         issues = pd.read_csv(
@@ -550,3 +558,86 @@ def write_tables(cells: pd.DataFrame, out_csv: Path, out_parquet: Path) -> None:
     """summary.csv and summary.parquet, one row per cell, each written atomically."""
     _atomic(Path(out_csv), lambda tmp: cells.to_csv(tmp, index=False))
     _atomic(Path(out_parquet), lambda tmp: cells.to_parquet(tmp, index=False))
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of `metric` (e.g. `test_log_loss`) is the better one."""
+    return metric.split("_", 1)[-1] in LOWER_IS_BETTER
+
+
+def best_per_target(agg: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (dataset, target, labels), the aggregate row with the best `<metric>_mean`."""
+    column = f"{metric}_mean"
+    if agg.empty:
+        return agg.iloc[0:0]
+    if column not in agg:
+        known = sorted(c[: -len("_mean")] for c in agg if c.endswith("_mean"))
+        raise ValueError(f"best_metric {metric!r} is not aggregated; choose one of {known}")
+    chosen = []
+    for _, group in agg.groupby(["dataset", "target", "labels"], sort=True):
+        scores = pd.to_numeric(group[column], errors="coerce")
+        if scores.isna().all():
+            continue
+        chosen.append(scores.idxmin() if lower_is_better(metric) else scores.idxmax())
+    return agg.loc[chosen].reset_index(drop=True)
+
+
+def folds_of(cells: pd.DataFrame, point: Mapping) -> pd.DataFrame:
+    """The fold rows of one grid point (keys of GROUP_KEYS taken from `point`)."""
+    mask = np.ones(len(cells), dtype=bool)
+    for key in GROUP_KEYS:
+        mask &= (cells[key] == point[key]).to_numpy()
+    return cells.loc[mask].sort_values("fold")
+
+
+ERRORS_BY_TRUTH_COLUMNS: tuple[str, ...] = (
+    "full_truth",
+    "n",
+    "n_errors",
+    "error_rate",
+    "top_wrong",
+    "top_wrong_count",
+)
+
+
+def pooled_predictions(folds: pd.DataFrame, base_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The test predictions of a grid point's folds stacked (each sample once: folds are
+    disjoint), and its class list."""
+    classes = json.loads(folds["classes"].iloc[0]) if len(folds) else []
+    parts = []
+    for relative in folds["predictions"].dropna():
+        try:
+            parts.append(pd.read_parquet(Path(base_dir) / str(relative)))
+        except (OSError, ValueError) as err:
+            raise SummaryError(f"{relative}: cannot read predictions ({err})") from None
+    if not parts:
+        return pd.DataFrame(), classes
+    return pd.concat(parts, ignore_index=True), classes
+
+
+def errors_by_truth(predictions: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """Per given full truth: samples, misclassified samples, error rate and the class most
+    often wrongly predicted for it. Highest error count first."""
+    if predictions.empty:
+        return pd.DataFrame(columns=list(ERRORS_BY_TRUTH_COLUMNS))
+    truth = predictions["full_truth"].astype(str).to_numpy()
+    wrong = predictions["pred_index"].to_numpy() != predictions["label_index"].to_numpy()
+    names = np.asarray(classes, dtype=object)[predictions["pred_index"].to_numpy()]
+    rows = []
+    for value in sorted(set(truth)):
+        mine = truth == value
+        mistakes = pd.Series(names[mine & wrong]).value_counts(sort=True)
+        rows.append(
+            {
+                "full_truth": value,
+                "n": int(mine.sum()),
+                "n_errors": int((mine & wrong).sum()),
+                "error_rate": float((mine & wrong).sum() / mine.sum()),
+                "top_wrong": str(mistakes.index[0]) if len(mistakes) else "",
+                "top_wrong_count": int(mistakes.iloc[0]) if len(mistakes) else 0,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(ERRORS_BY_TRUTH_COLUMNS))
+    return frame.sort_values(
+        ["n_errors", "error_rate", "full_truth"], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)

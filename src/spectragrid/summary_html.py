@@ -1,238 +1,146 @@
 """results/summary.html: one self-contained page a scientist opens from disk.
 
-No server, no network: CSS and the small sorting/filtering script are inline,
-and the only references are relative paths to files that sit beside the page
-(result sheets, ONNX models, predictions). Everything that comes from the
-data or the config (target, class, model and column names, display names)
-goes through `html.escape`.
+It answers, in this order: which model and which channels are best per
+target, did label cleaning help, where are the errors, then the full tables
+(every grid point, every cell), label issues, cleaning, run cost and
+provenance. No server, no network: CSS, the sorting/filtering script and the
+charts (PNG `data:` URIs) are inline; the only references are relative paths
+to files beside the page (sheets, ONNX models, predictions, review sheets).
+Everything that comes from the data or the config goes through `esc`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
+from spectragrid import charts
+from spectragrid.htmlkit import (
+    Cell,
+    esc,
+    filter_bar,
+    fmt_mean_sd,
+    fmt_number,
+    fmt_p,
+    href,
+    image,
+    integer,
+    is_nan,
+    link,
+    links,
+    mean_sd,
+    num,
+    page,
+    pct,
+    render_table,
+    sort_value,
+    text,
+    write_atomic,
+)
+from spectragrid.issues_report import (
+    flagged_overlap,
+    issues_name,
+    model_agreement,
+    write_review_sheet,
+)
 from spectragrid.metrics import METRIC_NAMES
+from spectragrid.runcost import attach_cell_costs, read_benchmarks, rule_costs
+from spectragrid.sheet import TOP_ERRORS, error_contributions
 from spectragrid.summary import (
+    GROUP_KEYS,
+    PAIR_KEYS,
     PAIRED_METRICS,
     UNFLAGGED_METRICS,
     add_truth_metrics,
     aggregate,
+    best_per_target,
+    errors_by_truth,
+    folds_of,
     given_from_cells,
     issue_stats,
     load_cells,
+    lower_is_better,
     paired_raw_clean,
+    parse_issues_path,
+    pooled_predictions,
+    truth_series,
     write_tables,
 )
 from spectragrid.targets import Target
 
-LOWER_IS_BETTER = frozenset({"log_loss", "ece", "hter"})
 UNFLAGGED_NOTE = "test fold without flagged samples (easier, not comparable)"
 SHOWN_TEST_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "hter")
-
-_CSS = """
-:root { --line: #d8dde3; --head: #f3f5f7; --muted: #5f6b76; --accent: #1f5f99; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: #1d2329; margin: 0 2rem 4rem; }
-header { border-bottom: 2px solid var(--accent); padding: 1rem 0 .6rem; margin-bottom: 1rem; }
-h1 { margin: 0 0 .3rem; font-size: 1.5rem; }
-h2 { margin: 2.2rem 0 .6rem; font-size: 1.2rem; color: var(--accent); }
-nav a { margin-right: 1rem; color: var(--accent); }
-.meta { color: var(--muted); }
-.note { color: var(--muted); font-size: .9em; margin: .3rem 0 .6rem; }
-.wrap { overflow: auto; max-height: 80vh; border: 1px solid var(--line); }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 3px 8px; border-bottom: 1px solid var(--line); text-align: left;
-  white-space: nowrap; }
-thead th { position: sticky; top: 0; background: var(--head); z-index: 1;
-  border-bottom: 2px solid var(--line); }
-td.num { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
-  text-align: right; }
-td.name { font-size: 12px; color: var(--muted); }
-tbody tr:hover { background: #f7fafc; }
-table.sortable thead th { cursor: pointer; user-select: none; }
-table.sortable thead th[data-dir="asc"]::after { content: " \\25B2"; }
-table.sortable thead th[data-dir="desc"]::after { content: " \\25BC"; }
-th.unflagged, td.unflagged { background: #fbf6e9; }
-.better { color: #1b7a3a; } .worse { color: #b3261e; }
-input.filter { margin: .2rem 0 .5rem; padding: 4px 8px; width: 28rem; max-width: 100%; }
-details img { max-width: 100%; border: 1px solid var(--line); margin-top: .4rem; }
-.empty { color: var(--muted); font-style: italic; }
-"""
-
-# Sort on `data-v` when a cell carries one (raw number behind a formatted one), numbers
-# before text, blanks last whichever the direction.
-_JS = """
-(function () {
-  function key(td) {
-    var v = td.hasAttribute("data-v") ? td.getAttribute("data-v") : td.textContent;
-    v = v.trim();
-    if (v === "") return {kind: 2, v: ""};
-    var n = Number(v);
-    return isFinite(n) ? {kind: 0, v: n} : {kind: 1, v: v.toLowerCase()};
-  }
-  function compare(a, b, dir) {
-    if (a.kind === 2 || b.kind === 2) return a.kind === b.kind ? 0 : (a.kind === 2 ? 1 : -1);
-    if (a.kind !== b.kind) return (a.kind - b.kind) * dir;
-    if (a.kind === 0) return (a.v - b.v) * dir;
-    return a.v.localeCompare(b.v, undefined, {numeric: true}) * dir;
-  }
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    var heads = table.querySelectorAll("thead th");
-    heads.forEach(function (th, col) {
-      th.addEventListener("click", function () {
-        var dir = th.getAttribute("data-dir") === "asc" ? -1 : 1;
-        heads.forEach(function (h) { h.removeAttribute("data-dir"); });
-        th.setAttribute("data-dir", dir === 1 ? "asc" : "desc");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) { return compare(key(a.cells[col]), key(b.cells[col]), dir); });
-        rows.forEach(function (r) { body.appendChild(r); });
-      });
-    });
-  });
-  document.querySelectorAll("input.filter").forEach(function (input) {
-    var table = document.getElementById(input.getAttribute("data-table"));
-    var count = document.getElementById(input.getAttribute("data-count"));
-    if (!table || !table.tBodies || !table.tBodies.length) return;
-    input.addEventListener("input", function () {
-      var q = input.value.trim().toLowerCase();
-      var shown = 0;
-      Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
-        var hit = q === "" || r.textContent.toLowerCase().indexOf(q) !== -1;
-        r.style.display = hit ? "" : "none";
-        if (hit) shown += 1;
-      });
-      if (count) count.textContent = shown + " of " + table.tBodies[0].rows.length + " rows";
-    });
-  });
-})();
-"""
+GRID_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "auc",
+    "log_loss",
+    "ece",
+    "hter",
+)
+METRIC_TITLES = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "macro_f1": "macro-F1",
+    "auc": "AUC",
+    "log_loss": "log-loss",
+    "ece": "calibration error",
+    "hter": "HTER",
+}
+NAV = (
+    ("glance", "At a glance"),
+    ("best", "Best per target"),
+    ("grid", "Grid"),
+    ("raw-vs-clean", "Raw vs clean"),
+    ("errors", "Where the errors are"),
+    ("cells", "All cells"),
+    ("issues", "Label issues"),
+    ("cleaning", "Cleaning"),
+    ("cost", "Run cost"),
+    ("provenance", "Provenance"),
+)
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One table cell: its inner HTML (already escaped), classes and a raw sort value."""
+@dataclass
+class SummaryExtras:
+    """The optional parts of the page: each is left out (with a note) when absent."""
 
-    html: str
-    css: str = ""
-    sort: str | None = None
-
-
-def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _is_nan(value: object) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt_number(value: object, digits: int = 3) -> str:
-    """Fixed decimals, or an en dash for a missing value."""
-    if _is_nan(value):
-        return "–"
-    return f"{float(value):.{digits}f}"  # type: ignore[arg-type]
-
-
-def fmt_mean_sd(mean: object, sd: object, digits: int = 3) -> str:
-    """`mean ± sd`; the sd is left out when it does not exist (a single fold)."""
-    if _is_nan(mean):
-        return "–"
-    if _is_nan(sd):
-        return fmt_number(mean, digits)
-    return f"{fmt_number(mean, digits)} ± {fmt_number(sd, digits)}"
-
-
-def fmt_p(value: object) -> str:
-    if _is_nan(value):
-        return "–"
-    return "<0.001" if float(value) < 0.001 else f"{float(value):.3f}"  # type: ignore[arg-type]
-
-
-def _sort_value(value: object) -> str:
-    return "" if _is_nan(value) else repr(float(value))  # type: ignore[arg-type]
-
-
-def text(value: object, css: str = "") -> Cell:
-    return Cell(_e("" if _is_nan(value) else value), css)
-
-
-def num(value: object, digits: int = 3, css: str = "") -> Cell:
-    return Cell(_e(fmt_number(value, digits)), f"num {css}".strip(), _sort_value(value))
-
-
-def integer(value: object) -> Cell:
-    shown = "–" if _is_nan(value) else f"{int(float(value)):d}"  # type: ignore[arg-type]
-    return Cell(_e(shown), "num", _sort_value(value))
-
-
-def mean_sd(mean: object, sd: object, css: str = "") -> Cell:
-    return Cell(_e(fmt_mean_sd(mean, sd)), f"num {css}".strip(), _sort_value(mean))
-
-
-def link(label: str, href: object) -> Cell:
-    if _is_nan(href) or not str(href):
-        return Cell("")
-    # Relative paths only: quoting keeps user-named folders from breaking the attribute
-    # or turning into a scheme.
-    return Cell(f'<a href="{_e(quote(str(href)))}">{_e(label)}</a>')
-
-
-def render_table(
-    headers: Sequence[str | tuple[str, str]],
-    rows: Iterable[Sequence[Cell]],
-    table_id: str,
-    sortable: bool = False,
-    empty: str = "nothing to show",
-) -> str:
-    """A table; a header is a label or (label, css class)."""
-    rows = list(rows)
-    if not rows:
-        return f'<p class="empty" id="{_e(table_id)}">{_e(empty)}</p>'
-    heads = []
-    for h in headers:
-        label, css = (h, "") if isinstance(h, str) else h
-        heads.append(f'<th class="{_e(css)}">{_e(label)}</th>' if css else f"<th>{_e(label)}</th>")
-    body = []
-    for row in rows:
-        tds = []
-        for c in row:
-            attrs = f' class="{_e(c.css)}"' if c.css else ""
-            if c.sort is not None:
-                attrs += f' data-v="{_e(c.sort)}"'
-            tds.append(f"<td{attrs}>{c.html}</td>")
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    css = ' class="sortable"' if sortable else ""
-    return (
-        f'<div class="wrap"><table id="{_e(table_id)}"{css}>'
-        f"<thead><tr>{''.join(heads)}</tr></thead>"
-        f"<tbody>\n{chr(10).join(body)}\n</tbody></table></div>"
-    )
-
-
-def _has_any(frame: pd.DataFrame, column: str) -> bool:
-    return column in frame and bool(pd.to_numeric(frame[column], errors="coerce").notna().any())
+    base_dir: Path | None = None
+    agreement: pd.DataFrame | None = None
+    overlap: pd.DataFrame | None = None
+    rule_costs: pd.DataFrame | None = None
+    review_links: dict[str, str] = field(default_factory=dict)
+    charts: bool = True
 
 
 def _metric_label(column: str) -> str:
+    for prefix in ("test_", "truth_", "unflagged_"):
+        if column.startswith(prefix):
+            name = column[len(prefix) :]
+            title = METRIC_TITLES.get(name, name.replace("_", " "))
+            return f"{prefix[:-1]} {title}" if prefix != "test_" else title
     return column.replace("_", " ")
 
 
+def _has_any(frame: pd.DataFrame | None, column: str) -> bool:
+    return (
+        frame is not None
+        and column in frame
+        and bool(pd.to_numeric(frame[column], errors="coerce").notna().any())
+    )
+
+
 def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{_e(anchor)}"><h2>{_e(title)}</h2>\n{body}\n</section>'
+    return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
 def _header(cells: pd.DataFrame, provenance: dict) -> str:
@@ -241,21 +149,10 @@ def _header(cells: pd.DataFrame, provenance: dict) -> str:
     ]
     date = provenance.get("date") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     config_hash = provenance.get("config_hash", "–")
-    nav = "".join(
-        f'<a href="#{a}">{_e(t)}</a>'
-        for a, t in (
-            ("best", "Best per target"),
-            ("raw-vs-clean", "Raw vs clean"),
-            ("cells", "All cells"),
-            ("issues", "Label issues"),
-            ("cleaning", "Cleaning"),
-            ("provenance", "Provenance"),
-            ("cost", "Cost"),
-        )
-    )
+    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in NAV)
     return (
-        f"<header><h1>spectragrid summary: {_e(', '.join(datasets))}</h1>"
-        f'<div class="meta">date {_e(date)} · config hash <code>{_e(config_hash)}</code> · '
+        f"<header><h1>spectragrid summary: {esc(', '.join(datasets))}</h1>"
+        f'<div class="meta">date {esc(date)} · config hash <code>{esc(config_hash)}</code> · '
         f"{len(cells)} cells</div><nav>{nav}</nav></header>"
     )
 
@@ -277,24 +174,132 @@ def _targets_table(cells: pd.DataFrame) -> str:
     )
 
 
-def _sheet_links(cells: pd.DataFrame, group: dict) -> tuple[str, str]:
-    """Links to every fold's sheet of an aggregate row, and the first sheet as an image."""
-    mask = np.ones(len(cells), dtype=bool)
-    for key, value in group.items():
-        mask &= (cells[key] == value).to_numpy()
-    folds = cells.loc[mask].sort_values("fold")
-    links = " ".join(
-        link(f"f{f}", s).html for f, s in zip(folds["fold"], folds["sheet"], strict=True)
-    )
+def _sheet_links(cells: pd.DataFrame, point: dict) -> tuple[str, str]:
+    """Links to every fold's sheet of a grid point, and the first sheet as an image."""
+    folds = folds_of(cells, point)
+    parts = []
+    for f, png, sheet_html in zip(folds["fold"], folds["sheet"], folds["sheet_html"], strict=True):
+        target = sheet_html if not is_nan(sheet_html) else png
+        parts.append(link(f"f{f}", target).html)
     first = folds["sheet"].dropna()
-    image = ""
+    picture = ""
     if len(first):
-        src = _e(quote(str(first.iloc[0])))
-        image = (
-            f"<details><summary>sheet of fold {_e(folds.loc[first.index[0], 'fold'])}</summary>"
-            f'<img loading="lazy" src="{src}" alt="result sheet"></details>'
+        picture = (
+            f"<details><summary>sheet of fold {esc(folds.loc[first.index[0], 'fold'])}"
+            f'</summary><img loading="lazy" src="{href(first.iloc[0])}" alt="result sheet">'
+            "</details>"
         )
-    return links, image
+    return " ".join(p for p in parts if p), picture
+
+
+def _glance_section(
+    cells: pd.DataFrame,
+    agg: pd.DataFrame,
+    paired: pd.DataFrame,
+    issues: pd.DataFrame,
+    best_metric: str,
+    extras: SummaryExtras,
+) -> str:
+    if agg.empty:
+        return '<p class="empty">no cells yet</p>'
+    best = best_per_target(agg, best_metric)
+    label = _metric_label(best_metric)
+    cards, figures = [], []
+    for target in sorted(best["target"].unique()):
+        mine = best[best["target"] == target]
+        lines = []
+        for r in mine.to_dict("records"):
+            lines.append(
+                f"<p><b>{esc(r['labels'])}</b> labels: <b>{esc(r['model'])}</b> on "
+                f"<b>{esc(r['channels'])}</b> (seed {esc(r['seed'])}), {esc(label)} "
+                f"{esc(fmt_mean_sd(r[f'{best_metric}_mean'], r[f'{best_metric}_sd']))} over "
+                f"{esc(r['n_folds'])} folds</p>"
+            )
+        lines.append(_cleaning_verdict(mine, paired, best_metric))
+        lines.append(_issue_line(issues, target))
+        cards.append(
+            f'<div class="card"><h3>{esc(target)}</h3>{"".join(lines)}'
+            f'<p><a href="#errors-{esc(_anchor(target))}">where the errors are</a></p></div>'
+        )
+        if extras.charts:
+            figures += _target_charts(cells, target, best_metric, label)
+    note = (
+        f'<p class="note">Best = highest {esc(label)} mean over folds'
+        if not lower_is_better(best_metric)
+        else f'<p class="note">Best = lowest {esc(label)} mean over folds'
+    ) + " (report.best_metric); clean cells are scored on the same, uncleaned test folds.</p>"
+    charts_html = f'<div class="charts">{"".join(figures)}</div>' if figures else ""
+    return note + f'<div class="cards">{"".join(cards)}</div>' + charts_html
+
+
+def _anchor(name: object) -> str:
+    # Target names match the workflow's name pattern, but anchors must be safe regardless.
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(name))
+
+
+def _cleaning_verdict(best: pd.DataFrame, paired: pd.DataFrame, metric: str) -> str:
+    raw = best[best["labels"] == "raw"]
+    if raw.empty or paired.empty or f"{metric}_diff_mean" not in paired:
+        return "<p>Cleaning: no raw/clean pair for this target.</p>"
+    point = raw.iloc[0]
+    mask = np.ones(len(paired), dtype=bool)
+    for key in PAIR_KEYS:
+        mask &= (paired[key] == point[key]).to_numpy()
+    if not mask.any():
+        return "<p>Cleaning: the best raw configuration has no clean twin.</p>"
+    r = paired.loc[mask].iloc[0]
+    diff = r[f"{metric}_diff_mean"]
+    if is_nan(diff):
+        return "<p>Cleaning: no paired difference.</p>"
+    helped = diff < 0 if lower_is_better(metric) else diff > 0
+    tone = "better" if helped and diff != 0 else ("worse" if diff != 0 else "")
+    verdict = "helped" if helped and diff != 0 else ("hurt" if diff != 0 else "changed nothing")
+    return (
+        f'<p>Cleaning <span class="{tone}"><b>{verdict}</b></span> for this configuration: '
+        f"Δ {esc(_metric_label(metric))} clean − raw "
+        f"{esc(fmt_mean_sd(diff, r[f'{metric}_diff_sd']))} "
+        f"(p {esc(fmt_p(r[f'{metric}_p']))}, {esc(r[f'{metric}_test'] or 'no test')}, "
+        f"{esc(r['n_folds'])} folds)</p>"
+    )
+
+
+def _issue_line(issues: pd.DataFrame, target: str) -> str:
+    mine = issues[issues["target"] == target] if not issues.empty else issues
+    if mine.empty:
+        return "<p>Label issues: none computed.</p>"
+    flagged = int(pd.to_numeric(mine["n_flagged"]).sum())
+    text_ = f"<p>Label issues: {flagged} flagged over {len(mine)} file(s)"
+    precision = pd.to_numeric(mine["precision"], errors="coerce")
+    if precision.notna().any():
+        recall = pd.to_numeric(mine["recall"], errors="coerce")
+        text_ += (
+            f"; detection precision {esc(fmt_number(precision.mean(), 2))}, recall "
+            f"{esc(fmt_number(recall.mean(), 2))} against the truth"
+        )
+    return text_ + ".</p>"
+
+
+def _figure(png: bytes | None, caption: str) -> list[str]:
+    if png is None:
+        return []
+    return [f"<figure>{image(png, caption)}<figcaption>{esc(caption)}</figcaption></figure>"]
+
+
+def _target_charts(cells: pd.DataFrame, target: str, metric: str, label: str) -> list[str]:
+    mine = cells[cells["target"] == target]
+    out = _figure(
+        charts.metric_by_grid(mine, metric, label, f"{target}: {label} per fold"),
+        f"{target}: {label} of every fold, by model and channel set; raw (grey) and clean "
+        "(green) labels; bar and whisker: mean ± sd over folds.",
+    )
+    out += _figure(
+        charts.clean_minus_raw(
+            mine, metric, label, f"{target}: did cleaning help?", lower_is_better(metric)
+        ),
+        f"{target}: clean − raw {label} per fold (dots) and its mean (diamond), per grid "
+        "point; green where cleaning helped on average.",
+    )
+    return out
 
 
 def _best_section(cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str) -> str:
@@ -302,7 +307,6 @@ def _best_section(cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str) -> s
     if not agg.empty and column not in agg:
         known = sorted(c[: -len("_mean")] for c in agg if c.endswith("_mean"))
         raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
-    lower = best_metric.split("_", 1)[-1] in LOWER_IS_BETTER
     truth = [m for m in ("truth_accuracy", "truth_macro_f1") if _has_any(agg, f"{m}_mean")]
     headers: list[str | tuple[str, str]] = [
         "target",
@@ -314,41 +318,91 @@ def _best_section(cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str) -> s
         "folds",
         f"{_metric_label(best_metric)} (best)",
     ]
-    shown = [f"test_{m}" for m in SHOWN_TEST_METRICS if f"test_{m}" != best_metric]
+    shown = [
+        f"test_{m}"
+        for m in SHOWN_TEST_METRICS
+        if f"test_{m}" != best_metric and (m != "hter" or _has_any(agg, "test_hter_mean"))
+    ]
     headers += [_metric_label(m) for m in shown] + [_metric_label(m) for m in truth]
     headers += ["sheets", ""]
     rows = []
-    if not agg.empty:
-        for (_, target, labels), group in agg.groupby(["dataset", "target", "labels"], sort=True):
-            scores = pd.to_numeric(group[column], errors="coerce")
-            if scores.isna().all():
-                continue
-            best = group.loc[scores.idxmin() if lower else scores.idxmax()]
-            keys = ("dataset", "labels", "target", "channels", "model", "seed", "k")
-            links, image = _sheet_links(cells, {k: best[k] for k in keys})
-            rows.append(
-                [
-                    text(target),
-                    text(labels),
-                    text(best["channels"]),
-                    text(best["model"]),
-                    integer(best["seed"]),
-                    integer(best["k"]),
-                    integer(best["n_folds"]),
-                    mean_sd(best[column], best[f"{best_metric}_sd"]),
-                    *(mean_sd(best[f"{m}_mean"], best[f"{m}_sd"]) for m in shown),
-                    *(mean_sd(best[f"{m}_mean"], best[f"{m}_sd"]) for m in truth),
-                    Cell(links),
-                    Cell(image),
-                ]
-            )
-    direction = "lowest" if lower else "highest"
+    for best in best_per_target(agg, best_metric).to_dict("records"):
+        sheet_links, picture = _sheet_links(cells, {k: best[k] for k in GROUP_KEYS})
+        rows.append(
+            [
+                text(best["target"]),
+                text(best["labels"]),
+                text(best["channels"]),
+                text(best["model"]),
+                integer(best["seed"]),
+                integer(best["k"]),
+                integer(best["n_folds"]),
+                mean_sd(best[column], best[f"{best_metric}_sd"]),
+                *(mean_sd(best[f"{m}_mean"], best[f"{m}_sd"]) for m in shown),
+                *(mean_sd(best[f"{m}_mean"], best[f"{m}_sd"]) for m in truth),
+                Cell(sheet_links),
+                Cell(picture),
+            ]
+        )
+    direction = "lowest" if lower_is_better(best_metric) else "highest"
     note = (
         f'<p class="note">Per target and label set, the grid point with the {direction} '
-        f"{_e(_metric_label(best_metric))} on the test folds (mean ± sd over folds). Clean "
+        f"{esc(_metric_label(best_metric))} on the test folds (mean ± sd over folds). Clean "
         "cells are scored on the same, uncleaned test folds as raw cells.</p>"
     )
     return note + render_table(headers, rows, "best-table", empty="no cells")
+
+
+def _grid_section(
+    cells: pd.DataFrame, agg: pd.DataFrame, paired: pd.DataFrame, best_metric: str
+) -> str:
+    metrics = [m for m in GRID_METRICS if _has_any(agg, f"test_{m}_mean")]
+    truth = [f"truth_{m}" for m in ("accuracy", "macro_f1") if _has_any(agg, f"truth_{m}_mean")]
+    label = _metric_label(best_metric)
+    paired_ok = not paired.empty and f"{best_metric}_diff_mean" in paired
+    headers = ["labels", "target", "channels", "model", "seed", "k", "folds"]
+    headers += [METRIC_TITLES[m] for m in metrics] + [_metric_label(m) for m in truth]
+    headers += [f"Δ {label} vs raw", "p (paired)", "sheets per fold"]
+    rows = []
+    for r in agg.to_dict("records"):
+        row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
+        row += [integer(r["seed"]), integer(r["k"]), integer(r["n_folds"])]
+        row += [mean_sd(r[f"test_{m}_mean"], r[f"test_{m}_sd"]) for m in metrics]
+        row += [mean_sd(r[f"{m}_mean"], r[f"{m}_sd"]) for m in truth]
+        diff, p = Cell("", "num"), Cell("", "num")
+        if paired_ok and r["labels"] == "clean":
+            mask = np.ones(len(paired), dtype=bool)
+            for key in PAIR_KEYS:
+                mask &= (paired[key] == r[key]).to_numpy()
+            if mask.any():
+                pr = paired.loc[mask].iloc[0]
+                d = pr[f"{best_metric}_diff_mean"]
+                helped = d < 0 if lower_is_better(best_metric) else d > 0
+                tone = "" if is_nan(d) or d == 0 else ("better" if helped else "worse")
+                diff = mean_sd(d, pr[f"{best_metric}_diff_sd"], tone)
+                p = Cell(
+                    esc(fmt_p(pr[f"{best_metric}_p"])), "num", sort_value(pr[f"{best_metric}_p"])
+                )
+        row += [diff, p]
+        row.append(Cell(_sheet_links(cells, {k: r[k] for k in GROUP_KEYS})[0]))
+        rows.append(row)
+    note = (
+        '<p class="note">One row per grid point and label set: metrics on the test folds, '
+        "mean ± sd over folds. Clean rows show the paired difference with their raw twin, "
+        "fold by fold. Click a header to sort; filter with the box or the drop-downs.</p>"
+    )
+    return (
+        note
+        + filter_bar("grid-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "grid-table",
+            sortable=True,
+            empty="no cells",
+            facets=("labels", "target", "channels", "model"),
+        )
+    )
 
 
 def _raw_clean_section(paired: pd.DataFrame) -> str:
@@ -380,7 +434,8 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
                 else Cell("", "unflagged")
             )
             diff = r[f"{m}_diff_mean"]
-            tone = "" if _is_nan(diff) or diff == 0 else ("better" if diff > 0 else "worse")
+            helped = diff < 0 if lower_is_better(m) else diff > 0
+            tone = "" if is_nan(diff) or diff == 0 else ("better" if helped else "worse")
             rows.append(
                 [
                     text(r["target"]),
@@ -394,7 +449,7 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
                     mean_sd(r[f"{m}_raw_mean"], r[f"{m}_raw_sd"]),
                     mean_sd(r[f"{m}_clean_mean"], r[f"{m}_clean_sd"]),
                     mean_sd(diff, r[f"{m}_diff_sd"], tone),
-                    Cell(_e(fmt_p(r[f"{m}_p"])), "num", _sort_value(r[f"{m}_p"])),
+                    Cell(esc(fmt_p(r[f"{m}_p"])), "num", sort_value(r[f"{m}_p"])),
                     text(r[f"{m}_test"]),
                     text(r[f"{m}_diffs"], "name"),
                     extra,
@@ -404,50 +459,158 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
         '<p class="note">Clean cells retrain on labels with the flagged samples removed and are '
         "scored on the original, uncleaned test fold, like their raw twins (same folds, fold by "
         "fold). “truth” metrics score the same predictions against the noise-free labels. "
+        "Green: cleaning helped (a lower log-loss, calibration error or HTER is better). "
         "p: Wilcoxon signed-rank with at least 5 non-zero paired differences, paired t-test "
-        f"otherwise. The last column, {_e(UNFLAGGED_NOTE)}, removes the flagged samples from the "
-        "test fold as well: it is an easier test and overstates the gain.</p>"
+        f"otherwise. The last column, {esc(UNFLAGGED_NOTE)}, removes the flagged samples from "
+        "the test fold as well: it is an easier test and overstates the gain.</p>"
     )
-    return note + render_table(
-        headers, rows, "raw-vs-clean-table", sortable=True, empty="no raw/clean pairs yet"
+    return (
+        note
+        + filter_bar("raw-vs-clean-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "raw-vs-clean-table",
+            sortable=True,
+            empty="no raw/clean pairs yet",
+            facets=("target", "metric"),
+        )
     )
+
+
+def _errors_section(
+    cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str, extras: SummaryExtras
+) -> str:
+    if agg.empty or extras.base_dir is None:
+        return '<p class="empty">no predictions to analyse</p>'
+    best = best_per_target(agg, best_metric)
+    parts = []
+    for target in sorted(best["target"].unique()):
+        mine = best[best["target"] == target]
+        scores = pd.to_numeric(mine[f"{best_metric}_mean"], errors="coerce")
+        chosen = mine.loc[scores.idxmin() if lower_is_better(best_metric) else scores.idxmax()]
+        folds = folds_of(cells, {k: chosen[k] for k in GROUP_KEYS})
+        predictions, classes = pooled_predictions(folds, extras.base_dir)
+        title = (
+            f"{target}: {chosen['model']} · {chosen['channels']} · seed {chosen['seed']} · "
+            f"{chosen['labels']} labels, {len(folds)} test folds pooled"
+        )
+        parts.append(f'<h3 id="errors-{esc(_anchor(target))}">{esc(title)}</h3>')
+        if predictions.empty:
+            parts.append('<p class="empty">no predictions</p>')
+            continue
+        by_truth = errors_by_truth(predictions, classes)
+        if extras.charts:
+            parts += _figure(
+                charts.errors_by_truth_chart(
+                    by_truth.head(20), f"{target}: error rate per full truth"
+                ),
+                "Share of each given full truth misclassified, with the class it is most often "
+                "taken for.",
+            )
+        rows = [
+            [
+                text(r["full_truth"]),
+                integer(r["n"]),
+                integer(r["n_errors"]),
+                pct(r["error_rate"]),
+                text(r["top_wrong"]),
+                integer(r["top_wrong_count"]),
+            ]
+            for r in by_truth.to_dict("records")
+        ]
+        parts.append(
+            render_table(
+                ["full truth (given)", "n", "errors", "error rate", "mostly taken for", "times"],
+                rows,
+                f"errors-by-truth-{_anchor(target)}",
+                sortable=True,
+            )
+        )
+        y = predictions["label_index"].to_numpy(dtype=np.int64)
+        proba = predictions[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+        contributions = error_contributions(predictions["full_truth"], y, proba, classes)
+        rows = [
+            [
+                text(r["full_truth"]),
+                text(r["predicted"]),
+                integer(r["count"]),
+                pct(r["share"]),
+                text(fmt_mean_sd(r["p_true_mean"], r["p_true_sd"])),
+                text(fmt_mean_sd(r["p_pred_mean"], r["p_pred_sd"])),
+            ]
+            for r in contributions.head(TOP_ERRORS).to_dict("records")
+        ]
+        parts.append(
+            "<p class='note'>Top error contributions (before cutoffs): count, share of all "
+            "errors, p(given class) and p(predicted) as mean ± sd.</p>"
+            + render_table(
+                [
+                    "full truth (given)",
+                    "predicted",
+                    "count",
+                    "share",
+                    "p(given class)",
+                    "p(predicted)",
+                ],
+                rows,
+                f"error-contributions-{_anchor(target)}",
+                empty="no errors",
+            )
+        )
+    note = (
+        '<p class="note">For the best configuration of each target (over both label sets), '
+        "its test folds pooled: which given full truths are misclassified, and as what.</p>"
+    )
+    return note + "".join(parts)
 
 
 def _cells_section(cells: pd.DataFrame) -> str:
     truth = [f"truth_{m}" for m in METRIC_NAMES if _has_any(cells, f"truth_{m}")]
     noise = _has_any(cells, "noise_rate_test")
+    metrics = [m for m in METRIC_NAMES if m != "hter" or _has_any(cells, "test_hter")]
+    bench = _has_any(cells, "train_seconds")
     headers = ["labels", "target", "channels", "model", "seed", "fold", "k"]
-    headers += [_metric_label(f"test_{m}") for m in METRIC_NAMES]
+    headers += [_metric_label(f"test_{m}") for m in metrics]
     headers += [_metric_label(m) for m in truth]
     headers += ["given-label noise in test"] if noise else []
-    headers += ["n train", "n test", "flagged removed", "sheet", "ONNX", "predictions", "name"]
+    headers += ["n train", "n test", "flagged removed"]
+    headers += ["train s", "train peak MB"] if bench else []
+    headers += ["sheet", "ONNX", "predictions", "name"]
     rows = []
     for r in cells.to_dict("records"):
         row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
         row += [integer(r["seed"]), integer(r["fold"]), integer(r["k"])]
-        row += [num(r[f"test_{m}"]) for m in METRIC_NAMES]
+        row += [num(r[f"test_{m}"]) for m in metrics]
         row += [num(r[m]) for m in truth]
         row += [num(r["noise_rate_test"])] if noise else []
         row += [integer(r["n_train"]), integer(r["n_test"]), integer(r["n_removed_flagged"])]
-        row += [link("sheet", r["sheet"]), link("onnx", r["onnx"])]
-        row += [link("parquet", r["predictions"]), text(r["display_name"], "name")]
+        row += [num(r["train_seconds"], 1), num(r["train_max_rss_mb"], 0)] if bench else []
+        row += [links((("html", r.get("sheet_html")), ("png", r["sheet"])))]
+        row += [link("onnx", r["onnx"]), link("parquet", r["predictions"])]
+        row += [text(r["display_name"], "name")]
         rows.append(row)
-    search = (
-        '<input class="filter" type="search" placeholder="filter rows (any text)" '
-        'data-table="cells-table" data-count="cells-count" aria-label="filter cells">'
-        f' <span class="note" id="cells-count">{len(rows)} of {len(rows)} rows</span>'
+    note = '<p class="note">One row per cell (one fold); metrics on its test fold.</p>'
+    return (
+        note
+        + filter_bar("cells-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "cells-table",
+            sortable=True,
+            facets=("labels", "target", "channels", "model", "fold"),
+        )
     )
-    note = '<p class="note">Click a column header to sort; metrics on the test fold.</p>'
-    return note + search + render_table(headers, rows, "cells-table", sortable=True)
 
 
-def _issues_section(issues: pd.DataFrame) -> str:
+def _issues_section(issues: pd.DataFrame, extras: SummaryExtras) -> str:
     detection = _has_any(issues, "precision") or _has_any(issues, "recall")
     known_n = _has_any(issues, "n_samples")
     headers = ["target", "channels", "seed", "k", "n flagged"]
     headers += ["n samples", "flagged share"] if known_n else []
     headers += ["truly mislabelled", "precision", "recall", "F1"] if detection else []
-    headers += ["most suspicious (given → suggested)"]
+    headers += ["most suspicious (given → suggested)", "review sheet"]
     rows = []
     for r in issues.to_dict("records"):
         row = [text(r["target"]), text(r["channels"]), integer(r["seed"]), integer(r["k"])]
@@ -457,6 +620,7 @@ def _issues_section(issues: pd.DataFrame) -> str:
             row += [integer(r["n_truly_mislabelled"])]
             row += [num(r["precision"]), num(r["recall"]), num(r["f1"])]
         row += [text(r["top_flagged"], "name")]
+        row += [link("review", extras.review_links.get(issues_name(r)))]
         rows.append(row)
     note = (
         '<p class="note">Samples flagged by cleanlab from the out-of-fold probabilities of the '
@@ -469,9 +633,71 @@ def _issues_section(issues: pd.DataFrame) -> str:
         )
         + "</p>"
     )
-    return note + render_table(
-        headers, rows, "issues-table", sortable=True, empty="no label-issue files"
-    )
+    out = note
+    if extras.charts:
+        out += "".join(_figure(charts.issues_chart(issues), "Flagged share per label-issues file."))
+    out += render_table(headers, rows, "issues-table", sortable=True, empty="no label-issue files")
+    agreement = extras.agreement
+    if agreement is not None and not agreement.empty:
+        arows = [
+            [
+                text(r["target"]),
+                text(r["channels"]),
+                integer(r["seed"]),
+                text(r["model"]),
+                integer(r["n_flagged"]),
+                pct(r["flagged_model_disagrees"]),
+                pct(r["flagged_model_suggests"]),
+                pct(r["unflagged_model_disagrees"]),
+            ]
+            for r in agreement.to_dict("records")
+        ]
+        out += (
+            "<h3>Agreement between models</h3><p class='note'>For each model of the grid, "
+            "from its own raw cells' out-of-fold predictions: how often it also disagrees with "
+            "the given label of the flagged samples, how often it predicts cleanlab's suggested "
+            "class, and how often it disagrees with unflagged samples (the baseline).</p>"
+            + render_table(
+                [
+                    "target",
+                    "channels",
+                    "seed",
+                    "model",
+                    "n flagged",
+                    "disagrees with given (flagged)",
+                    "predicts suggested (flagged)",
+                    "disagrees with given (unflagged)",
+                ],
+                arows,
+                "agreement-table",
+                sortable=True,
+            )
+        )
+    overlap = extras.overlap
+    if overlap is not None and not overlap.empty:
+        orows = [
+            [
+                text(r["target"]),
+                text(r["a"]),
+                text(r["b"]),
+                integer(r["n_a"]),
+                integer(r["n_b"]),
+                integer(r["n_both"]),
+                num(r["jaccard"]),
+            ]
+            for r in overlap.to_dict("records")
+        ]
+        out += (
+            "<h3>Overlap between flagged sets</h3><p class='note'>Per target, between channel "
+            "sets and seeds: flagged by both, and the Jaccard index.</p>"
+            + render_table(
+                ["target", "A", "B", "flagged in A", "flagged in B", "in both", "Jaccard"],
+                orows,
+                "overlap-table",
+                sortable=True,
+            )
+        )
+    return out
 
 
 def _cleaning_section(report: dict) -> str:
@@ -483,7 +709,7 @@ def _cleaning_section(report: dict) -> str:
     if isinstance(total, int | float) and isinstance(kept, int | float) and total:
         share = f" ({100 * kept / total:.1f} % kept)"
     summary = (
-        f"<p>input rows <b>{_e(total)}</b> · kept <b>{_e(kept)}</b>{_e(share)}</p>"
+        f"<p>input rows <b>{esc(total)}</b> · kept <b>{esc(kept)}</b>{esc(share)}</p>"
         if total is not None
         else ""
     )
@@ -505,10 +731,13 @@ def _cleaning_section(report: dict) -> str:
             text(f.get("sha256"), "name"),
             integer(f.get("rows")),
             integer(f.get("kept")),
+            text(", ".join(str(c) for c in f.get("dropped_columns") or []), "name"),
         ]
         for f in report.get("files") or []
     ]
-    file_table = render_table(["file", "sha256", "rows", "kept"], files, "files", empty="no files")
+    file_table = render_table(
+        ["file", "sha256", "rows", "kept", "dropped columns"], files, "files", empty="no files"
+    )
     return summary + drop_table + "<h3>Raw files</h3>" + file_table
 
 
@@ -535,27 +764,68 @@ def _provenance_section(provenance: dict) -> str:
     return render_table(["key", "value"], rows, "provenance-table", empty="no provenance")
 
 
-def _cost_section(cells: pd.DataFrame) -> str:
+def _cost_section(cells: pd.DataFrame, extras: SummaryExtras) -> str:
+    out = []
+    costs = extras.rule_costs
+    if costs is not None and not costs.empty:
+        if extras.charts:
+            out += _figure(charts.rule_cost_chart(costs), "Total wall time per rule.")
+        rows = [
+            [
+                text(r["rule"]),
+                integer(r["jobs"]),
+                num(r["total_seconds"], 1),
+                num(r["mean_seconds"], 2),
+                num(r["max_seconds"], 2),
+                num(r["cpu_seconds"], 1),
+                num(r["peak_rss_mb"], 0),
+            ]
+            for r in costs.to_dict("records")
+        ]
+        total = pd.to_numeric(costs["total_seconds"], errors="coerce").sum()
+        out.append(
+            f'<p class="note">From Snakemake\'s benchmark files: {total / 3600:.2f} h of job '
+            "wall time in all (jobs may have run in parallel).</p>"
+        )
+        out.append(
+            render_table(
+                ["rule", "jobs", "total s", "mean s", "max s", "CPU s", "peak RSS MB"],
+                rows,
+                "rule-cost-table",
+                sortable=True,
+            )
+        )
+    else:
+        out.append('<p class="note">No benchmark files were given.</p>')
+    bench = _has_any(cells, "train_seconds")
     headers = ["labels", "target", "channels", "model", "seed", "fold", "k", "device"]
-    headers += ["parameters", "FLOPs / sample", "wall s", "s / epoch", "train samples / s"]
-    headers += ["epochs run", "best epoch"]
+    headers += ["parameters", "FLOPs / sample", "s / epoch", "train samples / s"]
+    headers += ["epochs run", "best epoch", "wall s (in job)"]
+    headers += ["train job s", "train peak MB", "sheet job s", "sheet peak MB"] if bench else []
     rows = []
     for r in cells.to_dict("records"):
         row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
         row += [integer(r["seed"]), integer(r["fold"]), integer(r["k"]), text(r["device"])]
         row += [integer(r["parameters"]), integer(r["flops_per_sample"])]
-        row += [num(r["wall_seconds"], 1), num(r["seconds_per_epoch"], 2)]
-        row += [num(r["train_samples_per_second"], 0)]
-        row += [integer(r["epochs_run"]), integer(r["best_epoch"])]
+        row += [num(r["seconds_per_epoch"], 3), num(r["train_samples_per_second"], 0)]
+        row += [integer(r["epochs_run"]), integer(r["best_epoch"]), num(r["wall_seconds"], 1)]
+        if bench:
+            row += [num(r["train_seconds"], 1), num(r["train_max_rss_mb"], 0)]
+            row += [num(r["sheet_seconds"], 1), num(r["sheet_max_rss_mb"], 0)]
         rows.append(row)
-    wall = pd.to_numeric(cells.get("wall_seconds", pd.Series(dtype=float)), errors="coerce")
-    total = (
-        f'<p class="note">Total training wall time {wall.sum() / 3600:.2f} h over '
-        f"{int(wall.notna().sum())} cells.</p>"
-        if wall.notna().any()
-        else ""
+    out.append("<h3>Per cell</h3>")
+    out.append(filter_bar("cost-table", len(rows)))
+    out.append(
+        render_table(
+            headers,
+            rows,
+            "cost-table",
+            sortable=True,
+            empty="no cells",
+            facets=("labels", "target", "model"),
+        )
     )
-    return total + render_table(headers, rows, "cost-table", sortable=True, empty="no cells")
+    return "".join(out)
 
 
 def render_summary_html(
@@ -567,36 +837,35 @@ def render_summary_html(
     cleaning_report: dict,
     provenance: dict,
     best_metric: str = "test_macro_f1",
+    extras: SummaryExtras | None = None,
 ) -> None:
     """Write the self-contained summary page atomically."""
     provenance = provenance or {}
+    extras = extras or SummaryExtras(base_dir=Path(out_html).parent)
+    if not aggregate.empty and f"{best_metric}_mean" not in aggregate:
+        known = sorted(c[: -len("_mean")] for c in aggregate if c.endswith("_mean"))
+        raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
     body = [
         _header(cells, provenance),
+        _section(
+            "glance",
+            "At a glance",
+            _glance_section(cells, aggregate, paired, issues, best_metric, extras),
+        ),
         _targets_table(cells),
         _section("best", "Best per target", _best_section(cells, aggregate, best_metric)),
+        _section("grid", "Grid", _grid_section(cells, aggregate, paired, best_metric)),
         _section("raw-vs-clean", "Raw vs clean", _raw_clean_section(paired)),
+        _section(
+            "errors", "Where the errors are", _errors_section(cells, aggregate, best_metric, extras)
+        ),
         _section("cells", "All cells", _cells_section(cells)),
-        _section("issues", "Label issues", _issues_section(issues)),
+        _section("issues", "Label issues", _issues_section(issues, extras)),
         _section("cleaning", "Cleaning", _cleaning_section(cleaning_report or {})),
+        _section("cost", "Run cost", _cost_section(cells, extras)),
         _section("provenance", "Provenance", _provenance_section(provenance)),
-        _section("cost", "Cost", _cost_section(cells)),
     ]
-    title = "spectragrid summary"
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + f"\n<script>{_JS}</script>\n</body></html>\n"
-    )
-    out_html = Path(out_html)
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_html.with_name(f".{out_html.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out_html)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(Path(out_html), page("spectragrid summary", body))
 
 
 def write_summary(
@@ -612,18 +881,56 @@ def write_summary(
     cleaning_report: dict | None = None,
     provenance: dict | None = None,
     best_metric: str = "test_macro_f1",
+    benchmark_paths: Sequence[Path] = (),
+    benchmarks_root: Path | None = None,
+    review_dir: Path | None = None,
+    clean=None,
+    channel_sets: dict[str, list[str]] | None = None,
+    with_charts: bool = True,
 ) -> pd.DataFrame:
-    """Every step from cell outputs to summary.csv/.parquet and summary.html.
+    """Every step from cell outputs to summary.csv/.parquet, summary.html and the review
+    sheets (in `review_dir`, when given).
 
-    Without `given`, the given labels come from the raw cells' predictions. Returns the
-    per-cell table.
+    Without `given`, the given labels come from the raw cells' predictions. `clean` (a
+    CleanData) lets the review sheets plot spectra. Returns the per-cell table.
     """
     out_html = Path(out_html)
-    cells = load_cells(metrics_paths, out_html.parent)
+    base_dir = out_html.parent
+    cells = load_cells(metrics_paths, base_dir)
     cells = add_truth_metrics(cells, truth, metrics_paths)
+    bench = read_benchmarks(benchmark_paths, benchmarks_root)
+    cells = attach_cell_costs(cells, bench)
     if given is None:
         given = given_from_cells(metrics_paths)
     issues = issue_stats(issues_paths, given, truth, targets)
+    review_links: dict[str, str] = {}
+    if review_dir is not None:
+        Path(review_dir).mkdir(parents=True, exist_ok=True)
+        true_values = truth_series(truth) if truth is not None else None
+        given_str = given.astype(str) if given is not None else None
+        for path in map(Path, issues_paths):
+            coords = parse_issues_path(path)
+            channels = (channel_sets or {}).get(coords["channels"], [])
+            out = write_review_sheet(
+                path,
+                Path(review_dir),
+                given_str,
+                true_values,
+                targets.get(coords["target"]),
+                clean=clean if clean is not None and set(channels) <= set(clean.spectra) else None,
+                channels=channels,
+            )
+            review_links[issues_name(coords)] = Path(
+                os.path.relpath(out.resolve(), base_dir.resolve())
+            ).as_posix()
+    extras = SummaryExtras(
+        base_dir=base_dir,
+        agreement=model_agreement(issues_paths, cells, base_dir),
+        overlap=flagged_overlap(issues_paths),
+        rule_costs=rule_costs(bench),
+        review_links=review_links,
+        charts=with_charts,
+    )
     write_tables(cells, out_csv, out_parquet)
     render_summary_html(
         out_html,
@@ -634,5 +941,6 @@ def write_summary(
         cleaning_report or {},
         provenance or {},
         best_metric,
+        extras,
     )
     return cells

@@ -9,21 +9,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spectragrid.issues_report import flagged_overlap, model_agreement, write_review_sheet
 from spectragrid.metrics import METRIC_NAMES, classification_metrics
+from spectragrid.runcost import attach_cell_costs, read_benchmarks, rule_costs
 from spectragrid.summary import (
     SummaryError,
     add_truth_metrics,
     aggregate,
+    best_per_target,
+    errors_by_truth,
     given_from_cells,
     given_labels,
     issue_stats,
     load_cells,
+    lower_is_better,
     paired_p_value,
     paired_raw_clean,
     parse_issues_path,
+    truth_series,
     write_tables,
 )
-from spectragrid.summary_html import UNFLAGGED_NOTE, render_summary_html, write_summary
+from spectragrid.summary_html import (
+    METRIC_TITLES,
+    UNFLAGGED_NOTE,
+    render_summary_html,
+    write_summary,
+)
 from spectragrid.targets import Target
 
 K = 5
@@ -440,8 +451,8 @@ def test_summary_html_tables_and_escaping(grid, tmp_path: Path) -> None:
     head = cells_table["head"]
     for expected in ("labels", "target", "channels", "model", "seed", "fold", "k"):
         assert expected in head
-    for name in METRIC_NAMES:
-        assert f"test {name.replace('_', ' ')}" in head
+    for title in METRIC_TITLES.values():
+        assert title in head
     assert "truth accuracy" in head and "n train" in head and "n test" in head
     assert {len(r) for r in cells_table["rows"]} == {len(head)}
     models = {r[head.index("model")] for r in cells_table["rows"]}
@@ -452,8 +463,8 @@ def test_summary_html_tables_and_escaping(grid, tmp_path: Path) -> None:
     assert {r[best["head"].index("labels")] for r in best["rows"]} == {"clean", "raw"}
 
     raw_clean = tables["raw-vs-clean-table"]
-    # two models x five metrics (test and truth)
-    assert len(raw_clean["rows"]) == 2 * 5
+    # two models x nine metrics (seven on the test fold, two against the truth)
+    assert len(raw_clean["rows"]) == 2 * 9
     assert f"clean, {UNFLAGGED_NOTE}" in raw_clean["head"]
     assert "p" in raw_clean["head"] and "Δ clean − raw" in raw_clean["head"]
 
@@ -484,7 +495,7 @@ def test_summary_html_without_truth_hides_truth_columns(grid, tmp_path: Path) ->
     _, parsed, _ = render_page(grid, tmp_path, truth=False)
     assert "truth accuracy" not in parsed.tables["cells-table"]["head"]
     assert "precision" not in parsed.tables["issues-table"]["head"]
-    assert len(parsed.tables["raw-vs-clean-table"]["rows"]) == 2 * 3
+    assert len(parsed.tables["raw-vs-clean-table"]["rows"]) == 2 * 7
 
 
 def test_summary_html_rejects_unknown_best_metric(grid, tmp_path: Path) -> None:
@@ -508,7 +519,7 @@ def test_best_per_target_lower_is_better(grid, tmp_path: Path) -> None:
     base, paths = grid
     cells = load_cells(paths, base)
     agg = aggregate(cells)
-    out = tmp_path / "s.html"
+    out = base / "s.html"
     render_summary_html(
         out, cells, agg, paired_raw_clean(cells), issue_stats([], None, None, {}), {}, {},
         best_metric="test_log_loss",
@@ -516,7 +527,7 @@ def test_best_per_target_lower_is_better(grid, tmp_path: Path) -> None:
     parser = Tables()
     parser.feed(out.read_text(encoding="utf-8"))
     best = parser.tables["best-table"]
-    column = best["head"].index("test log loss (best)")
+    column = best["head"].index("log-loss (best)")
     shown = {r[1]: r[column] for r in best["rows"]}
     for labels, value in shown.items():
         mean = agg.loc[agg.labels == labels, "test_log_loss_mean"].iloc[0]
@@ -541,3 +552,167 @@ def test_write_summary_end_to_end(grid, tmp_path: Path) -> None:
     parser.feed((base / "summary.html").read_text(encoding="utf-8"))
     issues = parser.tables["issues-table"]
     assert issues["rows"][0][issues["head"].index("F1")] == "0.571"
+
+
+BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def write_benchmarks(base: Path) -> list[Path]:
+    """train/sheet benchmarks for every cell of the grid fixture, plus two whole-study ones."""
+    root = base / "benchmarks"
+    paths = []
+    for labels in ("raw", "clean"):
+        for fold in range(K):
+            folder = root / cell_dir(Path("demo"), labels, fold)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "train.tsv").write_text(
+                BENCH_HEADER
+                + f"{10 + fold}\t0:00:10\t{500 + fold}\t-\t-\t-\t1\t1\t50\t{8 + fold}\n"
+                + f"{12 + fold}\t0:00:12\t{400 + fold}\t-\t-\t-\t1\t1\t50\t{9 + fold}\n"
+            )
+            (folder / "sheet.tsv").write_text(
+                BENCH_HEADER + "2\t0:00:02\t250\t-\t-\t-\t0\t0\t9\t1\n"
+            )
+            paths += [folder / "train.tsv", folder / "sheet.tsv"]
+    (root / "demo").mkdir(parents=True, exist_ok=True)
+    (root / "demo" / "ingest.tsv").write_text(
+        BENCH_HEADER + "1.5\t0:00:01\t150\t-\t-\t-\t0\t0\t0\t1\n"
+    )
+    (root / "demo" / "split_s0_k5.tsv").write_text(
+        BENCH_HEADER + "0.5\t0:00:00\tNA\t-\t-\t-\t0\t0\t0\t0\n"
+    )
+    return [*paths, root / "demo" / "ingest.tsv", root / "demo" / "split_s0_k5.tsv"]
+
+
+def test_benchmarks_per_rule_and_per_cell(grid) -> None:
+    base, paths = grid
+    bench_paths = write_benchmarks(base)
+    bench = read_benchmarks([*bench_paths, base / "missing.tsv"], base / "benchmarks")
+    assert len(bench) == len(bench_paths)  # the missing file is skipped
+    train = bench[bench.rule == "train"].set_index("key")
+    key = "demo/cells/raw/OVA_OK/all/cnn/s0/f1of5"
+    # repeats: mean seconds, peak memory
+    assert train.loc[key, "seconds"] == 12 and train.loc[key, "max_rss_mb"] == 501
+    assert set(bench["rule"]) == {"train", "sheet", "ingest", "split"}
+    per_rule = rule_costs(bench).set_index("rule")
+    assert per_rule.loc["train", "jobs"] == 2 * K
+    assert per_rule.loc["train", "total_seconds"] == pytest.approx(
+        2 * sum(11 + f for f in range(K))
+    )
+    assert per_rule.loc["train", "peak_rss_mb"] == 500 + K - 1
+    assert math.isnan(per_rule.loc["split", "peak_rss_mb"])
+    assert rule_costs(bench)["rule"].iloc[0] == "train"  # most expensive first
+    cells = attach_cell_costs(load_cells(paths, base), bench)
+    raw1 = cells[(cells.labels == "raw") & (cells.fold == 1)].iloc[0]
+    assert raw1["train_seconds"] == 12 and raw1["train_max_rss_mb"] == 501
+    assert raw1["sheet_seconds"] == 2
+    assert len(cells) == 2 * K
+    none = attach_cell_costs(load_cells(paths, base), read_benchmarks([], None))
+    assert none["train_seconds"].isna().all()
+
+
+def test_errors_by_truth_hand_computed() -> None:
+    predictions = pd.DataFrame(
+        {
+            "full_truth": ["OK0", "OK0", "OK0", "VR2", "VR2", "NC4"],
+            "label_index": [0, 0, 0, 1, 1, 1],
+            "pred_index": [0, 1, 1, 0, 1, 0],
+        }
+    )
+    table = errors_by_truth(predictions, ["OK", "rest"])
+    assert table["full_truth"].tolist() == ["OK0", "NC4", "VR2"]
+    assert table["n"].tolist() == [3, 1, 2]
+    assert table["n_errors"].tolist() == [2, 1, 1]
+    assert table["error_rate"].tolist() == pytest.approx([2 / 3, 1.0, 0.5])
+    assert table["top_wrong"].tolist() == ["rest", "OK", "OK"]
+    assert errors_by_truth(predictions.iloc[0:0], ["OK", "rest"]).empty
+
+
+def test_best_per_target_and_direction(grid) -> None:
+    base, paths = grid
+    agg = aggregate(load_cells(paths, base))
+    best = best_per_target(agg, "test_macro_f1")
+    assert len(best) == 2 and set(best["labels"]) == {"raw", "clean"}
+    assert lower_is_better("test_log_loss") and lower_is_better("truth_ece")
+    assert not lower_is_better("test_macro_f1")
+    with pytest.raises(ValueError, match="best_metric"):
+        best_per_target(agg, "test_nonsense")
+
+
+def test_agreement_and_overlap_of_flagged_sets(grid) -> None:
+    base, paths = grid
+    issues_path = write_issues(base / "demo", FLAGGED)
+    other = write_issues(base / "demo", ["s000", "s010"], seed=1)
+    overlap = flagged_overlap([issues_path, other])
+    row = overlap.iloc[0]
+    assert (row["n_a"], row["n_b"], row["n_both"]) == (3, 2, 1)
+    assert row["jaccard"] == pytest.approx(1 / 4)
+    cells = load_cells(paths, base)
+    agreement = model_agreement([issues_path], cells, base)
+    assert agreement["model"].tolist() == ["cnn"]
+    predictions = pd.concat(
+        pd.read_parquet(p.parent / "predictions.parquet") for p in paths[:K]
+    )  # the raw cells
+    mine = predictions[predictions.sample_id.isin(FLAGGED)]
+    disagree = (mine.pred_index != mine.label_index).mean()
+    assert agreement.iloc[0]["flagged_model_disagrees"] == pytest.approx(disagree)
+    assert agreement.iloc[0]["n_predicted"] == 3
+    rest = predictions[~predictions.sample_id.isin(FLAGGED)]
+    assert agreement.iloc[0]["unflagged_model_disagrees"] == pytest.approx(
+        (rest.pred_index != rest.label_index).mean()
+    )
+
+
+def test_review_sheet_lists_every_flagged_sample(grid, tmp_path: Path) -> None:
+    base, paths = grid
+    issues_path = write_issues(base / "demo", FLAGGED)
+    given = given_labels(p.parent / "predictions.parquet" for p in paths)
+    out = write_review_sheet(
+        issues_path, tmp_path / "files", given, truth_series(truth_frame()), TARGET
+    )
+    assert out.name == "issues_OVA_OK_all_s0_k5.html"
+    parser = Tables()
+    parser.feed(out.read_text(encoding="utf-8"))
+    table = parser.tables["review-table"]
+    assert [r[1] for r in table["rows"]] == FLAGGED
+    column = table["head"].index("truly mislabelled")
+    # s000 and s003 are mislabelled, s007 is not
+    assert [r[column] for r in table["rows"]] == ["yes", "yes", "no"]
+
+
+def test_write_summary_with_benchmarks_and_review_sheets(grid) -> None:
+    base, paths = grid
+    issues_path = write_issues(base / "demo", FLAGGED)
+    cells = write_summary(
+        metrics_paths=paths,
+        issues_paths=[issues_path],
+        targets={"OVA_OK": TARGET},
+        out_html=base / "summary.html",
+        out_csv=base / "summary.csv",
+        out_parquet=base / "summary.parquet",
+        truth=truth_frame(),
+        provenance={"config_hash": "x", "report": {"costs": {"NC*": 100}}},
+        benchmark_paths=write_benchmarks(base),
+        benchmarks_root=base / "benchmarks",
+        review_dir=base / "summary_files",
+    )
+    table = pd.read_csv(base / "summary.csv")
+    assert table["train_seconds"].notna().all() and len(table) == len(cells)
+    parser = Tables()
+    page = (base / "summary.html").read_text(encoding="utf-8")
+    parser.feed(page)
+    assert "summary_files/issues_OVA_OK_all_s0_k5.html" in parser.refs
+    assert (base / "summary_files" / "issues_OVA_OK_all_s0_k5.html").exists()
+    rules = {r[0]: r for r in parser.tables["rule-cost-table"]["rows"]}
+    assert set(rules) == {"train", "sheet", "ingest", "split"}
+    grid_table = parser.tables["grid-table"]
+    assert len(grid_table["rows"]) == 2
+    head = grid_table["head"]
+    for title in ("accuracy", "balanced accuracy", "macro-F1", "AUC", "log-loss", "HTER"):
+        assert title in head
+    clean = next(r for r in grid_table["rows"] if r[0] == "clean")
+    assert clean[head.index("Δ macro-F1 vs raw")] != ""
+    provenance = {r[0]: r[1] for r in parser.tables["provenance-table"]["rows"]}
+    assert provenance["report.costs.NC*"] == "100"
+    assert "did cleaning help?" not in page or "data:image/png;base64," in page
+    assert page.count("data:image/png;base64,") >= 4

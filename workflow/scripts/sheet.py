@@ -1,17 +1,16 @@
-import json
 from pathlib import Path
 
-import pandas as pd
-
 from spectragrid.joblog import job_log
-from spectragrid.sheet import render_sheet
+from spectragrid.report import build_sheet
 
 with job_log(snakemake.log[0]):
-    metrics = json.loads(Path(snakemake.input.metrics).read_text())
-    render_sheet(
-        pd.read_parquet(snakemake.input.predictions),
-        metrics["target"]["classes"],
-        metrics["display_name"],
-        Path(snakemake.output.sheet),
-        history=pd.read_csv(snakemake.input.history),
+    build_sheet(
+        predictions_path=Path(snakemake.input.predictions),
+        metrics_path=Path(snakemake.input.metrics),
+        history_path=Path(snakemake.input.history),
+        card_path=Path(snakemake.input.card),
+        out_png=Path(snakemake.output.png),
+        out_html=Path(snakemake.output.html),
+        cutoff=snakemake.params.cutoff,
+        costs=snakemake.params.costs,
     )

@@ -16,4 +16,10 @@ with job_log(snakemake.log[0]):
         out_html=Path(snakemake.output.html),
         out_csv=Path(snakemake.output.csv),
         out_parquet=Path(snakemake.output.parquet),
+        benchmark_paths=[Path(p) for p in snakemake.input.benchmarks],
+        benchmarks_root=Path(snakemake.output.html).parent / "benchmarks",
+        review_dir=Path(snakemake.output.files),
+        clean_path=Path(snakemake.input.clean),
+        channel_sets=snakemake.params.channel_sets,
+        report_settings=snakemake.params.report_settings,
     )

@@ -1,0 +1,426 @@
+"""The summary page, a result sheet and a review sheet in a real headless Chromium, offline.
+
+The study is faked (cell outputs written directly, no training) so the test
+takes seconds: the page renders, the console stays clean, sorting and
+filtering work, no request leaves the results folder, and labels and column
+names that look like HTML show as text. A screenshot is kept in
+test-artifacts/summary.png. `snakemake --report` on the finished tiny study is
+checked at the end (slow).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from spectragrid.metrics import classification_metrics
+from spectragrid.report import build_sheet
+from spectragrid.summary import COORDINATES
+from spectragrid.summary_html import write_summary
+from spectragrid.targets import Target
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "test-artifacts"
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # No network at all: anything that tried to leave would fail, and be logged.
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+)
+# User strings that would run or fetch something if they were not escaped.
+EVIL_CLASS = '<img src="x" onerror="window.__pwned=1">'
+EVIL_COLUMN = "<script>window.__pwned=2</script>"
+EVIL_FILE = "<b>campaign</b>.pkl"
+K = 3
+N = 90
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def chrome_available() -> None:
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    message = (
+        f"{CHROMIUM} or {CHROMEDRIVER} is missing: run scripts/install_browser.sh "
+        "(Debian packages chromium and chromium-driver)"
+    )
+    if _in_ci():
+        pytest.fail(message + " (CI is set: the browser test may not be skipped)")
+    pytest.skip(message)
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 220, 240)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+TARGETS = {
+    "OVA_OK": Target("OVA_OK", "OVA OK", ("OK", "rest"), (("OK0",), ("CROCHET0", "VR2", "NC4"))),
+    "AVA_IN": Target(
+        "AVA_IN", "AVA IN", ("OK", EVIL_CLASS, "VR"), (("OK0",), ("CROCHET0", "NC4"), ("VR2",))
+    ),
+}
+TRUTH = [("OK0", "OK0", "CROCHET0", "VR2", "NC4")[i % 5] for i in range(N)]
+SAMPLE_IDS = [f"id{i:03d}" for i in range(N)]
+
+
+def _write_cell(root: Path, labels: str, target: Target, model: str, fold: int) -> Path:
+    key = {
+        "dataset": "demo",
+        "labels": labels,
+        "target": target.name,
+        "channels": "all",
+        "model": model,
+        "seed": 0,
+        "fold": fold,
+        "k": K,
+    }
+    folder = root / "demo" / "cells" / labels / target.name / "all" / model / "s0" / f"f{fold}of{K}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [i for i in range(N) if i % K == fold]
+    ids = [SAMPLE_IDS[i] for i in rows]
+    truth = [TRUTH[i] for i in rows]
+    y = target.encode(pd.Series(truth))
+    rng = np.random.default_rng(fold * 7 + len(model) + (labels == "clean"))
+    logits = rng.normal(size=(len(rows), target.n_classes))
+    logits[np.arange(len(rows)), y] += 1.2 + 0.3 * (labels == "clean")
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    predictions = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "full_truth": truth,
+            "label": np.array(target.classes, dtype=object)[y],
+            "label_index": y,
+            "pred_index": proba.argmax(axis=1),
+            "flagged": np.zeros(len(rows), bool),
+        }
+    )
+    for j, name in enumerate(target.classes):
+        predictions[f"prob_{name}"] = proba[:, j]
+    predictions.to_parquet(folder / "predictions.parquet", index=False)
+    metrics = {
+        "cell": key,
+        "display_name": f"{model} y={target.code} c=('277', '380', '425') {fold}-{K} s=0",
+        "target": target.as_dict(),
+        "n_train": 50,
+        "n_val": 10,
+        "n_test": len(rows),
+        "n_removed_flagged": 2 if labels == "clean" else 0,
+        "best_epoch": 2,
+        "epochs_run": 3,
+        "test": classification_metrics(y, proba),
+        "test_unflagged": classification_metrics(y, proba) if labels == "clean" else None,
+        "onnx_parity": {"max_abs_diff": 1e-8, "argmax_agree": 1.0},
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    card = {
+        "parameters": 1000,
+        "flops_per_sample": 5000,
+        "seconds_per_epoch": 0.1,
+        "train_samples_per_second": 500.0,
+        "wall_seconds": 1.5,
+        "device": "cpu",
+        "threads": 1,
+    }
+    (folder / "card.json").write_text(json.dumps(card))
+    pd.DataFrame(
+        {"epoch": [0, 1, 2], "val_loss": [1.0, 0.8, 0.7], "val_accuracy": [0.4, 0.6, 0.7]}
+    ).to_csv(folder / "history.csv", index=False)
+    (folder / "sheet.png").write_bytes(_png())
+    (folder / "model.onnx").write_bytes(b"onnx")
+    bench = root / "benchmarks" / folder.relative_to(root)
+    bench.mkdir(parents=True, exist_ok=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (bench / "train.tsv").write_text(
+        header + f"{3 + fold}.5\t0:00:03\t512.0\t-\t-\t-\t1\t2\t90\t3\n"
+    )
+    (bench / "sheet.tsv").write_text(header + "2.0\t0:00:02\t250.0\t-\t-\t-\t0\t1\t80\t1.5\n")
+    return folder / "metrics.json"
+
+
+def _write_issues(root: Path, target: Target) -> Path:
+    folder = root / "demo" / "label_issues" / target.name / "all" / "s0" / f"k{K}"
+    folder.mkdir(parents=True, exist_ok=True)
+    flagged = SAMPLE_IDS[:4]
+    pd.DataFrame(
+        {
+            "sample_id": flagged,
+            "given_label": [target.classes[0]] * 4,
+            "suggested_label": [target.classes[1]] * 4,
+            "label_quality": [0.01, 0.02, 0.03, 0.04],
+            "rank": [1, 2, 3, 4],
+        }
+    ).to_csv(folder / "issues.csv", index=False)
+    return folder / "issues.csv"
+
+
+def build_fake_study(root: Path) -> Path:
+    """results/ with 2 targets x 2 models x raw/clean x K folds, issues and benchmarks;
+    returns summary.html."""
+    metrics = [
+        _write_cell(root, labels, target, model, fold)
+        for target in TARGETS.values()
+        for labels in ("raw", "clean")
+        for model in ("cnn", "small")
+        for fold in range(K)
+    ]
+    issues = [_write_issues(root, t) for t in TARGETS.values()]
+    truth = pd.DataFrame({"sample_id": SAMPLE_IDS, "full_truth": TRUTH})
+    cleaning = {
+        "input_rows": N + 4,
+        "kept": N,
+        "dropped": {"saturation": 3, EVIL_COLUMN: 1},
+        "files": [
+            {
+                "file": EVIL_FILE,
+                "sha256": "ab" * 32,
+                "rows": N + 4,
+                "kept": N,
+                "dropped_columns": ["sa_verdict", EVIL_COLUMN],
+            },
+        ],
+    }
+    write_summary(
+        metrics_paths=metrics,
+        issues_paths=issues,
+        targets=TARGETS,
+        out_html=root / "summary.html",
+        out_csv=root / "summary.csv",
+        out_parquet=root / "summary.parquet",
+        truth=truth,
+        cleaning_report=cleaning,
+        provenance={"config_hash": "cafe", "versions": {"spectragrid": "0.1.0"}},
+        benchmark_paths=sorted((root / "benchmarks").rglob("*.tsv")),
+        benchmarks_root=root / "benchmarks",
+        review_dir=root / "summary_files",
+    )
+    return root / "summary.html"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    return build_fake_study(tmp_path_factory.mktemp("fake") / "results")
+
+
+@pytest.fixture(scope="module")
+def browser(chrome_available, tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    # Selenium Manager must never look for a driver or a browser online.
+    os.environ["SE_OFFLINE"] = "true"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}")
+    options.add_argument("--window-size=1400,1000")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_page(driver, path: Path) -> None:
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get_log("performance")
+    driver.get(path.resolve().as_uri())
+    driver.execute_script("return document.readyState")
+
+
+def requested_urls(driver) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def console_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def assert_stays_local(urls: list[str], results: Path) -> None:
+    assert urls, "the performance log recorded no request at all"
+    root = results.resolve()
+    for url in urls:
+        if url.startswith("data:"):
+            continue
+        parsed = urlparse(url)
+        assert parsed.scheme == "file", f"a request left the file: {url}"
+        assert Path(unquote(parsed.path)).resolve().is_relative_to(root), url
+
+
+def column_values(driver, table_id: str, header: str) -> list[str]:
+    return driver.execute_script(
+        """
+        const table = document.getElementById(arguments[0]);
+        const heads = Array.from(table.tHead.rows[0].cells).map(c => c.textContent.trim());
+        const col = heads.indexOf(arguments[1]);
+        return Array.from(table.tBodies[0].rows)
+          .filter(r => r.style.display !== "none")
+          .map(r => r.cells[col].getAttribute("data-v") ?? r.cells[col].textContent.trim());
+        """,
+        table_id,
+        header,
+    )
+
+
+def test_summary_page_in_headless_chromium(browser, study: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, study)
+    assert browser.title == "spectragrid summary"
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("spectragrid summary")
+    for anchor in (
+        "glance",
+        "best",
+        "grid",
+        "raw-vs-clean",
+        "errors",
+        "cells",
+        "issues",
+        "cleaning",
+        "cost",
+        "provenance",
+    ):
+        assert browser.find_elements(By.ID, anchor), anchor
+    images = browser.execute_script(
+        "return Array.from(document.images).filter(i => i.src.startsWith('data:'))"
+        ".map(i => [i.complete, i.naturalWidth])"
+    )
+    assert len(images) >= 4 and all(done and width > 0 for done, width in images)
+
+    # sorting reorders the rows, both ways
+    before = column_values(browser, "cells-table", "accuracy")
+    header = browser.find_element(By.XPATH, "//table[@id='cells-table']//th[text()='accuracy']")
+    header.click()
+    ascending = [float(v) for v in column_values(browser, "cells-table", "accuracy")]
+    assert ascending == sorted(ascending) and ascending != [float(v) for v in before]
+    header.click()
+    descending = [float(v) for v in column_values(browser, "cells-table", "accuracy")]
+    assert descending == sorted(descending, reverse=True)
+
+    # filtering hides rows: the text box, then a drop-down on top of it
+    total = len(column_values(browser, "cells-table", "labels"))
+    box = browser.find_element(By.CSS_SELECTOR, "input[data-table='cells-table']")
+    box.send_keys("small")
+    shown = column_values(browser, "cells-table", "model")
+    assert 0 < len(shown) < total and set(shown) == {"small"}
+    assert browser.find_element(By.ID, "cells-table-count").text == f"{len(shown)} of {total} rows"
+    labels = browser.find_element(
+        By.CSS_SELECTOR, "div.filters[data-for='cells-table'] select[aria-label='filter by labels']"
+    )
+    Select(labels).select_by_visible_text("clean")
+    assert set(column_values(browser, "cells-table", "labels")) == {"clean"}
+    assert len(column_values(browser, "cells-table", "labels")) == len(shown) // 2
+    box.clear()
+    Select(labels).select_by_index(0)
+    box.send_keys(" ")  # an input event with an empty query shows everything again
+    assert len(column_values(browser, "cells-table", "labels")) == total
+
+    # user strings are text, not markup
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for evil in (EVIL_CLASS, EVIL_COLUMN, EVIL_FILE):
+        assert evil in body, evil
+    assert browser.execute_script("return window.__pwned === undefined")
+
+    assert console_errors(browser) == []
+    assert_stays_local(requested_urls(browser), study.parent)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = browser.execute_script("return document.body.scrollHeight")
+    browser.set_window_size(1400, min(int(height) + 100, 12000))
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(ARTIFACTS / "summary.png"))
+    browser.set_window_size(1400, 1000)
+    assert (ARTIFACTS / "summary.png").stat().st_size > 10_000
+
+
+def test_sheet_and_review_pages_in_headless_chromium(browser, study: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    cell = study.parent / "demo" / "cells" / "raw" / "AVA_IN" / "all" / "cnn" / "s0" / f"f0of{K}"
+    build_sheet(
+        cell / "predictions.parquet",
+        cell / "metrics.json",
+        cell / "history.csv",
+        cell / "card.json",
+        cell / "sheet_real.png",
+        cell / "sheet.html",
+    )
+    open_page(browser, cell / "sheet.html")
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert EVIL_CLASS in body
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert browser.execute_script("return document.images[0].naturalWidth") > 1000
+    assert console_errors(browser) == []
+    assert_stays_local(requested_urls(browser), study.parent)
+
+    reviews = sorted((study.parent / "summary_files").glob("*.html"))
+    assert len(reviews) == len(TARGETS)
+    for review in reviews:
+        open_page(browser, review)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#review-table tbody tr")) == 4
+        assert browser.execute_script("return window.__pwned === undefined")
+        assert console_errors(browser) == []
+        assert_stays_local(requested_urls(browser), study.parent)
+
+
+def test_summary_links_point_at_files_beside_it(study: Path) -> None:
+    page = study.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    summary = pd.read_csv(study.parent / "summary.csv")
+    assert len(summary) == 2 * 2 * 2 * K
+    assert set(COORDINATES) <= set(summary.columns)
+    assert summary["train_seconds"].notna().all() and summary["train_max_rss_mb"].eq(512).all()
+    for column in ("sheet", "onnx", "predictions"):
+        for relative in summary[column]:
+            assert (study.parent / relative).exists(), relative
+    assert pd.read_parquet(study.parent / "summary.parquet").shape == summary.shape
+
+
+@pytest.mark.slow
+def test_snakemake_report_holds_the_sheets_and_the_summary(finished_tiny_study, tmp_path) -> None:
+    work = finished_tiny_study
+    results = work.path / "results"
+    assert (results / "summary_files").is_dir()
+    sheets = sorted(results.rglob("sheet.html"))
+    assert len(sheets) == 12  # 2 models x 3 folds x raw/clean
+    out = tmp_path / "report.zip"
+    work.snakemake("--report", str(out))
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+    for wanted in ("summary.html", "summary.csv", "sheet.png", "sheet.html"):
+        assert any(n.endswith(wanted) for n in names), wanted
+    assert sum(n.endswith("sheet.png") for n in names) == len(sheets)
+    assert sum(n.endswith("sheet.html") for n in names) == len(sheets)
+    assert any(n.endswith(".html") and "issues_OVA_OK_all_s0_k3" in n for n in names)
