@@ -424,3 +424,39 @@ def test_snakemake_report_holds_the_sheets_and_the_summary(finished_tiny_study, 
     assert sum(n.endswith("sheet.png") for n in names) == len(sheets)
     assert sum(n.endswith("sheet.html") for n in names) == len(sheets)
     assert any(n.endswith(".html") and "issues_OVA_OK_all_s0_k3" in n for n in names)
+
+
+@pytest.mark.slow
+def test_html_like_class_names_from_a_real_study_show_as_text(browser, tmp_path) -> None:
+    """The whole workflow, with a user-defined target whose class names are markup."""
+    from conftest import Workdir, tiny_config
+    from selenium.webdriver.common.by import By
+
+    defect = "defect & <b>bold</b>"
+    config = tiny_config()
+    config["targets"] = {
+        "CUSTOM": {
+            "column": "severity",
+            "classes": {EVIL_CLASS: ["OK"], defect: ["CROCHET", "VR", "NC"]},
+        }
+    }
+    config["grid"] = {"models": ["small"], "targets": ["CUSTOM"], "channel_sets": ["all"]}
+    config["label_issues"] = {"enabled": False}
+    work = Workdir(tmp_path)
+    work.write_config(config)
+    work.snakemake()
+    results = tmp_path / "results"
+    metrics = json.loads(
+        (results / "demo/cells/raw/CUSTOM/all/small/s0/f0of3/metrics.json").read_text()
+    )
+    assert metrics["target"]["classes"] == [EVIL_CLASS, defect]
+    for page in (
+        results / "summary.html",
+        results / "demo/cells/raw/CUSTOM/all/small/s0/f0of3/sheet.html",
+    ):
+        open_page(browser, page)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert EVIL_CLASS in body and defect in body, page
+        assert browser.execute_script("return window.__pwned === undefined"), page
+        assert console_errors(browser) == [], page
+        assert_stays_local(requested_urls(browser), results)
