@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spectragrid.detection import detection_scores, truly_mislabelled
 from spectragrid.metrics import METRIC_NAMES, classification_metrics
 from spectragrid.targets import Target, full_truth
 
@@ -521,25 +522,9 @@ def _detection(
     out["flagged_fraction"] = len(issues) / len(in_target) if len(in_target) else math.nan
     if true_values is None:
         return out
-    known = in_target[in_target.index.isin(true_values.index)]
-    true_class = target.encode(true_values.reindex(known.index))
-    mislabelled = set(known.index[known.to_numpy() != true_class])
-    flagged = set(issues["sample_id"].astype(str)) & set(known.index)
-    hits = len(flagged & mislabelled)
-    precision = hits / len(flagged) if flagged else math.nan
-    recall = hits / len(mislabelled) if mislabelled else math.nan
-    if np.isfinite(precision) and np.isfinite(recall):
-        total = precision + recall
-        f1 = 2 * precision * recall / total if total > 0 else 0.0
-    else:
-        f1 = math.nan
-    out.update(
-        n_truly_mislabelled=len(mislabelled),
-        true_positives=hits,
-        precision=precision,
-        recall=recall,
-        f1=f1,
-    )
+    truly = truly_mislabelled(given.reindex(in_target.index), true_values, target)
+    scores = detection_scores(set(issues["sample_id"].astype(str)), truly)
+    out.update({k: v for k, v in scores.items() if k != "n_flagged"})
     return out
 
 
