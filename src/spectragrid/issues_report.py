@@ -299,4 +299,18 @@ def write_review_sheet(
     ]
     out = Path(out_dir) / f"{issues_name(coords)}.html"
     write_atomic(out, page(title, body, css=BASE_CSS))
+    write_review_csv(table, out.with_suffix(".csv"))
     return out
+
+
+REVIEW_COLUMNS = ("sample_id", "rank", "given_label", "suggested_label", "label_quality")
+
+
+def write_review_csv(table: pd.DataFrame, path: Path) -> None:
+    """The flagged samples, most suspicious first, with empty `corrected_label` and
+    `comment` columns for the person who reviews them."""
+    columns = [c for c in (*REVIEW_COLUMNS, "flagged_by", "given_full_truth") if c in table]
+    review = table[columns].copy()
+    review["corrected_label"] = ""
+    review["comment"] = ""
+    write_atomic(path, review.to_csv(index=False, float_format="%.6g"))

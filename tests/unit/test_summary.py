@@ -678,6 +678,17 @@ def test_review_sheet_lists_every_flagged_sample(grid, tmp_path: Path) -> None:
     column = table["head"].index("truly mislabelled")
     # s000 and s003 are mislabelled, s007 is not
     assert [r[column] for r in table["rows"]] == ["yes", "yes", "no"]
+    # the CSV a reviewer edits: same samples by rank, empty corrected_label to fill in
+    review = pd.read_csv(out.with_suffix(".csv"), dtype=str, keep_default_na=False)
+    assert review["sample_id"].tolist() == FLAGGED
+    assert list(review.columns)[:5] == [
+        "sample_id",
+        "rank",
+        "given_label",
+        "suggested_label",
+        "label_quality",
+    ]
+    assert (review["corrected_label"] == "").all() and "comment" in review
 
 
 def test_write_summary_with_benchmarks_and_review_sheets(grid) -> None:
