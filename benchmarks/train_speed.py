@@ -31,23 +31,12 @@ def prepare(folder: Path, n_samples: int) -> Path:
     import yaml
 
     from spectragrid.demo import generate_demo
-    from spectragrid.ingest import run_ingest
+    from spectragrid.ingest import ingest_with_config
     from spectragrid.splits import split_clean_file
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     demo = generate_demo(folder / "demo", n_samples=n_samples, seed=0)
-    ds = config["dataset"]
-    run_ingest(
-        [Path(p) for p in demo["raw_files"]],
-        folder / "clean.parquet",
-        folder / "report.json",
-        folder / "dropped.csv",
-        ds["columns"],
-        ds["channels"],
-        ds["label_map"],
-        config["cleaning"]["saturation"],
-        config["cleaning"]["min_integral"],
-    )
+    ingest_with_config(demo["raw_files"], folder, config)
     split_clean_file(folder / "clean.parquet", folder / "folds.parquet", seed=0, k=5)
     (folder / "config.json").write_text(json.dumps(config))
     return folder

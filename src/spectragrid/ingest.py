@@ -89,3 +89,25 @@ def run_ingest(
         for tmp in temps:
             tmp.unlink(missing_ok=True)
     return report
+
+
+def ingest_with_config(raw_files: list[Path], folder: Path, config: dict) -> Path:
+    """`run_ingest` with the dataset and cleaning sections of a study config.
+
+    Writes clean.parquet, cleaning_report.json and dropped.csv into `folder`
+    (what the workflow's ingest rule does, for scripts and tests).
+    """
+    dataset, cleaning = config["dataset"], config.get("cleaning", {})
+    folder = Path(folder)
+    run_ingest(
+        [Path(p) for p in raw_files],
+        folder / "clean.parquet",
+        folder / "cleaning_report.json",
+        folder / "dropped.csv",
+        dataset["columns"],
+        dataset["channels"],
+        dataset["label_map"],
+        cleaning.get("saturation", {}),
+        cleaning.get("min_integral", {}),
+    )
+    return folder / "clean.parquet"

@@ -78,15 +78,7 @@ from spectragrid.targets import Target
 
 UNFLAGGED_NOTE = "test fold without flagged samples (easier, not comparable)"
 SHOWN_TEST_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "hter")
-GRID_METRICS: tuple[str, ...] = (
-    "accuracy",
-    "balanced_accuracy",
-    "macro_f1",
-    "auc",
-    "log_loss",
-    "ece",
-    "hter",
-)
+GRID_METRICS: tuple[str, ...] = METRIC_NAMES
 METRIC_TITLES = {
     "accuracy": "accuracy",
     "balanced_accuracy": "balanced accuracy",

@@ -82,7 +82,10 @@ class ShuffledBatches(IterableDataset):
         self.epoch = 0
 
     def __len__(self) -> int:
-        return math.ceil(len(self.data.labels) / self.batch_size)
+        n = len(self.data.labels)
+        if self.shuffle and n > 1 and n % self.batch_size == 1:
+            return n // self.batch_size  # the lone last sample joins the previous batch
+        return math.ceil(n / self.batch_size)
 
     def __iter__(self):
         n = len(self.data.labels)

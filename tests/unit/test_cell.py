@@ -12,8 +12,9 @@ import yaml
 
 from spectragrid.cell import CellOutputs, CellSpec, run_cell
 from spectragrid.demo import generate_demo
-from spectragrid.ingest import run_ingest
+from spectragrid.ingest import ingest_with_config
 from spectragrid.splits import split_clean_file
+from spectragrid.training import Arrays
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,18 +25,7 @@ def prepared(tmp_path_factory):
     base = tmp_path_factory.mktemp("cell")
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     demo = generate_demo(base / "demo", n_samples=300, seed=1, noise_rate=0.1)
-    ds = config["dataset"]
-    run_ingest(
-        [Path(p) for p in demo["raw_files"]],
-        base / "clean.parquet",
-        base / "report.json",
-        base / "dropped.csv",
-        ds["columns"],
-        ds["channels"],
-        ds["label_map"],
-        config["cleaning"]["saturation"],
-        config["cleaning"]["min_integral"],
-    )
+    ingest_with_config(demo["raw_files"], base, config)
     split_clean_file(base / "clean.parquet", base / "folds.parquet", seed=0, k=3)
     return base
 
@@ -218,3 +208,15 @@ def test_clean_cell_actions(prepared, action):
     changed = metrics["n_relabelled"] if action == "relabel" else metrics["n_downweighted"]
     # the flagged rows outside the test fold, and no others
     assert 0 < changed < 30
+
+
+@pytest.mark.parametrize("n", [129, 128, 130, 1, 64])
+def test_batches_match_their_announced_count(n):
+    """Lightning validates after the announced number of batches: they must agree."""
+    from spectragrid.training import ShuffledBatches
+
+    data = Arrays(torch.zeros(n, 1, 4), torch.zeros(n, 0), torch.zeros(n, dtype=torch.int64))
+    batches = ShuffledBatches(data, 64, seed=0, shuffle=True)
+    sizes = [len(b[2]) for b in batches]
+    assert len(sizes) == len(batches) and sum(sizes) == n
+    assert min(sizes) > 1 or n == 1

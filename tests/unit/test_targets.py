@@ -100,24 +100,13 @@ def demo_table(tmp_path_factory):
 
     from spectragrid.dataset import read_clean
     from spectragrid.demo import generate_demo
-    from spectragrid.ingest import run_ingest
+    from spectragrid.ingest import ingest_with_config
 
     base = tmp_path_factory.mktemp("targets")
     config = yaml.safe_load((Path(__file__).parents[2] / "config" / "config.yaml").read_text())
     demo = generate_demo(base / "demo", n_samples=1500, seed=3)
-    ds = config["dataset"]
-    run_ingest(
-        [Path(p) for p in demo["raw_files"]],
-        base / "c.parquet",
-        base / "r.json",
-        base / "d.csv",
-        ds["columns"],
-        ds["channels"],
-        ds["label_map"],
-        config["cleaning"]["saturation"],
-        config["cleaning"]["min_integral"],
-    )
-    return read_clean(base / "c.parquet", ["277"]).table
+    ingest_with_config(demo["raw_files"], base, config)
+    return read_clean(base / "clean.parquet", ["277"]).table
 
 
 def test_every_code_on_generated_data(demo_table):
