@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -14,6 +13,7 @@ import pandas as pd
 import torch
 
 from spectragrid.augment import Augment
+from spectragrid.config import config_hash
 from spectragrid.dataset import read_clean
 from spectragrid.export import check_parity, export_onnx
 from spectragrid.label_issues import apply_action, read_issues
@@ -95,8 +95,7 @@ class CellSpec:
             "action": self.action if self.labels == "clean" else None,
             "downweight": self.downweight if self.labels == "clean" else None,
         }
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return config_hash(content)
 
 
 @dataclass(frozen=True)

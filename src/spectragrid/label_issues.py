@@ -23,7 +23,7 @@ class OOFError(ValueError):
     """Out-of-fold predictions that do not cover the data exactly once, or leak."""
 
 
-def prob_columns(frame: pd.DataFrame, classes: list[str]) -> list[str]:
+def prob_columns(classes: list[str]) -> list[str]:
     return [f"prob_{c}" for c in classes]
 
 
@@ -38,7 +38,7 @@ def assemble_oof(
     frames = []
     for path in prediction_files:
         frame = pd.read_parquet(path)
-        missing = [c for c in prob_columns(frame, classes) if c not in frame.columns]
+        missing = [c for c in prob_columns(classes) if c not in frame.columns]
         if missing:
             raise OOFError(f"{path}: no column {missing[0]!r}; the cell has other classes")
         frames.append(frame.assign(source=str(path)))
@@ -65,7 +65,7 @@ def assemble_oof(
 def mean_oof(oofs: list[pd.DataFrame], classes: list[str]) -> pd.DataFrame:
     """Average the OOF probabilities of several models (same samples, same classes)."""
     base = oofs[0][["sample_id", "label_index", "label"]].reset_index(drop=True)
-    cols = prob_columns(oofs[0], classes)
+    cols = prob_columns(classes)
     for other in oofs[1:]:
         if not np.array_equal(other["sample_id"].to_numpy(), base["sample_id"].to_numpy()):
             raise OOFError("the models to average do not predict the same samples")
@@ -82,7 +82,7 @@ def find_issues(
     n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Ranked label issues: sample_id, given/suggested label, label quality, rank."""
-    proba = oof[prob_columns(oof, classes)].to_numpy(dtype=np.float64)
+    proba = oof[prob_columns(classes)].to_numpy(dtype=np.float64)
     proba = proba / proba.sum(axis=1, keepdims=True)
     given = oof["label_index"].to_numpy(dtype=np.int64)
     ranked = find_label_issues(
@@ -189,7 +189,7 @@ def run_label_issues(
         ";".join(m for m in models if sample in own[m]) for sample in issues["sample_id"]
     ]
     tmp = out_oof.with_name(f".{out_oof.name}.tmp")
-    combined[["sample_id", "label_index", "label", *prob_columns(combined, classes)]].to_parquet(
+    combined[["sample_id", "label_index", "label", *prob_columns(classes)]].to_parquet(
         tmp, index=False
     )
     os.replace(tmp, out_oof)

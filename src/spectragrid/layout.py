@@ -10,6 +10,7 @@ NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 # Keys are relative to results/, results/logs/ and results/benchmarks/ alike.
 CELL_KEY = "{dataset}/cells/{labels}/{target}/{channels}/{model}/s{seed}/f{fold}of{k}"
 CELL_DIR = f"results/{CELL_KEY}"
+# In the order of spectragrid.cell.CellOutputs.
 CELL_FILES = (
     "model.ckpt",
     "model.onnx",

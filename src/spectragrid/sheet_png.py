@@ -183,14 +183,27 @@ def draw_roc(ax: Axes, data: SheetData, palette: list) -> None:
         if cut.applied and math.isfinite(cut.cutoff):
             ax.plot(cut.fpr, cut.kept, marker="o", ms=6, mfc="none", color=palette[c])
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    _finish_unit_axes(
+        ax,
+        ("false positive rate", "true positive rate"),
+        "ROC, one vs all (circle: the class's cutoff)",
+        skipped,
+        "lower right",
+    )
+
+
+def _finish_unit_axes(
+    ax: Axes, labels: tuple[str, str], title: str, skipped: list[str], legend_loc: str
+) -> None:
+    """Axes of a curve on the unit square: limits, labels, skipped classes, legend."""
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC, one vs all (circle: the class's cutoff)")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
     note_skipped(ax, skipped)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=7.5)
+        ax.legend(loc=legend_loc, fontsize=7.5)
 
 
 def draw_pr(ax: Axes, data: SheetData, palette: list) -> None:
@@ -210,14 +223,13 @@ def draw_pr(ax: Axes, data: SheetData, palette: list) -> None:
             label=f"{data.classes[c]} (AUC-PR {area_under(recall, precision):.3f}, AP {ap:.3f})",
         )
         ax.axhline(positive.mean(), color=palette[c], lw=0.6, ls=":")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall, one vs all (dotted: prevalence)")
-    note_skipped(ax, skipped)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower left", fontsize=7.5)
+    _finish_unit_axes(
+        ax,
+        ("recall", "precision"),
+        "Precision-recall, one vs all (dotted: prevalence)",
+        skipped,
+        "lower left",
+    )
 
 
 def draw_reliability(ax: Axes, data: SheetData, palette: list) -> None:

@@ -54,6 +54,7 @@ from spectragrid.issues_report import (
 from spectragrid.metrics import METRIC_NAMES
 from spectragrid.runcost import attach_cell_costs, read_benchmarks, rule_costs
 from spectragrid.sheet import TOP_ERRORS, error_contributions
+from spectragrid.sheet_png import ERROR_HEADER
 from spectragrid.summary import (
     GROUP_KEYS,
     PAIR_KEYS,
@@ -537,14 +538,7 @@ def _errors_section(
             "<p class='note'>Top error contributions (before cutoffs): count, share of all "
             "errors, p(given class) and p(predicted) as mean ± sd.</p>"
             + render_table(
-                [
-                    "full truth (given)",
-                    "predicted",
-                    "count",
-                    "share",
-                    "p(given class)",
-                    "p(predicted)",
-                ],
+                ERROR_HEADER,
                 rows,
                 f"error-contributions-{_anchor(target)}",
                 empty="no errors",

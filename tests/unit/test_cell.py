@@ -13,6 +13,7 @@ import yaml
 from spectragrid.cell import CellOutputs, CellSpec, run_cell
 from spectragrid.demo import generate_demo
 from spectragrid.ingest import ingest_with_config
+from spectragrid.layout import CELL_FILES
 from spectragrid.splits import split_clean_file
 from spectragrid.training import Arrays
 
@@ -51,19 +52,7 @@ def _spec(labels="raw"):
 
 def _outputs(folder: Path) -> CellOutputs:
     folder.mkdir(parents=True, exist_ok=True)
-    return CellOutputs(
-        *(
-            folder / n
-            for n in (
-                "model.ckpt",
-                "model.onnx",
-                "predictions.parquet",
-                "metrics.json",
-                "history.csv",
-                "card.json",
-            )
-        )
-    )
+    return CellOutputs(*(folder / name for name in CELL_FILES))
 
 
 def test_same_config_and_seed_give_identical_metrics(prepared):
