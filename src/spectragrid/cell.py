@@ -17,6 +17,7 @@ from spectragrid.config import config_hash
 from spectragrid.dataset import read_clean
 from spectragrid.export import check_parity, export_onnx
 from spectragrid.label_issues import apply_action, read_issues
+from spectragrid.label_patch import apply_label_patch
 from spectragrid.metrics import classification_metrics, per_class_accuracy
 from spectragrid.models import build_model, count_parameters, flops_per_sample
 from spectragrid.splits import fold_parts, read_folds
@@ -49,6 +50,8 @@ class CellSpec:
     transforms: dict = field(default_factory=dict)
     action: str = "drop"  # what a clean cell does with flagged samples
     downweight: float = 0.1
+    # reviewed labels that change this cell's target: [sample id, full truth] pairs
+    label_patch: tuple[tuple[str, str], ...] = ()
 
     @property
     def coordinates(self) -> dict:
@@ -95,6 +98,8 @@ class CellSpec:
             "action": self.action if self.labels == "clean" else None,
             "downweight": self.downweight if self.labels == "clean" else None,
         }
+        if self.label_patch:
+            content["label_patch"] = [list(pair) for pair in self.label_patch]
         return config_hash(content)
 
 
@@ -140,7 +145,7 @@ def run_cell(
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     data = read_clean(clean_path, spec.channels)
-    table = data.table
+    table = apply_label_patch(data.table, list(spec.label_patch))
     target = resolve(spec.target, spec.target_spec, table)
     y_all = target.encode(table["full_truth"])
     check_class_sizes(target, y_all, spec.k)
@@ -259,6 +264,7 @@ def run_cell(
         "label_action": spec.action if issues_path is not None else None,
         "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
         "n_relabelled": int((cleaned.labels != y_all).sum()),
+        "n_label_patched": len(spec.label_patch),
         "n_downweighted": int((cleaned.weights < 1).sum()),
         "best_epoch": int(module.best_epoch),
         "epochs_run": len(module.epoch_seconds),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
 
+from spectragrid.label_patch import apply_label_patch
 from spectragrid.targets import resolve
 
 
@@ -146,14 +147,20 @@ def run_label_issues(
     rank_by: str = "self_confidence",
     min_examples_per_class: int = 1,
     n_jobs: int = 1,
+    label_patch: list | None = None,
 ) -> pd.DataFrame:
     """Issues of one (target, channels, seed, k) from the raw cells of `models`.
 
-    `prediction_files` are ordered model-major, fold-minor (k files per model).
+    `prediction_files` are ordered model-major, fold-minor (k files per model);
+    `label_patch` holds the reviewed labels the cells were trained with.
     """
     if len(prediction_files) != len(models) * k:
         raise OOFError(f"expected {len(models) * k} prediction files, got {len(prediction_files)}")
-    table = pd.read_parquet(clean_path, columns=["sample_id", "full_truth"])
+    if label_patch:
+        columns = ["sample_id", "severity", "type", "full_truth"]
+        table = apply_label_patch(pd.read_parquet(clean_path, columns=columns), label_patch)
+    else:
+        table = pd.read_parquet(clean_path, columns=["sample_id", "full_truth"])
     target = resolve("label_issues", target_spec, table)
     expected = table["sample_id"][target.encode(table["full_truth"]) >= 0]
     folds = pd.read_parquet(folds_path, columns=["sample_id", "fold"])

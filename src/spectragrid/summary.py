@@ -67,6 +67,7 @@ UNFLAGGED_METRICS: tuple[str, ...] = (
 )
 # Aggregated over folds besides the test_/truth_/unflagged_ metric columns.
 EXTRA_AGGREGATED: tuple[str, ...] = ("noise_rate_test", "n_removed_flagged", "wall_seconds")
+CELL_COUNTS = ("n_train", "n_val", "n_test", "n_removed_flagged", "best_epoch", "epochs_run")
 WILCOXON_MIN_PAIRS = 5
 
 _ISSUES_DIR = "label_issues"
@@ -143,8 +144,10 @@ def load_cells(metrics_paths: Iterable[Path], base_dir: Path) -> pd.DataFrame:
         row["display_name"] = str(metrics.get("display_name", ""))
         row["target_code"] = str(target.get("code", ""))
         row["classes"] = json.dumps([str(c) for c in target.get("classes", [])])
-        for name in ("n_train", "n_val", "n_test", "n_removed_flagged", "best_epoch", "epochs_run"):
+        for name in CELL_COUNTS:
             row[name] = _float(metrics.get(name))
+        # cells trained before label patches existed used no patch
+        row["n_label_patched"] = _float(metrics.get("n_label_patched", 0))
         test = metrics.get("test") or {}
         unflagged = metrics.get("test_unflagged") or {}
         for name in METRIC_NAMES:
@@ -177,12 +180,8 @@ def _cell_columns() -> list[str]:
         "display_name",
         "target_code",
         "classes",
-        "n_train",
-        "n_val",
-        "n_test",
-        "n_removed_flagged",
-        "best_epoch",
-        "epochs_run",
+        *CELL_COUNTS,
+        "n_label_patched",
         *(f"test_{m}" for m in METRIC_NAMES),
         *(f"unflagged_{m}" for m in METRIC_NAMES),
         "onnx_max_abs_diff",

@@ -1,8 +1,10 @@
+import functools
 import os
 from pathlib import Path
 
 from spectragrid import layout
 from spectragrid.config import ConfigError, config_hash, validate
+from spectragrid.label_patch import LabelPatchError, patch_for_target, read_label_patch
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -25,6 +27,14 @@ GRID = CONFIG["grid"]
 SEEDS = CONFIG["splits"]["seeds"]
 K = CONFIG["splits"]["k"]
 LABEL_SETS = ["raw", "clean"] if CONFIG["label_issues"]["enabled"] else ["raw"]
+_patch_files = CONFIG["dataset"]["label_patch"] or []
+try:
+    LABEL_PATCH = read_label_patch(
+        [_patch_files] if isinstance(_patch_files, str) else _patch_files,
+        severities=list(CONFIG["dataset"]["label_map"].values()),
+    )
+except LabelPatchError as err:
+    raise WorkflowError(str(err)) from None
 
 
 wildcard_constraints:
@@ -95,7 +105,39 @@ def cell_params(wildcards):
     }
 
 
+@functools.cache
+def _labels_of(clean_path):
+    import pandas as pd
+
+    return pd.read_parquet(
+        clean_path, columns=["sample_id", "severity", "type", "full_truth"]
+    )
+
+
+def label_patch_params(wildcards):
+    """The reviewed labels that change this cell's target, as [sample id, label] pairs.
+
+    They are a parameter rather than an input file, so Snakemake reruns only
+    the cells whose data a correction changes. Reading them needs the ingested
+    labels, hence the wait on the ingest checkpoint.
+    """
+    if not LABEL_PATCH:
+        return []
+    clean = checkpoints.ingest.get(dataset=wildcards.dataset).output.parquet
+    try:
+        return patch_for_target(
+            _labels_of(clean),
+            LABEL_PATCH,
+            wildcards.target,
+            CONFIG["targets"][wildcards.target],
+        )
+    except LabelPatchError as err:
+        raise WorkflowError(str(err)) from None
+
+
 def train_inputs(wildcards):
+    if LABEL_PATCH:
+        checkpoints.ingest.get(dataset=wildcards.dataset)
     inputs = {
         "clean": f"results/{wildcards.dataset}/clean.parquet",
         "folds": f"results/{wildcards.dataset}/splits/s{wildcards.seed}_k{wildcards.k}.parquet",

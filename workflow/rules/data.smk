@@ -19,7 +19,9 @@ if IS_DEMO:
             "../scripts/demo_data.py"
 
 
-rule ingest:
+# A checkpoint so that a label patch can be matched against the ingested labels
+# when the cells' parameters are worked out.
+checkpoint ingest:
     input:
         raw=RAW_FILES,
     output:

@@ -18,5 +18,6 @@ rule label_issues:
         filter_by=CONFIG["label_issues"]["filter_by"],
         rank_by=CONFIG["label_issues"]["rank_by"],
         min_examples_per_class=CONFIG["label_issues"]["min_examples_per_class"],
+        label_patch=label_patch_params,
     script:
         "../scripts/label_issues.py"

@@ -21,5 +21,6 @@ rule train:
         gpu_slots=1,
     params:
         cell=cell_params,
+        label_patch=label_patch_params,
     script:
         "../scripts/train.py"

@@ -18,5 +18,6 @@ with job_log(snakemake.log[0]) as log:
         rank_by=snakemake.params.rank_by,
         min_examples_per_class=int(snakemake.params.min_examples_per_class),
         n_jobs=snakemake.threads,
+        label_patch=[(str(i), str(v)) for i, v in snakemake.params.label_patch],
     )
     log.info("%d label issues", len(issues))

@@ -21,6 +21,7 @@ with job_log(snakemake.log[0]) as log:
         transforms=dict(p["transforms"]),
         action=p.get("action", "drop"),
         downweight=float(p.get("downweight", 0.1)),
+        label_patch=tuple((str(i), str(v)) for i, v in snakemake.params.label_patch),
         seed=int(w.seed),
         fold=int(w.fold),
         k=int(w.k),
