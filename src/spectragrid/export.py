@@ -20,15 +20,17 @@ class ExportError(RuntimeError):
 
 
 class ProbabilityModel(nn.Module):
-    def __init__(self, model: nn.Module, with_tabular: bool) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.with_tabular = with_tabular
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        spectra = inputs[0]
-        tabular = inputs[1] if self.with_tabular else spectra.new_zeros((spectra.shape[0], 0))
-        return torch.softmax(self.model(spectra, tabular), dim=1)
+    def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        logits = self.model(spectra, tabular)
+        if tabular.shape[1] == 0:
+            # The tracer drops inputs the graph does not read; a sum over the
+            # empty axis is exactly 0 and keeps data_tabular an input.
+            logits = logits + tabular.sum(dim=1, keepdim=True)
+        return torch.softmax(logits, dim=1)
 
 
 def export_onnx(
@@ -39,14 +41,15 @@ def export_onnx(
     n_tabular: int,
     metadata: dict[str, object],
 ) -> None:
-    """Write `path` atomically: inputs data_spectra (B, C, L) [+ data_tabular (B, T)]."""
+    """Write `path` atomically: inputs data_spectra (B, C, L) and data_tabular (B, T).
+
+    data_tabular is there even when T is 0, so every exported model is called
+    the same way; a model without tabular features takes a (B, 0) array.
+    """
     model = model.to("cpu").eval()
-    wrapper = ProbabilityModel(model, n_tabular > 0).eval()
-    inputs: tuple[torch.Tensor, ...] = (torch.zeros(2, n_channels, length),)
-    names = ["data_spectra"]
-    if n_tabular:
-        inputs += (torch.zeros(2, n_tabular),)
-        names.append("data_tabular")
+    wrapper = ProbabilityModel(model).eval()
+    inputs = (torch.zeros(2, n_channels, length), torch.zeros(2, n_tabular))
+    names = ["data_spectra", "data_tabular"]
     tmp = path.with_name(f".{path.name}.tmp")
     torch.onnx.export(
         wrapper,
@@ -74,9 +77,13 @@ def check_parity(
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feeds = {"data_spectra": spectra.astype(np.float32)}
-    if any(i.name == "data_tabular" for i in session.get_inputs()):
-        feeds["data_tabular"] = tabular.astype(np.float32)
+    names = [i.name for i in session.get_inputs()]
+    if names != ["data_spectra", "data_tabular"]:
+        raise ExportError(f"{path}: inputs are {names}, expected data_spectra and data_tabular")
+    feeds = {
+        "data_spectra": spectra.astype(np.float32),
+        "data_tabular": tabular.astype(np.float32),
+    }
     got = session.run(["probabilities"], feeds)[0]
     if len(expected) == 0:
         return {"max_abs_diff": 0.0, "argmax_agree": 1.0, "n": 0}
