@@ -12,6 +12,7 @@ channels holding identical values (the field's conversion-script accident).
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -23,6 +24,8 @@ from spectragrid.raw import RawDataError, RawTable
 from spectragrid.targets import full_truth
 
 __all__ = ["REASONS", "CleanResult", "clean"]
+
+log = logging.getLogger(__name__)
 
 REASONS: tuple[str, ...] = ("nan", "saturation", "low_integral", "unknown_label", "duplicate")
 
@@ -168,6 +171,9 @@ def clean(
     known = np.array([v in label_map for v in label_raw], dtype=bool)
     assign(~known, "unknown_label")
 
+    if (~known).any():
+        log.warning(_unknown_labels_message(table, label_raw, ~known))
+
     severity = np.array([label_map.get(v, "") for v in label_raw], dtype=object)
     types = table["type"].to_numpy(dtype=np.int64)
     assign(_duplicates(reason == "", spectra, severity, types), "duplicate")
@@ -259,6 +265,21 @@ def clean(
         report=report,
         tabular=list(tabular),
         provenance=list(provenance),
+    )
+
+
+def _unknown_labels_message(table: pd.DataFrame, label_raw: np.ndarray, unknown: np.ndarray) -> str:
+    """Which spellings dataset.label_map misses, how often, and where each first occurs."""
+    parts = []
+    counts = pd.Series(label_raw[unknown], dtype=object).value_counts()
+    for spelling, count in counts.head(10).items():
+        i = int(np.flatnonzero(unknown & (label_raw == spelling))[0])
+        where = f"{table['source_file'].iat[i]} row {table['source_row'].iat[i]}"
+        parts.append(f"{spelling!r} ({count} rows, first {where})")
+    return (
+        f"{int(unknown.sum())} rows carry a label spelling that dataset.label_map does not "
+        f"map; they are dropped as unknown_label: {'; '.join(parts)}"
+        + (f"; and {len(counts) - 10} more spellings" if len(counts) > 10 else "")
     )
 
 

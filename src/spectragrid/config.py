@@ -41,6 +41,25 @@ def _describe(error: jsonschema.ValidationError) -> str:
         extra = [k for k in error.instance if k not in allowed]
         hints = "; ".join(f"unknown key {k!r}{_did_you_mean(k, allowed)}" for k in extra)
         return f"{where}: {hints}; allowed keys: {', '.join(sorted(allowed))}"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # "is not valid under any of the given schemas" hides what was expected: say
+        # what is wrong with the alternative of the value's own type, or list the types
+        own_type = [e for e in error.context if e.validator != "type"]
+        if own_type:
+            return _describe(min(own_type, key=lambda e: len(e.absolute_path)))
+        types = sorted({str(t) for e in error.context for t in _as_list(e.validator_value)})
+        return f"{where}: {error.instance!r} is not of type {' or '.join(types)}"
+    if error.validator == "type" and error.validator_value == "string":
+        return f'{where}: {error.message} (quote it in the YAML: "{error.instance}")'
+    if error.validator in (
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "pattern",
+    ):
+        why = error.schema.get("description")
+        return f"{where}: {error.message}" + (f" ({why})" if why else "")
     if error.validator == "enum":
         return (
             f"{where}: {error.instance!r} is not allowed"
@@ -48,6 +67,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
             f"allowed: {', '.join(map(str, error.validator_value))}"
         )
     return f"{where}: {error.message}"
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
@@ -113,7 +136,35 @@ def _check_references(config: dict) -> None:
             resolve_params(model["arch"], model.get("params", {}))
         except ModelError as err:
             problems.append(f"models.{name}.params: {err}")
+    for section in ("saturation", "min_integral"):
+        thresholds = [str(ch) for ch in config["cleaning"].get(section, {})]
+        require(f"cleaning.{section}", thresholds, channels)
+    for name, model in config["models"].items():
+        fluorimeter = model.get("transforms", {}).get("new_fluorimeter")
+        if isinstance(fluorimeter, dict):
+            points = [str(ch) for ch in fluorimeter.get("points", {})]
+            require(f"models.{name}.transforms.new_fluorimeter.points", points, channels)
     dataset = config["dataset"]
+    columns = dataset["columns"]
+    kept_tabular = columns.get("tabular", [])
+    for name, model in config["models"].items():
+        missing = [c for c in model.get("tabular", []) if c not in kept_tabular]
+        if missing:
+            problems.append(
+                f"models.{name}.tabular: {missing} must also be listed in "
+                f"dataset.columns.tabular so ingest keeps them"
+                f"{_did_you_mean(missing[0], kept_tabular)}; listed: {kept_tabular}"
+            )
+    prefixes = tuple(columns.get("drop_prefixes", []))
+    for key in ("id", "severity", "type", "group", "tabular", "provenance"):
+        named = columns.get(key)
+        for column in named if isinstance(named, list) else [named]:
+            if prefixes and isinstance(column, str) and column.startswith(prefixes):
+                problems.append(
+                    f"dataset.columns.{key}: {column!r} starts with one of "
+                    f"dataset.columns.drop_prefixes {list(prefixes)}, whose columns are "
+                    "dropped as leakage"
+                )
     if "demo" not in dataset and not dataset.get("raw"):
         problems.append("dataset.raw: list the raw pickles, or add a dataset.demo block")
     missing_tab = [c for c in config["tabular"] if c not in dataset["columns"].get("tabular", [])]

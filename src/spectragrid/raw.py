@@ -103,6 +103,36 @@ def _check_axis(path: Path, channel: str, cols: list[tuple[Any, str]]) -> np.nda
     )
 
 
+def _check_not_empty(
+    path: Path, channel: str, cols: list[tuple[Any, str]], values: np.ndarray
+) -> None:
+    """A channel (or one wavelength of it) with no value in any row is a broken export.
+
+    Row by row it would only drop every sample as `nan`, and the message would
+    be "all rows were dropped"; naming the channel or column says what to fix.
+    """
+    if len(values) < 2:
+        # one row with a NaN is a row to drop, not a broken column
+        return
+    missing = ~np.isfinite(values)
+    empty_cols = np.flatnonzero(missing.all(axis=0))
+    if not len(empty_cols):
+        return
+    first, last = str(cols[0][0]), str(cols[-1][0])
+    if len(empty_cols) == len(cols):
+        raise RawDataError(
+            f"{path}: channel {channel!r} ({first} … {last}) holds no finite value in any "
+            f"of the {len(values)} rows (all NaN or infinite); expected a spectrum per row"
+        )
+    names = [str(cols[i][0]) for i in empty_cols]
+    shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
+    raise RawDataError(
+        f"{path}: channel {channel!r}: column(s) {shown} hold no finite value in any of "
+        f"the {len(values)} rows ({len(names)} of {len(cols)} wavelengths); "
+        "expected a value per row"
+    )
+
+
 def _as_float(path: Path, df: pd.DataFrame, cols: list[Any], what: str) -> np.ndarray:
     try:
         return df[cols].to_numpy(dtype=np.float64)
@@ -164,6 +194,8 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
     df = loads_dataframe(data, path)
     del data
     n = len(df)
+    if n == 0:
+        raise RawDataError(f"{path}: the DataFrame has no rows (an empty campaign file?)")
 
     repeated = df.columns[df.columns.duplicated()]
     if len(repeated):
@@ -180,8 +212,10 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
     required = {
         "severity": str(columns["severity"]),
         "type": str(columns["type"]),
-        "group": str(columns["group"]),
     }
+    # `group: null` (documented): no replicate structure, every sample is its own group
+    if columns.get("group") is not None:
+        required["group"] = str(columns["group"])
     drop_prefixes = tuple(str(p) for p in columns.get("drop_prefixes") or [])
 
     problems: list[str] = []
@@ -231,9 +265,13 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
         spectra[ch] = np.ascontiguousarray(
             _as_float(path, df, [c for c, _ in cols], f"channel {ch!r}")
         )
+        _check_not_empty(path, ch, cols, spectra[ch])
 
-    group = _as_str(df[str_columns[required["group"]]]).reset_index(drop=True)
-    group = group.where(group != "", ids_str)
+    if "group" in required:
+        group = _as_str(df[str_columns[required["group"]]]).reset_index(drop=True)
+        group = group.where(group != "", ids_str)
+    else:
+        group = ids_str
     table = pd.DataFrame(
         {
             "sample_id": ids_str,

@@ -91,6 +91,8 @@ def _ava(code: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...
 
     if code == "IN":
         return _group(observed, severity)
+    if code in ("INs", "INsTYs"):
+        _check_domain_severities(code, {severity(v) for v in observed})
     if code == "INs":
         return _group(observed, lambda v: "OK-CROCHET" if severity(v) in SOUND else "VR-NC")
     if code == "TY":
@@ -125,6 +127,21 @@ def _ava(code: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...
         )
         return [names[i] for i in order], [members[i] for i in order]
     raise TargetError(f"unknown all-vs-all code 'AVA {code}'; known: {', '.join(AVA_CODES)}")
+
+
+def _check_domain_severities(code: str, severities: set[str]) -> None:
+    """Codes that split sound from defect only know the domain's four severities.
+
+    Any other label would otherwise fall silently on the defect side.
+    """
+    uncovered = sorted(severities - set(SEVERITIES))
+    if uncovered:
+        raise TargetError(
+            f"'AVA {code}' splits {'/'.join(SOUND)} from the defects "
+            f"{'/'.join(s for s in SEVERITIES if s not in SOUND)}; the labels "
+            f"{', '.join(map(repr, uncovered))} are not covered: map them onto "
+            f"{', '.join(SEVERITIES)} in dataset.label_map, or define a custom target"
+        )
 
 
 def _ova(x: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:

@@ -209,3 +209,25 @@ def test_batches_match_their_announced_count(n):
     sizes = [len(b[2]) for b in batches]
     assert len(sizes) == len(batches) and sum(sizes) == n
     assert min(sizes) > 1 or n == 1
+
+
+def test_a_class_smaller_than_the_fold_count_fails_the_cell_before_any_output(prepared):
+    from dataclasses import replace
+
+    from spectragrid.targets import TargetError
+
+    counts = pd.read_parquet(prepared / "clean.parquet")["full_truth"].value_counts()
+    rare = counts.index[counts < 3][0]
+    spec = replace(
+        _spec(),
+        target="rare_vs_ok",
+        target_spec={"column": "full_truth", "classes": {"ok": ["OK0"], "rare": [rare]}},
+    )
+    out = _outputs(prepared / "rare")
+    with pytest.raises(TargetError) as info:
+        run_cell(spec, prepared / "clean.parquet", prepared / "folds.parquet", None, out)
+    assert f"targets.rare_vs_ok: class(es) rare ({counts[rare]}) have fewer samples than " in str(
+        info.value
+    )
+    assert "splits.k = 3" in str(info.value)
+    assert list((prepared / "rare").iterdir()) == []

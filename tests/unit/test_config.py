@@ -72,3 +72,127 @@ def test_every_architecture_is_accepted(config):
     for arch in ("cnn", "vgg11", "vgg16", "resnetv2", "transformer", "mlp"):
         config["models"]["cnn"] = {"arch": arch}
         validate(config)
+
+
+def _set(config: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        config = config[key]
+    config[last] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # wrong types
+        ("models.cnn.train.lr", "fast", "models.cnn.train.lr: 'fast' is not of type 'number'"),
+        (
+            "dataset.channels",
+            [277, "380"],
+            "dataset.channels.0: 277 is not of type 'string' (quote it in the YAML: \"277\")",
+        ),
+        (
+            "models.cnn.transforms",
+            {"da": "yes"},
+            "models.cnn.transforms.da: 'yes' is not of type boolean or object",
+        ),
+        ("splits.grouped", "yes", "splits.grouped: 'yes' is not of type 'boolean'"),
+        # unknown keys
+        (
+            "models.cnn.train.epoch",
+            3,
+            "models.cnn.train: unknown key 'epoch' (did you mean 'epochs'?); allowed keys: ",
+        ),
+        (
+            "label_issues.filter",
+            "both",
+            "label_issues: unknown key 'filter' (did you mean 'filter_by'?)",
+        ),
+        # unknown names in the grid and elsewhere
+        (
+            "grid.targets",
+            ["OVA_KO"],
+            "grid.targets: 'OVA_KO' is not defined (did you mean 'OVA_OK'?); "
+            "defined: AVA_IN, OVA_OK",
+        ),
+        (
+            "grid.channel_sets",
+            ["al"],
+            "grid.channel_sets: 'al' is not defined (did you mean 'all'?); defined: all, ex277",
+        ),
+        (
+            "label_issues.models",
+            ["vgg"],
+            "label_issues.models: 'vgg' is not defined; defined: cnn",
+        ),
+        (
+            "cleaning.saturation",
+            {"2777": 6500, "380": 7000},
+            "cleaning.saturation: '2777' is not defined (did you mean '277'?); "
+            "defined: 277, 380, 425",
+        ),
+        (
+            "models.cnn.transforms",
+            {"new_fluorimeter": {"points": {"lspr": 10}}},
+            "models.cnn.transforms.new_fluorimeter.points: 'lspr' is not defined",
+        ),
+        (
+            "models.cnn.tabular",
+            ["brix"],
+            "models.cnn.tabular: ['brix'] must also be listed in dataset.columns.tabular",
+        ),
+        ("models.cnn.arch", "resnet", "models.cnn.arch: 'resnet' is not allowed (did you mean"),
+        (
+            "targets.OVA_OK",
+            "AVA XX",
+            "targets.OVA_OK: 'AVA XX' does not match '^(AVA (IN|INs|TY|TYs|INTY|INsTYs)|OVA "
+            "[A-Za-z0-9]+)$' (a code AVA IN, INs, TY, TYs, INTY or INsTYs, or OVA X",
+        ),
+        # impossible split sizes and demo sizes
+        (
+            "splits.k",
+            2,
+            "splits.k: 2 is less than the minimum of 3 (cell f tests on fold f, validates on "
+            "fold f+1 and trains on the rest)",
+        ),
+        ("splits.k", 101, "splits.k: 101 is greater than the maximum of 100"),
+        ("splits.seeds", [], "splits.seeds: [] should be non-empty"),
+        (
+            "dataset.demo.n_samples",
+            150,
+            "dataset.demo.n_samples: 150 is less than the minimum of 200 (the demo needs 200",
+        ),
+        # a column both requested and dropped as leakage
+        (
+            "dataset.columns.provenance",
+            ["outil_id", "sa_controle"],
+            "dataset.columns.provenance: 'sa_controle' starts with one of "
+            "dataset.columns.drop_prefixes ['sa_']",
+        ),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(config, key, value, message):
+    _set(config, key, value)
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert message in str(info.value)
+
+
+def test_every_problem_is_listed_at_once(config):
+    config["splits"]["k"] = 2
+    config["models"]["cnn"]["train"]["lr"] = "fast"
+    config["splits"]["seed"] = [1]
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "config is invalid:"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "  - models.cnn.train.lr",
+        "  - splits",
+        "  - splits.k",
+    ]
+
+
+def test_no_group_column_is_a_valid_config(config):
+    config["dataset"]["columns"]["group"] = None
+    assert validate(config)["dataset"]["columns"]["group"] is None

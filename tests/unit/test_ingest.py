@@ -346,3 +346,109 @@ def test_rule_order_and_duplicates_ignore_the_id(demo: dict) -> None:
     # a channel without a threshold is not limited
     relaxed = clean([base], DEMO_LABEL_MAP, {"277": 6500}, {})
     assert "saturation" not in set(relaxed.dropped["reason"])
+
+
+# --- more bad data: each names the file and the column or row, and writes nothing -----------
+
+
+def test_missing_label_columns_are_named(small: pd.DataFrame, tmp_path: Path) -> None:
+    path = _save(small.drop(columns=["greffon_defaut_severite"]), tmp_path / "nolabel.pkl")
+    message = _expect_error(
+        tmp_path, [path], r"severity column 'greffon_defaut_severite' is missing"
+    )
+    assert str(path) in message
+    path = _save(small.drop(columns=["greffon_defaut_type"]), tmp_path / "notype.pkl")
+    _expect_error(tmp_path, [path], r"notype\.pkl: type column 'greffon_defaut_type' is missing")
+
+
+def test_a_channel_that_is_all_nan_is_named(small: pd.DataFrame, tmp_path: Path) -> None:
+    small[[f"425_{w}" for w in range(295, 741)]] = np.nan
+    path = _save(small, tmp_path / "dark.pkl")
+    _expect_error(
+        tmp_path,
+        [path],
+        r"dark\.pkl: channel '425' \(425_295 … 425_740\) holds no finite value in any of the "
+        r"\d+ rows",
+    )
+
+
+def test_a_wavelength_column_that_is_all_nan_is_named(small: pd.DataFrame, tmp_path: Path) -> None:
+    small["380_500"] = np.nan
+    path = _save(small, tmp_path / "hole.pkl")
+    _expect_error(tmp_path, [path], r"hole\.pkl: channel '380': column\(s\) '380_500' hold no")
+
+
+def test_a_nan_in_some_rows_only_drops_those_rows(small: pd.DataFrame, tmp_path: Path) -> None:
+    small.iloc[[2, 5], small.columns.get_loc("425_300")] = np.nan
+    path = _save(small, tmp_path / "spots.pkl")
+    report = _ingest([path], tmp_path / "out")
+    assert report["dropped"]["nan"] == 2
+    dropped = pd.read_csv(tmp_path / "out" / "dropped.csv", keep_default_na=False)
+    assert dropped.loc[dropped["reason"] == "nan", "source_row"].tolist() == [2, 5]
+
+
+def test_a_file_without_rows_is_named(small: pd.DataFrame, demo: dict, tmp_path: Path) -> None:
+    path = _save(small.iloc[:0], tmp_path / "empty.pkl")
+    _expect_error(tmp_path, [demo["raw"][1], path], r"empty\.pkl: the DataFrame has no rows")
+
+
+def test_unknown_label_spellings_are_dropped_counted_and_named(
+    small: pd.DataFrame, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    column = small.columns.get_loc("greffon_defaut_severite")
+    small.iloc[[3, 7], column] = "OK - Inspector"
+    small.iloc[9, column] = "nc"
+    path = _save(small, tmp_path / "typos.pkl")
+    with caplog.at_level("WARNING", logger="spectragrid"):
+        report = _ingest([path], tmp_path / "out")
+    assert report["unknown_labels"] == {"OK - Inspector": 2, "nc": 1}
+    assert report["dropped"]["unknown_label"] == 3
+    dropped = pd.read_csv(tmp_path / "out" / "dropped.csv", keep_default_na=False)
+    unknown = dropped.loc[dropped["reason"] == "unknown_label"]
+    assert unknown["source_row"].tolist() == [3, 7, 9]
+    assert set(unknown["source_file"]) == {"typos.pkl"}
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "3 rows carry a label spelling that dataset.label_map does not map" in warning
+    assert "'OK - Inspector' (2 rows, first typos.pkl row 3)" in warning
+    assert "'nc' (1 rows, first typos.pkl row 9)" in warning
+
+
+def test_the_same_sample_in_two_campaigns_is_kept_once(small: pd.DataFrame, tmp_path: Path) -> None:
+    a = _save(small.iloc[:20], tmp_path / "a.pkl")
+    # the first sample measured in campaign a reappears, identical, as row 0 of campaign b
+    b = _save(pd.concat([small.iloc[:1], small.iloc[20:]]), tmp_path / "b.pkl")
+    report = _ingest([a, b], tmp_path / "out")
+    dropped = pd.read_csv(tmp_path / "out" / "dropped.csv", dtype={"sample_id": str})
+    row = dropped.loc[dropped["reason"] == "duplicate"]
+    assert row[["sample_id", "source_file", "source_row"]].values.tolist() == [
+        [small.index[0], "b.pkl", 0]
+    ]
+    assert read_clean(tmp_path / "out" / "clean.parquet").table["sample_id"].is_unique
+    assert report["kept"] + sum(report["dropped"].values()) == 20 + 1 + len(small) - 20
+
+
+def test_no_group_column_makes_each_sample_its_own_group(
+    small: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = _save(small.drop(columns=["scelle"]), tmp_path / "nolot.pkl")
+    _ingest([path], tmp_path / "out", columns={**DEMO_COLUMNS, "group": None})
+    table = read_clean(tmp_path / "out" / "clean.parquet").table
+    assert (table["group"] == table["sample_id"]).all()
+
+
+def test_per_file_accounting_matches_the_dropped_list(demo: dict) -> None:
+    report, out = demo["report"], demo["out"]
+    dropped = pd.read_csv(out / "dropped.csv", dtype={"sample_id": str}, keep_default_na=False)
+    kept = read_clean(out / "clean.parquet").table
+    for entry, path in zip(report["files"], demo["raw"], strict=True):
+        rows = len(load_pickle_dataframe(path))
+        mine = dropped.loc[dropped["source_file"] == entry["file"]]
+        assert entry["rows"] == rows
+        assert entry["kept"] + sum(entry["dropped"].values()) == rows
+        assert mine["reason"].value_counts().to_dict() == {
+            r: n for r, n in entry["dropped"].items() if n
+        }
+        kept_rows = kept.loc[kept["source_file"] == entry["file"], "source_row"]
+        assert len(kept_rows) == entry["kept"]
+        # every row of the file is kept or dropped, never both, never neither
+        assert sorted([*kept_rows, *mine["source_row"]]) == list(range(rows))

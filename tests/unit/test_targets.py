@@ -92,6 +92,22 @@ def test_a_class_smaller_than_the_fold_count_is_a_config_error():
     check_class_sizes(target, target.encode(values), 2)
 
 
+@pytest.mark.parametrize("code", ["AVA INs", "AVA INsTYs"])
+def test_labels_a_sound_vs_defect_code_does_not_cover_are_an_error(code):
+    # a label_map that maps onto the user's own classes: neither sound nor a known defect
+    observed = ["OK0", "VR5", "MOLD0", "BURNT2"]
+    with pytest.raises(
+        TargetError,
+        match=rf"target 'mine': '{code}' splits OK/CROCHET from the defects VR/NC; "
+        r"the labels 'BURNT', 'MOLD' are not covered: map them onto OK, CROCHET, VR, NC "
+        r"in dataset.label_map, or define a custom target",
+    ):
+        resolve_target("mine", code, observed)
+    # codes that take every label as its own class cover them
+    assert resolve_target("mine", "AVA IN", observed).classes == ("OK", "VR", "MOLD", "BURNT")
+    assert resolve_target("mine", "OVA OK", observed).members[1] == ("VR5", "MOLD0", "BURNT2")
+
+
 @pytest.fixture(scope="module")
 def demo_table(tmp_path_factory):
     from pathlib import Path
