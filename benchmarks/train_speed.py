@@ -64,7 +64,8 @@ def worker(folder: Path, variant: str, threads: int, epochs: int, batch: int | N
     from spectragrid.models import build_model, flops_per_sample
     from spectragrid.splits import fold_parts, read_folds
     from spectragrid.targets import resolve
-    from spectragrid.training import Arrays, TrainSettings, fit
+    from spectragrid import training
+    from spectragrid.training import Arrays, TrainSettings, effective_precision
 
     torch.set_num_threads(threads)
     config = json.loads((folder / "config.json").read_text())
@@ -89,6 +90,8 @@ def worker(folder: Path, variant: str, threads: int, epochs: int, batch: int | N
     overrides = {"epochs": epochs, "patience": epochs + 1}
     if batch:
         overrides["batch_size"] = batch
+    if "SPECTRAGRID_BENCH_PRECISION" in os.environ:
+        overrides["precision"] = os.environ["SPECTRAGRID_BENCH_PRECISION"]
     settings = TrainSettings(**{**model_cfg["train"], **overrides})
     torch.manual_seed(0)
     model = build_model(
@@ -104,12 +107,13 @@ def worker(folder: Path, variant: str, threads: int, epochs: int, batch: int | N
 
     start = time.perf_counter()
     if variant == "spectragrid":
-        fit(model, train, val, settings, target.n_classes, seed=0)
+        training.fit(model, train, val, settings, target.n_classes, seed=0)
     else:
         bare_loop(model, train, val, settings, epochs)
     seconds = time.perf_counter() - start
 
     flops = flops_per_sample(model, len(channels), spectra.shape[2])
+    precision = effective_precision(settings.precision)
     # forward + backward ~ 3 forward passes per training sample; validation is forward only
     work = 3 * flops * len(train.labels) * epochs + flops * len(val.labels) * (epochs + 1)
     return {
@@ -118,15 +122,22 @@ def worker(folder: Path, variant: str, threads: int, epochs: int, batch: int | N
         "seconds": seconds,
         "gflops": work / seconds / 1e9,
         "matmul_gflops": reference,
+        "precision": precision,
     }
 
 
 def bare_loop(model, train, val, settings, epochs: int) -> None:
-    """The loop a user would write: Adam, shuffled slices, an evaluation per epoch."""
+    """The loop a user would write: Adam, shuffled slices, an evaluation per epoch,
+    with the cell's optimiser kernel and precision (bf16 autocast or float32)."""
     import torch
     from torch import nn
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    from spectragrid.training import effective_precision
+
+    bf16 = effective_precision(settings.precision) == "bf16-mixed"
+
+    # the fused Adam kernel, as the cell uses
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, fused=True)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(0)
 
@@ -134,7 +145,8 @@ def bare_loop(model, train, val, settings, epochs: int) -> None:
         model.eval()
         with torch.no_grad():
             for s in range(0, len(val.labels), 1024):
-                model(val.spectra[s : s + 1024], val.tabular[s : s + 1024])
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    model(val.spectra[s : s + 1024], val.tabular[s : s + 1024])
         model.train()
 
     evaluate()
@@ -144,7 +156,9 @@ def bare_loop(model, train, val, settings, epochs: int) -> None:
         for s in range(0, n, settings.batch_size):
             idx = order[s : s + settings.batch_size]
             optimizer.zero_grad()
-            loss = loss_fn(model(train.spectra[idx], train.tabular[idx]), train.labels[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(train.spectra[idx], train.tabular[idx])
+            loss = loss_fn(logits.float(), train.labels[idx])
             loss.backward()
             optimizer.step()
         evaluate()
@@ -169,6 +183,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, help="default: the study's batch size")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "32-true", "bf16-mixed"],
+        help="default: the study's precision for the CNN",
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -182,6 +201,8 @@ def main() -> None:
         return
     if args.batch_size:
         os.environ["SPECTRAGRID_BENCH_BATCH"] = str(args.batch_size)
+    if args.precision:
+        os.environ["SPECTRAGRID_BENCH_PRECISION"] = args.precision
     with tempfile.TemporaryDirectory() as tmp:
         folder = prepare(Path(tmp), args.samples)
         print(
@@ -190,7 +211,7 @@ def main() -> None:
         )
         header = (
             f"{'threads':>7} {'bare s':>8} {'cell s':>8} {'cell/bare':>9} "
-            f"{'cell GFLOP/s':>12} {'matmul GFLOP/s':>14} {'of matmul':>9}"
+            f"{'cell GFLOP/s':>12} {'matmul GFLOP/s':>14} {'of matmul':>9} precision"
         )
         print(header)
         for threads in args.threads:
@@ -204,7 +225,8 @@ def main() -> None:
             matmul = statistics.median(r["matmul_gflops"] for r in runs["spectragrid"])
             print(
                 f"{threads:>7} {bare:>8.2f} {cell:>8.2f} {cell / bare:>9.3f} "
-                f"{gflops:>12.1f} {matmul:>14.1f} {gflops / matmul:>9.1%}"
+                f"{gflops:>12.1f} {matmul:>14.1f} {gflops / matmul:>9.1%} "
+                f"{runs['spectragrid'][0]['precision']}"
             )
 
 

@@ -53,7 +53,7 @@ class TrainSettings:
     mixup_alpha: float = 0.0
     patience: int = 5
     monitor: str = "val_macro_f1"
-    precision: str = "32-true"
+    precision: str = "auto"
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -240,8 +240,24 @@ class CellModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
+def native_bf16() -> bool:
+    """Whether the device training will run on computes bfloat16 in hardware."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def effective_precision(requested: str) -> str:
-    """fp16 autocast is a GPU feature; on a CPU it falls back to float32 (bf16 works on both)."""
+    """The precision a cell trains in.
+
+    `auto` is bf16 autocast where the hardware has bfloat16 arithmetic (recent
+    GPUs; CPUs with AVX-512 BF16 or AMX) and float32 elsewhere, where emulated
+    bf16 would be slower. fp16 autocast is a GPU feature; on a CPU it falls
+    back to float32.
+    """
+    if requested == "auto":
+        return "bf16-mixed" if native_bf16() else "32-true"
     if requested == "16-mixed" and not torch.cuda.is_available():
         return "32-true"
     return requested
