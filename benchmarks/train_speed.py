@@ -3,8 +3,10 @@
 Both train the default study's CNN on the demo data for a fixed number of
 epochs (evaluating the validation part before the first epoch and after each,
 as a cell does), with the same threads, batch size and allocator settings.
-Each measurement runs in a fresh process. Printed: wall-time ratio
-spectragrid / bare loop, and achieved GFLOP/s against a float32 matmul
+The cell saves its resumable state after every epoch, as in the workflow; a
+third variant without it shows what that costs. Each measurement runs in a
+fresh process. Printed: wall-time ratios cell / bare loop and cell / cell
+without the saved state, and achieved GFLOP/s against a float32 matmul
 measured in the same process.
 
     python benchmarks/train_speed.py --epochs 5 --threads 1 2 --repeats 3
@@ -64,8 +66,14 @@ def worker(folder: Path, variant: str, threads: int, epochs: int, batch: int | N
     from spectragrid.models import build_model, flops_per_sample
     from spectragrid.splits import fold_parts, read_folds
     from spectragrid.targets import resolve
-    from spectragrid import training
-    from spectragrid.training import Arrays, TrainSettings, effective_precision
+    from spectragrid.training import (
+        Arrays,
+        Resume,
+        TrainSettings,
+        discard_resume_state,
+        effective_precision,
+        fit,
+    )
 
     torch.set_num_threads(threads)
     config = json.loads((folder / "config.json").read_text())
@@ -105,12 +113,16 @@ def worker(folder: Path, variant: str, threads: int, epochs: int, batch: int | N
     model.fit_scaling(spectra[parts.train], tabular[parts.train])
     reference = matmul_gflops()
 
+    resume = Resume(folder / f"state-{os.getpid()}" / "last.ckpt", key="benchmark")
     start = time.perf_counter()
     if variant == "spectragrid":
-        training.fit(model, train, val, settings, target.n_classes, seed=0)
+        fit(model, train, val, settings, target.n_classes, seed=0, resume=resume)
+    elif variant == "no-state":
+        fit(model, train, val, settings, target.n_classes, seed=0)
     else:
         bare_loop(model, train, val, settings, epochs)
     seconds = time.perf_counter() - start
+    discard_resume_state(resume)
 
     flops = flops_per_sample(model, len(channels), spectra.shape[2])
     precision = effective_precision(settings.precision)
@@ -211,20 +223,23 @@ def main() -> None:
         )
         header = (
             f"{'threads':>7} {'bare s':>8} {'cell s':>8} {'cell/bare':>9} "
+            f"{'no-state s':>10} {'cell/no-state':>13} "
             f"{'cell GFLOP/s':>12} {'matmul GFLOP/s':>14} {'of matmul':>9} precision"
         )
         print(header)
         for threads in args.threads:
-            runs: dict[str, list[dict]] = {"bare": [], "spectragrid": []}
+            runs: dict[str, list[dict]] = {"bare": [], "spectragrid": [], "no-state": []}
             for _ in range(args.repeats):
                 for variant in runs:
                     runs[variant].append(measure(folder, variant, threads, args.epochs))
             bare = statistics.median(r["seconds"] for r in runs["bare"])
             cell = statistics.median(r["seconds"] for r in runs["spectragrid"])
+            stateless = statistics.median(r["seconds"] for r in runs["no-state"])
             gflops = statistics.median(r["gflops"] for r in runs["spectragrid"])
             matmul = statistics.median(r["matmul_gflops"] for r in runs["spectragrid"])
             print(
                 f"{threads:>7} {bare:>8.2f} {cell:>8.2f} {cell / bare:>9.3f} "
+                f"{stateless:>10.2f} {cell / stateless:>13.3f} "
                 f"{gflops:>12.1f} {matmul:>14.1f} {gflops / matmul:>9.1%} "
                 f"{runs['spectragrid'][0]['precision']}"
             )

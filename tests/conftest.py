@@ -67,7 +67,8 @@ class Workdir:
 
     def planned_jobs(self, *args: str) -> dict[str, int]:
         """Rule -> job count of a dry run."""
-        proc = self.snakemake("-n", "--quiet", "rules", *args)
+        # --quiet takes a list of choices: targets after it would be read as choices.
+        proc = self.snakemake("-n", *args, "--quiet", "rules")
         counts: dict[str, int] = {}
         for line in proc.stdout.splitlines():
             parts = line.split()

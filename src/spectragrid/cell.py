@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+import spectragrid
+from spectragrid.atomic import atomic_path, write_atomic
 from spectragrid.augment import Augment
 from spectragrid.config import config_hash
 from spectragrid.dataset import read_clean
@@ -24,7 +27,9 @@ from spectragrid.splits import fold_parts, read_folds
 from spectragrid.targets import check_class_sizes, display_code, resolve
 from spectragrid.training import (
     Arrays,
+    Resume,
     TrainSettings,
+    discard_resume_state,
     effective_precision,
     fit,
     predict_proba,
@@ -114,9 +119,24 @@ class CellOutputs:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def resume_key(spec: CellSpec, inputs: list[Path]) -> str:
+    """What a saved training state must match to be resumed.
+
+    The cell's whole definition in the order the workflow gives it (a
+    reordered class list is another model, so no key sorting here), and the
+    size and modification time of each input: a cleaning or split edit that
+    rewrote clean.parquet or the folds makes an older state stale.
+    """
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in inputs]
+    content = {
+        "spec": dataclasses.asdict(spec),
+        "inputs": stats,
+        "versions": [spectragrid.__version__, torch.__version__],
+    }
+    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()[:16]
 
 
 def _arrays(
@@ -141,7 +161,15 @@ def run_cell(
     issues_path: Path | None,
     out: CellOutputs,
     threads: int = 1,
+    resume_path: Path | None = None,
 ) -> dict:
+    """Train, test and export one cell.
+
+    With `resume_path`, training state is saved there after every epoch (it
+    is no output: Snakemake deletes the outputs of a failed job), a state
+    left by an interrupted run of this same cell is resumed, and the file is
+    removed once every output is written.
+    """
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     data = read_clean(clean_path, spec.channels)
@@ -192,26 +220,28 @@ def run_cell(
     train = _arrays(spectra, tabular, y_fit, train_rows, cleaned.weights)
     val = _arrays(spectra, tabular, y_fit, val_rows, cleaned.weights)
     test = _arrays(spectra, tabular, y_all, test_rows)
-    module = fit(model, train, val, settings, target.n_classes, spec.seed, spec.augment())
+    inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
+    resume = Resume(Path(resume_path), resume_key(spec, inputs)) if resume_path else None
+    module = fit(model, train, val, settings, target.n_classes, spec.seed, spec.augment(), resume)
     model = module.model.to("cpu")
 
     proba = predict_proba(model, test)
     y_test = y_all[test_rows]
     test_flagged = flagged[test_rows]
 
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "classes": list(target.classes),
-            "channels": list(spec.channels),
-            "arch": spec.arch,
-            "model_params": spec.model_params,
-            "n_tabular": int(tabular.shape[1]),
-            "best_epoch": int(module.best_epoch),
-        },
-        _tmp(out.checkpoint),
-    )
-    os.replace(_tmp(out.checkpoint), out.checkpoint)
+    with atomic_path(out.checkpoint) as tmp:
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "classes": list(target.classes),
+                "channels": list(spec.channels),
+                "arch": spec.arch,
+                "model_params": spec.model_params,
+                "n_tabular": int(tabular.shape[1]),
+                "best_epoch": int(module.best_epoch),
+            },
+            tmp,
+        )
 
     display = spec.display_name()
     export_onnx(
@@ -246,12 +276,12 @@ def run_cell(
     )
     for i, name in enumerate(target.classes):
         predictions[f"prob_{name}"] = proba[:, i]
-    predictions.to_parquet(_tmp(out.predictions), index=False)
-    os.replace(_tmp(out.predictions), out.predictions)
+    with atomic_path(out.predictions) as tmp:
+        predictions.to_parquet(tmp, index=False)
 
     history = pd.DataFrame(module.history.rows)
-    history.to_csv(_tmp(out.history), index=False)
-    os.replace(_tmp(out.history), out.history)
+    with atomic_path(out.history) as tmp:
+        history.to_csv(tmp, index=False)
 
     metrics = {
         "cell": spec.coordinates,
@@ -291,10 +321,10 @@ def run_cell(
         "device": module.used_device,
         "threads": torch.get_num_threads(),
         "precision": effective_precision(settings.precision),
+        # Epochs an interrupted run had completed before this one resumed it.
+        "resumed_after_epoch": module.resumed_from,
     }
     _write_json(out.card, card)
+    if resume is not None:
+        discard_resume_state(resume)
     return metrics
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")

@@ -10,12 +10,14 @@ import copy
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from spectragrid.layout import NAME_PATTERN
 from spectragrid.model_params import ModelError, resolve_params
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -34,8 +36,16 @@ def _did_you_mean(word: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+NAME_RULE = (
+    "names become folder names under results/ and wildcard values: letters, digits, "
+    "'_' and '-', starting with a letter or digit"
+)
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     where = _key_path(error.absolute_path)
+    if error.validator == "pattern" and error.validator_value == f"^{NAME_PATTERN}$":
+        return f"{where}: {error.instance!r} is not a valid name; {NAME_RULE}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {})
         extra = [k for k in error.instance if k not in allowed]
@@ -96,7 +106,10 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict:
 
 
 def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
-    """Return a validated copy of `config` with defaults filled in, or raise ConfigError."""
+    """Return a validated, canonical copy of `config` with defaults filled in.
+
+    Raises ConfigError naming every offending key.
+    """
     schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -105,8 +118,45 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
         raise ConfigError(f"config is invalid:\n{lines}")
     config = copy.deepcopy(config)
     _fill_defaults(schema, config, schema)
+    _check_names(config)
     _check_references(config)
-    return config
+    return canonical(config)
+
+
+def _check_names(config: dict) -> None:
+    """Names become path components: the schema's pattern, checked as a whole string.
+
+    JSON Schema patterns are searched with `$`, which also matches before a
+    trailing newline; the wildcard constraints match the whole value, so the
+    same pattern is applied here with fullmatch.
+    """
+    named = [("dataset.name", config["dataset"]["name"])]
+    for section in ("targets", "channel_sets", "models"):
+        named += [(section, name) for name in config[section]]
+    bad = [
+        f"{key}: {name!r} is not a valid name; {NAME_RULE}"
+        for key, name in named
+        if not re.fullmatch(NAME_PATTERN, name)
+    ]
+    if bad:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in bad))
+
+
+def canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
+    """`value` with mapping keys sorted, except where their order means something.
+
+    Snakemake compares a rule's params by their repr, and a dict's repr follows
+    insertion order: without this, moving a key in the YAML would rerun jobs.
+    The classes of a user-defined target keep their order: it is the class
+    order of every model trained on that target.
+    """
+    if isinstance(value, dict):
+        ordered = len(path) == 3 and path[0] == "targets" and path[2] == "classes"
+        keys = list(value) if ordered else sorted(value, key=str)
+        return {key: canonical(value[key], (*path, str(key))) for key in keys}
+    if isinstance(value, list):
+        return [canonical(item, path) for item in value]
+    return value
 
 
 def _check_references(config: dict) -> None:

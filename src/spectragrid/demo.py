@@ -18,13 +18,14 @@ Same arguments -> byte-identical files: all randomness comes from one
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from spectragrid.atomic import atomic_path
 
 __all__ = [
     "CAMPAIGNS",
@@ -293,12 +294,8 @@ def _text(values: Any, index: pd.Index) -> pd.Series:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def generate_demo(

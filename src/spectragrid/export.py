@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,8 @@ import onnx
 import onnxruntime as ort
 import torch
 from torch import nn
+
+from spectragrid.atomic import atomic_path
 
 PARITY_TOLERANCE = 1e-4
 
@@ -50,24 +51,23 @@ def export_onnx(
     wrapper = ProbabilityModel(model).eval()
     inputs = (torch.zeros(2, n_channels, length), torch.zeros(2, n_tabular))
     names = ["data_spectra", "data_tabular"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.onnx.export(
-        wrapper,
-        inputs,
-        str(tmp),
-        input_names=names,
-        output_names=["probabilities"],
-        dynamic_axes={name: {0: "batch"} for name in [*names, "probabilities"]},
-        opset_version=17,
-        dynamo=False,
-    )
-    proto = onnx.load(str(tmp))
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key = key
-        entry.value = value if isinstance(value, str) else json.dumps(value)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            wrapper,
+            inputs,
+            str(tmp),
+            input_names=names,
+            output_names=["probabilities"],
+            dynamic_axes={name: {0: "batch"} for name in [*names, "probabilities"]},
+            opset_version=17,
+            dynamo=False,
+        )
+        proto = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key = key
+            entry.value = value if isinstance(value, str) else json.dumps(value)
+        onnx.save(proto, str(tmp))
 
 
 def check_parity(

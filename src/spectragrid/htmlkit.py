@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
+
+# One atomic writer for the package; modules that write pages import it from here too.
+from spectragrid.atomic import write_atomic as write_atomic
 
 BASE_CSS = """
 :root { --line: #d8dde3; --head: #f3f5f7; --muted: #5f6b76; --accent: #1f5f99; }
@@ -318,18 +319,3 @@ def page(title: str, body: Iterable[str], css: str = BASE_CSS, script: bool = Tr
         + (f"\n<script>{PAGE_JS}</script>" if script else "")
         + "\n</body></html>\n"
     )
-
-
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write `content` to `path` through a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(content, bytes):
-            tmp.write_bytes(content)
-        else:
-            tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ training anything twice.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
 
+from spectragrid.atomic import atomic_path
 from spectragrid.label_patch import apply_label_patch
 from spectragrid.targets import resolve
 
@@ -109,9 +109,8 @@ def find_issues(
 
 
 def write_issues(path: Path, issues: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    issues.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        issues.to_csv(tmp, index=False, float_format="%.6g")
 
 
 def check_out_of_fold(oof: pd.DataFrame, folds: pd.DataFrame) -> None:
@@ -195,11 +194,10 @@ def run_label_issues(
     issues["flagged_by"] = [
         ";".join(m for m in models if sample in own[m]) for sample in issues["sample_id"]
     ]
-    tmp = out_oof.with_name(f".{out_oof.name}.tmp")
-    combined[["sample_id", "label_index", "label", *prob_columns(classes)]].to_parquet(
-        tmp, index=False
-    )
-    os.replace(tmp, out_oof)
+    with atomic_path(out_oof) as tmp:
+        combined[["sample_id", "label_index", "label", *prob_columns(classes)]].to_parquet(
+            tmp, index=False
+        )
     write_issues(out_issues, issues)
     return issues
 

@@ -21,6 +21,9 @@ CELL_FILES = (
 )
 ISSUES_KEY = "{dataset}/label_issues/{target}/{channels}/s{seed}/k{k}"
 ISSUES_DIR = f"results/{ISSUES_KEY}"
+# A training cell's resumable state: no declared output, since Snakemake deletes
+# the outputs of a failed job, and removed by the cell once it completes.
+RESUME_FILE = f"results/.resume/{CELL_KEY}/last.ckpt"
 
 
 def demo_raw_files(demo_dir: str = DEMO_DIR) -> list[str]:

@@ -75,9 +75,7 @@ def build_optimizer(
     # small operations per tensor; it needs floating tensors on CPU or CUDA.
     tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
     fused = all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors)
-    return optimizer_class(
-        params, lr=lr, weight_decay=float(weight_decay), fused=fused or None
-    )
+    return optimizer_class(params, lr=lr, weight_decay=float(weight_decay), fused=fused or None)
 
 
 class ThreePlateau:

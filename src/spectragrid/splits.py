@@ -8,13 +8,14 @@ prediction for every sample.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from spectragrid.atomic import atomic_path
 
 
 class SplitError(ValueError):
@@ -84,10 +85,8 @@ def fold_parts(folds: np.ndarray, fold: int, k: int) -> FoldParts:
 
 
 def write_folds(path: Path, folds: pd.DataFrame, seed: int, k: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    folds.assign(seed=seed, k=k).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        folds.assign(seed=seed, k=k).to_parquet(tmp, index=False)
 
 
 def read_folds(path: Path, sample_ids: pd.Series) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spectragrid.atomic import atomic_path
 from spectragrid.detection import detection_scores, truly_mislabelled
 from spectragrid.metrics import METRIC_NAMES, classification_metrics
 from spectragrid.targets import Target, full_truth
@@ -527,21 +528,12 @@ def _detection(
     return out
 
 
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_tables(cells: pd.DataFrame, out_csv: Path, out_parquet: Path) -> None:
     """summary.csv and summary.parquet, one row per cell, each written atomically."""
-    _atomic(Path(out_csv), lambda tmp: cells.to_csv(tmp, index=False))
-    _atomic(Path(out_parquet), lambda tmp: cells.to_parquet(tmp, index=False))
+    with atomic_path(out_csv) as tmp:
+        cells.to_csv(tmp, index=False)
+    with atomic_path(out_parquet) as tmp:
+        cells.to_parquet(tmp, index=False)
 
 
 def lower_is_better(metric: str) -> bool:

@@ -2,10 +2,18 @@
 
 Batches are slices of a seeded permutation of in-memory tensors: no
 per-sample Python, no DataLoader workers, no collation.
+
+A long cell can keep resumable state: after every epoch the model,
+optimiser, scheduler, early-stopping and best-weights state and the history
+are saved atomically to one file, and a killed job started again continues
+after its last saved epoch. Every epoch's random draws (data order, dropout,
+augmentation, mixup) depend only on (seed, epoch), so the resumed run
+produces exactly the numbers of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -13,13 +21,18 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.plugins.io import CheckpointIO
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from spectragrid.atomic import atomic_path
 from spectragrid.augment import Augment
 from spectragrid.losses import build_loss, draw_mixup, mixup
 from spectragrid.metrics import classification_metrics
@@ -31,6 +44,7 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARN
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,7 @@ class CellModule(L.LightningModule):
         self.n_classes = n_classes
         self.loss = build_loss(settings.as_dict(), class_counts)
         self.augment = augment
+        self.seed = seed
         # One generator drives augmentation and mixup, so a seed fixes both.
         self.generator = torch.Generator().manual_seed(seed + 7919)
         self.history = History()
@@ -149,6 +164,7 @@ class CellModule(L.LightningModule):
         self.best_score = -math.inf
         self.best_epoch = 0
         self.used_device = "cpu"
+        self.resumed_from: int | None = None  # epochs already done when this run started
 
     def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
         return self.model(spectra, tabular)
@@ -160,6 +176,18 @@ class CellModule(L.LightningModule):
         self._train_loss_sum = 0.0
         self._train_count = 0
         self._epoch_started = time.perf_counter()
+
+    def on_train_batch_start(self, _batch, batch_idx: int) -> None:
+        if batch_idx == 0:
+            # An epoch's draws (dropout, augmentation, mixup) depend on (seed,
+            # epoch) only, not on what earlier epochs consumed: a run resumed at
+            # this epoch draws exactly what an uninterrupted run draws. Seeded at
+            # the first batch because Lightning creates the epoch's data
+            # iterator, which takes a number from the global generator, at a
+            # different point on the first epoch of a resumed fit.
+            epoch_seed = self.seed * 1_000_003 + self.current_epoch
+            torch.manual_seed(epoch_seed)
+            self.generator.manual_seed(epoch_seed + 7919)
 
     def training_step(self, batch, _batch_idx):
         spectra, tabular, labels, weights = batch
@@ -231,6 +259,27 @@ class CellModule(L.LightningModule):
                 self.best_epoch = epoch
                 self.best_state = copy.deepcopy(self.model.state_dict())
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning saves weights, optimiser, scheduler, loops and callbacks;
+        # this is the rest of the cell's state (plain types and tensors only,
+        # so the file loads with weights_only=True).
+        checkpoint["spectragrid"] = {
+            "epochs_done": self.current_epoch + 1,
+            "history": [dict(row) for row in self.history.rows],
+            "best_state": self.best_state,
+            "best_score": float(self.best_score),
+            "best_epoch": int(self.best_epoch),
+            "epoch_seconds": list(self.epoch_seconds),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["spectragrid"]
+        self.history.rows = [dict(row) for row in state["history"]]
+        self.best_state = state["best_state"]
+        self.best_score = state["best_score"]
+        self.best_epoch = state["best_epoch"]
+        self.epoch_seconds = list(state["epoch_seconds"])
+
     def configure_optimizers(self):
         config = self.settings.as_dict()
         optimizer = build_optimizer(self.model.parameters(), config)
@@ -263,13 +312,98 @@ def effective_precision(requested: str) -> str:
     return requested
 
 
-def make_trainer(settings: TrainSettings, callbacks: list) -> L.Trainer:
+@dataclass(frozen=True)
+class Resume:
+    """Where a cell keeps its resumable state, and the key of the run it belongs to."""
+
+    path: Path
+    key: str  # a saved state with another key belongs to another config or input
+
+
+class AtomicCheckpointIO(CheckpointIO):
+    """Checkpoints written under a temporary name and renamed, read with weights_only."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+    def remove_checkpoint(self, path: Any) -> None:
+        Path(path).unlink(missing_ok=True)
+
+
+class ResumeCheckpoint(Checkpoint):
+    """Saves the whole training state after every epoch.
+
+    A `Checkpoint` runs after the module's and early stopping's end-of-epoch
+    hooks, so the saved state includes this epoch's record and stop decision.
+    """
+
+    def __init__(self, resume: Resume) -> None:
+        self.resume = resume
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.resume.path, weights_only=False)
+        log.info(
+            "epoch %d/%d done, state saved for resumption",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+        )
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint["resume"] = {
+            "key": self.resume.key,
+            # Training ends here: resuming must not run another epoch.
+            "finished": bool(
+                trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+            ),
+        }
+
+
+def load_resume_state(resume: Resume) -> dict[str, Any] | None:
+    """The saved state of this very run, or None (a state of another run is deleted)."""
+    if not resume.path.exists():
+        return None
+    try:
+        state = torch.load(resume.path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a file this code did not write: start afresh
+        log.warning("ignoring unreadable resume state %s: %s", resume.path, err)
+        state = None
+    if state is None or state.get("resume", {}).get("key") != resume.key:
+        log.info("discarding resume state %s of another configuration or input", resume.path)
+        resume.path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def discard_resume_state(resume: Resume) -> None:
+    """Remove a completed cell's state and its own folder once empty.
+
+    Parent folders stay: other cells running at the same time create theirs
+    there, and removing a shared parent could race with them.
+    """
+    resume.path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        resume.path.parent.rmdir()
+
+
+def make_trainer(settings: TrainSettings, callbacks: list, checkpoints: bool = False) -> L.Trainer:
     return L.Trainer(
         max_epochs=settings.epochs,
         accelerator="auto",
         devices=1,
         logger=False,
-        enable_checkpointing=False,
+        # Lightning refuses a Checkpoint callback unless checkpointing is on.
+        enable_checkpointing=checkpoints,
+        plugins=[AtomicCheckpointIO()] if checkpoints else None,
         enable_model_summary=False,
         enable_progress_bar=sys.stderr.isatty(),
         num_sanity_val_steps=0,
@@ -287,18 +421,47 @@ def fit(
     n_classes: int,
     seed: int,
     augment: Augment | None = None,
+    resume: Resume | None = None,
 ) -> CellModule:
-    """Train with early stopping on the monitored validation metric; keep the best weights."""
+    """Train with early stopping on the monitored validation metric; keep the best weights.
+
+    With `resume`, the training state is saved there after every epoch, and a
+    state saved by an earlier, interrupted run with the same key is resumed.
+    """
     L.seed_everything(seed, workers=True, verbose=False)
     counts = np.bincount(train.labels.numpy(), minlength=n_classes)
     module = CellModule(model, settings, n_classes, counts, augment, seed)
     early = L.pytorch.callbacks.EarlyStopping(
         monitor=settings.monitor, mode="max", patience=settings.patience
     )
-    trainer = make_trainer(settings, [early])
+    callbacks: list = [early]
+    saved = None
+    if resume is not None:
+        callbacks.append(ResumeCheckpoint(resume))
+        saved = load_resume_state(resume)
+    trainer = make_trainer(settings, callbacks, checkpoints=resume is not None)
+    train_batches = ShuffledBatches(train, settings.batch_size, seed, shuffle=True)
     val_loader = loader(val, 1024, seed, shuffle=False)
-    trainer.validate(module, val_loader, verbose=False)
-    trainer.fit(module, loader(train, settings.batch_size, seed, shuffle=True), val_loader)
+    if saved is None:
+        trainer.validate(module, val_loader, verbose=False)
+        trainer.fit(module, DataLoader(train_batches, batch_size=None), val_loader)
+    else:
+        done = int(saved["spectragrid"]["epochs_done"])
+        module.resumed_from = done
+        log.info("resuming after epoch %d of %d from %s", done, settings.epochs, resume.path)
+        if saved["resume"]["finished"]:
+            module.load_state_dict(saved["state_dict"])
+            module.on_load_checkpoint(saved)
+        else:
+            # The data order of epoch e comes from the e-th pass over the batches.
+            train_batches.epoch = done
+            trainer.fit(
+                module,
+                DataLoader(train_batches, batch_size=None),
+                val_loader,
+                ckpt_path=resume.path,
+                weights_only=True,
+            )
     if module.best_state is not None:
         module.model.load_state_dict(module.best_state)
     return module

@@ -231,3 +231,95 @@ def test_a_class_smaller_than_the_fold_count_fails_the_cell_before_any_output(pr
     )
     assert "splits.k = 3" in str(info.value)
     assert list((prepared / "rare").iterdir()) == []
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: the job stops right after an epoch's state was saved."""
+
+
+def _resumable_spec() -> CellSpec:
+    """Every kind of training state: random augmentation and mixup, a plateau schedule."""
+    import dataclasses
+
+    return dataclasses.replace(
+        _spec(),
+        transforms={"da": True},
+        train={
+            "epochs": 8,
+            "batch_size": 64,
+            "patience": 2,
+            "mixup_alpha": 0.4,
+            "scheduler": "plateau",
+            "plateau_patience": 1,
+        },
+    )
+
+
+def _kill_after(monkeypatch, epochs: int) -> None:
+    from spectragrid import training
+
+    save = training.ResumeCheckpoint.on_train_epoch_end
+
+    def save_then_die(self, trainer, module):
+        save(self, trainer, module)
+        if trainer.current_epoch + 1 == epochs:
+            raise Killed
+
+    monkeypatch.setattr(training.ResumeCheckpoint, "on_train_epoch_end", save_then_die)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(prepared):
+    out = _outputs(prepared / "whole")
+    inputs = (prepared / "clean.parquet", prepared / "folds.parquet", None)
+    run_cell(_resumable_spec(), *inputs, out, resume_path=prepared / "whole-state" / "last.ckpt")
+    return out
+
+
+# "stop": killed after the epoch where early stopping ended training, before
+# the outputs were written: resuming must not train another epoch
+@pytest.mark.parametrize("killed_after", [2, "stop"])
+def test_an_interrupted_cell_resumes_to_the_same_results(
+    prepared, uninterrupted, monkeypatch, killed_after
+):
+    epochs_run = json.loads(uninterrupted.metrics.read_text())["epochs_run"]
+    assert 2 < epochs_run < _resumable_spec().train["epochs"]  # it did stop early
+    if killed_after == "stop":
+        killed_after = epochs_run
+    inputs = (prepared / "clean.parquet", prepared / "folds.parquet", None)
+    state = prepared / f"state{killed_after}" / "last.ckpt"
+    resumed = _outputs(prepared / f"resumed{killed_after}")
+    _kill_after(monkeypatch, killed_after)
+    with pytest.raises(Killed):
+        run_cell(_resumable_spec(), *inputs, resumed, resume_path=state)
+    assert state.exists() and not resumed.metrics.exists()
+    monkeypatch.undo()
+
+    run_cell(_resumable_spec(), *inputs, resumed, resume_path=state)
+    card = json.loads(resumed.card.read_text())
+    assert card["resumed_after_epoch"] == killed_after
+    assert json.loads(uninterrupted.card.read_text())["resumed_after_epoch"] is None
+    assert resumed.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert resumed.history.read_bytes() == uninterrupted.history.read_bytes()
+    assert pd.read_parquet(resumed.predictions).equals(pd.read_parquet(uninterrupted.predictions))
+    # the state is removed once the cell is complete
+    assert not state.exists() and not state.parent.exists()
+
+
+def test_the_saved_state_of_another_config_is_not_resumed(prepared, uninterrupted, monkeypatch):
+    import dataclasses
+
+    inputs = (prepared / "clean.parquet", prepared / "folds.parquet", None)
+    state = prepared / "stale" / "last.ckpt"
+    edited = dataclasses.replace(_resumable_spec(), train={**_resumable_spec().train, "lr": 0.01})
+    _kill_after(monkeypatch, 2)
+    with pytest.raises(Killed):
+        run_cell(edited, *inputs, _outputs(prepared / "stale-out"), resume_path=state)
+    monkeypatch.undo()
+    assert state.exists()
+
+    out = _outputs(prepared / "after-edit")
+    run_cell(_resumable_spec(), *inputs, out, resume_path=state)
+    assert json.loads(out.card.read_text())["resumed_after_epoch"] is None
+    assert out.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert not state.exists()

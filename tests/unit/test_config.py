@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from spectragrid.config import ConfigError, config_hash, validate
+from spectragrid.layout import NAME_PATTERN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,3 +197,39 @@ def test_every_problem_is_listed_at_once(config):
 def test_no_group_column_is_a_valid_config(config):
     config["dataset"]["columns"]["group"] = None
     assert validate(config)["dataset"]["columns"]["group"] is None
+
+
+def test_validated_config_is_canonical_whatever_the_key_order(config):
+    config["targets"]["mine"] = {"column": "severity", "classes": {"VR": ["VR"], "OK": ["OK"]}}
+    reordered = copy.deepcopy(config)
+    reordered["cleaning"]["saturation"] = dict(reversed(config["cleaning"]["saturation"].items()))
+    reordered["models"]["cnn"]["train"] = dict(reversed(config["models"]["cnn"]["train"].items()))
+    # Snakemake compares params by repr, which follows key order
+    assert repr(validate(config)) == repr(validate(reordered))
+    checked = validate(config)
+    assert list(checked["models"]["cnn"]["train"]) == sorted(config["models"]["cnn"]["train"])
+    # a custom target's class order is its models' class order: kept as written
+    assert list(checked["targets"]["mine"]["classes"]) == ["VR", "OK"]
+    assert list(checked["targets"]["mine"]) == ["classes", "column"]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "x\n"])
+@pytest.mark.parametrize("section", ["models", "targets", "channel_sets"])
+def test_a_name_that_is_not_a_plain_folder_name_is_refused(config, section, name):
+    config[section][name] = copy.deepcopy(next(iter(config[section].values())))
+    with pytest.raises(ConfigError) as caught:
+        validate(config)
+    assert f"{section}: {name!r} is not a valid name" in str(caught.value)
+    assert "folder names under results/" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "x\n"])
+def test_a_dataset_name_that_is_not_a_plain_folder_name_is_refused(config, name):
+    config["dataset"]["name"] = name
+    with pytest.raises(ConfigError, match=r"dataset\.name: .* is not a valid name"):
+        validate(config)
+
+
+def test_the_schema_checks_names_with_the_wildcard_pattern():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["$defs"]["name"]["pattern"] == f"^{NAME_PATTERN}$"

@@ -1,10 +1,9 @@
-"""The real snakemake on the tiny study: outputs, no-op reruns, and targeted reruns."""
+"""The real snakemake on the tiny study: outputs and no-op reruns (edits: test_reruns.py)."""
 
 import json
 
 import pandas as pd
 import pytest
-from conftest import tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -56,27 +55,3 @@ def test_outputs_of_a_cell(finished_tiny_study):
 
 def test_a_finished_study_plans_nothing(finished_tiny_study):
     assert finished_tiny_study.planned_jobs() == {}
-
-
-def test_a_learning_rate_edit_plans_exactly_that_models_cells(finished_tiny_study):
-    work = finished_tiny_study
-    config = tiny_config()
-    config["models"]["small"]["train"]["lr"] = 0.01
-    work.write_config(config)
-    try:
-        # "small" does not feed label cleaning: its 3 raw + 3 clean cells only
-        assert work.planned_jobs() == {"train": 6, "sheet": 6, "summary": 1, "all": 1}
-        config["models"]["small"]["train"]["lr"] = tiny_config()["models"]["small"]["train"]["lr"]
-        config["models"]["cnn"]["train"]["lr"] = 0.01
-        work.write_config(config)
-        # "cnn" feeds label cleaning: its raw cells, the issues, and every clean cell
-        assert work.planned_jobs() == {
-            "train": 3 + 3 + 3,
-            "label_issues": 1,
-            "sheet": 9,
-            "summary": 1,
-            "all": 1,
-        }
-    finally:
-        work.write_config(tiny_config())
-    assert work.planned_jobs() == {}

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from spectragrid.cell import CellOutputs, CellSpec, run_cell
 from spectragrid.joblog import job_log
+from spectragrid.layout import RESUME_FILE
 
 w = snakemake.wildcards
 p = snakemake.params.cell
@@ -41,5 +42,6 @@ with job_log(snakemake.log[0]) as log:
             card=Path(out.card),
         ),
         threads=snakemake.threads,
+        resume_path=Path(RESUME_FILE.format(**dict(w.items()))),
     )
     log.info("%s: test %s", metrics["display_name"], metrics["test"])
