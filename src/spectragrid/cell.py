@@ -24,6 +24,7 @@ from spectragrid.targets import check_class_sizes, display_code, resolve
 from spectragrid.training import (
     Arrays,
     TrainSettings,
+    device_report,
     effective_precision,
     fit,
     predict_proba,
@@ -282,7 +283,7 @@ def run_cell(
         "seconds_per_epoch": epoch_seconds,
         "train_samples_per_second": len(train_rows) / epoch_seconds if epoch_seconds else 0.0,
         "wall_seconds": time.perf_counter() - started,
-        "device": module.used_device,
+        **device_report(module.used_device),
         "threads": torch.get_num_threads(),
         "precision": effective_precision(settings.precision),
     }
