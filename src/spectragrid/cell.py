@@ -29,6 +29,7 @@ from spectragrid.training import (
     Arrays,
     Resume,
     TrainSettings,
+    device_report,
     discard_resume_state,
     effective_precision,
     fit,
@@ -318,7 +319,7 @@ def run_cell(
         "seconds_per_epoch": epoch_seconds,
         "train_samples_per_second": len(train_rows) / epoch_seconds if epoch_seconds else 0.0,
         "wall_seconds": time.perf_counter() - started,
-        "device": module.used_device,
+        **device_report(module.used_device),
         "threads": torch.get_num_threads(),
         "precision": effective_precision(settings.precision),
         # Epochs an interrupted run had completed before this one resumed it.

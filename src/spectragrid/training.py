@@ -17,6 +17,7 @@ import contextlib
 import copy
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -295,6 +296,24 @@ def native_bf16() -> bool:
         return torch.cuda.is_bf16_supported()
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def device_report(used_device: str) -> dict:
+    """What the job was given and what training ran on, for the model card.
+
+    A scheduler hands a job its GPUs through CUDA_VISIBLE_DEVICES; when that
+    names a device torch cannot open (no driver, a CPU-only build, a fake
+    device), training falls back to the CPU, and the card says both.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    cuda = torch.cuda.is_available()
+    return {
+        "device": used_device,
+        "cuda_visible_devices": visible,
+        "cuda_device_count": torch.cuda.device_count() if cuda else 0,
+        "device_name": torch.cuda.get_device_name() if used_device.startswith("cuda") else "cpu",
+        "gpu_fallback": bool(visible) and visible != "-1" and not used_device.startswith("cuda"),
+    }
 
 
 def effective_precision(requested: str) -> str:

@@ -8,8 +8,13 @@ if IS_DEMO:
             "results/logs/demo_data.log",
         benchmark:
             "results/benchmarks/demo_data.tsv"
+        group:
+            "data"
         conda:
             "../../envs/data.yaml"
+        resources:
+            mem_mb=lambda wildcards, attempt: 1000 * attempt,
+            runtime=lambda wildcards, attempt: 10 * attempt,
         params:
             out_dir=lambda wildcards, output: str(Path(output.truth).parent),
             n_samples=CONFIG["dataset"]["demo"]["n_samples"],
@@ -32,8 +37,14 @@ checkpoint ingest:
         "results/logs/{dataset}/ingest.log",
     benchmark:
         "results/benchmarks/{dataset}/ingest.tsv"
+    group:
+        "data"
     conda:
         "../../envs/data.yaml"
+    # Unpickled DataFrames and their float32 copy peak at several times the files.
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(1000, 8 * input.size_mb) * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         columns=CONFIG["dataset"]["columns"],
         channels=CONFIG["dataset"]["channels"],
@@ -53,8 +64,13 @@ rule split:
         "results/logs/{dataset}/split_s{seed}_k{k}.log",
     benchmark:
         "results/benchmarks/{dataset}/split_s{seed}_k{k}.tsv"
+    group:
+        "data"
     conda:
         "../../envs/data.yaml"
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(1000, 4 * input.size_mb) * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     params:
         grouped=CONFIG["splits"]["grouped"],
     script:

@@ -12,6 +12,9 @@ rule label_issues:
         f"results/benchmarks/{layout.ISSUES_KEY}/label_issues.tsv"
     conda:
         "../../envs/train.yaml"
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(1000, 6 * input.size_mb) * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
     params:
         models=CONFIG["label_issues"]["models"],
         target_spec=lambda wildcards: CONFIG["targets"][wildcards.target],

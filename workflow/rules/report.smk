@@ -57,8 +57,13 @@ rule sheet:
         f"results/logs/{layout.CELL_KEY}/sheet.log",
     benchmark:
         f"results/benchmarks/{layout.CELL_KEY}/sheet.tsv"
+    group:
+        "sheets"
     conda:
         "../../envs/report.yaml"
+    resources:
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     params:
         cutoff=REPORT_CUTOFF,
         costs=REPORT_COSTS,
@@ -105,6 +110,9 @@ rule summary:
         "results/benchmarks/summary.tsv"
     conda:
         "../../envs/report.yaml"
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         best_metric=REPORT["best_metric"],
         dataset=DATASET,

@@ -12,12 +12,21 @@ rule train:
         f"results/logs/{layout.CELL_KEY}/train.log",
     benchmark:
         f"results/benchmarks/{layout.CELL_KEY}/train.tsv"
+    # One group per label set: clean cells wait for label_issues, which waits
+    # for the raw cells, so one group for both would depend on itself.
+    group:
+        "cells_{labels}"
     conda:
         "../../envs/train.yaml"
     threads: CONFIG["resources"]["train_threads"]
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=lambda wildcards, attempt: CONFIG["resources"]["train_mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: CONFIG["resources"]["train_runtime"]
+        * attempt,
+        # No GPU request here, so the rule runs on any cluster; the gpu and
+        # slurm-gpu profiles set it to 1.
+        gpu=0,
+        # The gpu profile's share of one card (4 small cells at a time).
         gpu_slots=1,
     params:
         cell=cell_params,
