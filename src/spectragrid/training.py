@@ -45,6 +45,9 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARN
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+# On a machine with the SLURM client, every local job would print Lightning's
+# advice to launch through srun; the workflow decides where jobs run.
+warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")
 log = logging.getLogger(__name__)
 
 
