@@ -21,13 +21,16 @@ class ExportError(RuntimeError):
 
 
 class ProbabilityModel(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, n_tabular: int) -> None:
         super().__init__()
         self.model = model
+        # Decided here, not from the traced input's shape, which the tracer
+        # would warn about and freeze.
+        self.without_tabular = n_tabular == 0
 
     def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
         logits = self.model(spectra, tabular)
-        if tabular.shape[1] == 0:
+        if self.without_tabular:
             # The tracer drops inputs the graph does not read; a sum over the
             # empty axis is exactly 0 and keeps data_tabular an input.
             logits = logits + tabular.sum(dim=1, keepdim=True)
@@ -48,7 +51,7 @@ def export_onnx(
     the same way; a model without tabular features takes a (B, 0) array.
     """
     model = model.to("cpu").eval()
-    wrapper = ProbabilityModel(model).eval()
+    wrapper = ProbabilityModel(model, n_tabular).eval()
     inputs = (torch.zeros(2, n_channels, length), torch.zeros(2, n_tabular))
     names = ["data_spectra", "data_tabular"]
     with atomic_path(path) as tmp:
