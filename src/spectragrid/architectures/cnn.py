@@ -10,16 +10,20 @@ from spectragrid.architectures._common import (
     require_length,
     trunk_features,
 )
+from spectragrid.architectures.planar import PlanarConv1d, PlanarMaxPool1d, PlanarSequential
 from spectragrid.model_params import ARCH_DEFAULTS
 
 DEFAULTS = ARCH_DEFAULTS["cnn"]
 
 
 def build_trunk(n_channels: int, length: int, params: dict) -> tuple[nn.Module, int]:
-    """Conv + ReLU + max-pool stages, flattened.
+    """Conv + max-pool + ReLU stages, flattened.
 
     Fixed pooling (not adaptive) keeps every operator exportable to ONNX and
-    keeps band positions, which carry the chemistry.
+    keeps band positions, which carry the chemistry. Pooling before the ReLU
+    computes exactly what ReLU then pooling does (max commutes with a
+    non-decreasing function, and the gradient reaches the same element), on a
+    `pool` times smaller tensor.
     """
     widths = int_list(params, "widths")
     kernel = positive_int(params, "kernel")
@@ -29,10 +33,10 @@ def build_trunk(n_channels: int, length: int, params: dict) -> tuple[nn.Module, 
     c_in = n_channels
     for width in widths:
         layers += [
-            nn.Conv1d(c_in, width, kernel, padding=kernel // 2),
+            PlanarConv1d(c_in, width, kernel, padding=kernel // 2),
+            PlanarMaxPool1d(pool),
             nn.ReLU(inplace=True),
-            nn.MaxPool1d(pool),
         ]
         c_in = width
-    trunk = nn.Sequential(*layers)
+    trunk = PlanarSequential(*layers)
     return trunk, trunk_features(trunk, n_channels, length)

@@ -13,6 +13,12 @@ from spectragrid.architectures._common import (
     require_length,
     trunk_features,
 )
+from spectragrid.architectures.planar import (
+    PlanarBatchNorm1d,
+    PlanarConv1d,
+    PlanarMaxPool1d,
+    PlanarSequential,
+)
 from spectragrid.model_params import ARCH_DEFAULTS
 
 # Convolutions per stage of the VGG configurations "A" (11 layers) and "D" (16 layers).
@@ -62,17 +68,20 @@ def trunk_builder(name: str) -> Callable[[int, int, dict], tuple[nn.Module, int]
         c_in = n_channels
         for n_convs, base in zip(convs_per_stage, STAGE_WIDTHS, strict=True):
             c_out = max(1, round(base * width))
-            for _ in range(n_convs):
+            for index in range(n_convs):
                 # A bias before batch norm is cancelled by its mean subtraction.
-                layers.append(nn.Conv1d(c_in, c_out, 3, padding=1, bias=not batch_norm))
+                layers.append(PlanarConv1d(c_in, c_out, 3, padding=1, bias=not batch_norm))
                 if batch_norm:
-                    layers.append(nn.BatchNorm1d(c_out))
+                    layers.append(PlanarBatchNorm1d(c_out))
+                if index == n_convs - 1:
+                    # Pool, then ReLU: the same values and gradients as the
+                    # other order, on half as many points.
+                    layers.append(PlanarMaxPool1d(2))
                 layers.append(nn.ReLU(inplace=True))
                 c_in = c_out
-            layers.append(nn.MaxPool1d(2))
         if pooled_length:
             layers.append(AveragePoolTo(length // 2**n_stages, pooled_length))
-        trunk = nn.Sequential(*layers)
+        trunk = PlanarSequential(*layers)
         return trunk, trunk_features(trunk, n_channels, length)
 
     return build_trunk
