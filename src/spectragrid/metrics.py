@@ -58,6 +58,34 @@ def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(recalls)) if recalls else math.nan
 
 
+def validation_scores(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Accuracy, balanced accuracy and macro-F1 of predicted classes, from one confusion matrix.
+
+    The figures training watches after every epoch, equal to those of
+    `classification_metrics` (scikit-learn's macro-F1 over all `n_classes`
+    labels with zero_division=0; balanced accuracy over the classes present)
+    at a small fraction of its cost: it runs once per epoch of every cell.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    pred = np.asarray(pred, dtype=np.int64)
+    if len(y) == 0:
+        return {"accuracy": math.nan, "balanced_accuracy": math.nan, "macro_f1": math.nan}
+    confusion = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
+    hits = np.diag(confusion).astype(np.float64)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    present = support > 0
+    denominator = support + predicted
+    f1 = np.divide(2 * hits, denominator, out=np.zeros(n_classes), where=denominator > 0)
+    return {
+        "accuracy": float(hits.sum() / len(y)),
+        "balanced_accuracy": float(np.mean(hits[present] / support[present])),
+        "macro_f1": float(f1.mean()),
+    }
+
+
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """Metrics of integer labels `y` (N,) against probabilities `proba` (N, C)."""
     y = np.asarray(y, dtype=np.int64)

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from spectragrid.atomic import atomic_path
 from spectragrid.augment import Augment
 from spectragrid.losses import build_loss, draw_mixup, mixup
-from spectragrid.metrics import classification_metrics
+from spectragrid.metrics import validation_scores
 from spectragrid.schedules import build_optimizer, build_scheduler
 
 # Batch jobs write logs nobody reads line by line: keep Lightning's banners
@@ -230,8 +230,9 @@ class CellModule(L.LightningModule):
         self._val_logits.clear()
         self._val_labels.clear()
         val_loss = float(nn.functional.cross_entropy(logits, labels))
-        proba = torch.softmax(logits, dim=1).cpu().numpy()
-        scores = classification_metrics(labels.cpu().numpy(), proba)
+        scores = validation_scores(
+            labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy(), self.n_classes
+        )
         before_training = self.trainer.state.fn == "validate"
         epoch = 0 if before_training else self.current_epoch + 1
         train_loss = (
@@ -418,7 +419,7 @@ def discard_resume_state(resume: Resume) -> None:
 
 
 def make_trainer(settings: TrainSettings, callbacks: list, checkpoints: bool = False) -> L.Trainer:
-    return L.Trainer(
+    trainer = L.Trainer(
         max_epochs=settings.epochs,
         accelerator="auto",
         devices=1,
@@ -433,6 +434,13 @@ def make_trainer(settings: TrainSettings, callbacks: list, checkpoints: bool = F
         precision=effective_precision(settings.precision),
         callbacks=callbacks,
     )
+    # `deterministic` also makes every new tensor be filled with NaN before its
+    # kernel overwrites it (a guard against kernels that read uninitialised
+    # memory): an extra pass over every activation and gradient of every step.
+    # Our kernels write all they read, so results are the same without it
+    # (tests/unit/test_cell.py runs a cell twice and compares the bytes).
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    return trainer
 
 
 def fit(

@@ -3,7 +3,12 @@ import math
 import numpy as np
 import pytest
 
-from spectragrid.metrics import classification_metrics, expected_calibration_error, hter
+from spectragrid.metrics import (
+    classification_metrics,
+    expected_calibration_error,
+    hter,
+    validation_scores,
+)
 
 
 def test_binary_metrics_on_a_hand_computed_case():
@@ -34,3 +39,30 @@ def test_calibration_error_is_zero_for_calibrated_scores():
     proba = np.array([[0.75, 0.25]] * 4)
     assert expected_calibration_error(y, proba) == pytest.approx(0.0)
     assert hter(np.array([0, 1]), np.array([0, 1])) == 0.0
+
+
+@pytest.mark.parametrize("n_classes", [2, 4, 15])
+def test_validation_scores_equal_the_full_metrics(n_classes):
+    """Training's per-epoch figures are the test metrics' figures, classes absent or not."""
+    rng = np.random.default_rng(n_classes)
+    for trial in range(20):
+        n = int(rng.integers(1, 60))
+        # Some trials leave classes out of the labels, or out of the predictions.
+        y = rng.integers(0, max(1, n_classes - trial % 3), n)
+        proba = rng.dirichlet(np.ones(n_classes), n)
+        if trial % 4 == 0:
+            proba[:, 0] = 0.0
+        pred = proba.argmax(axis=1)
+        fast = validation_scores(y, pred, n_classes)
+        full = classification_metrics(y, proba)
+        for key in ("accuracy", "balanced_accuracy", "macro_f1"):
+            assert fast[key] == pytest.approx(full[key], abs=1e-12), (trial, key)
+
+
+def test_validation_scores_on_a_hand_computed_case():
+    # class 0: TP 2, FN 1, FP 1 -> F1 4/6; class 1: TP 1, FN 1, FP 1 -> 2/4; class 2 absent -> 0
+    scores = validation_scores(np.array([0, 0, 0, 1, 1]), np.array([0, 0, 1, 1, 0]), 3)
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert scores["macro_f1"] == pytest.approx((4 / 6 + 2 / 4 + 0) / 3)
+    assert all(math.isnan(v) for v in validation_scores(np.array([]), np.array([]), 2).values())
