@@ -157,10 +157,41 @@ def test_every_training_option_runs_through_a_cell(prepared):
     assert metrics["onnx_parity"]["max_abs_diff"] <= 1e-4
     assert set(metrics["test_per_class"]) == {"OK", "CROCHET", "VR", "NC"}
     history = pd.read_csv(out.history)
-    # three plateaus over 3 epochs: lr x1, x0.1, x0.01 (2e<n, 4e<3n, else)
-    assert history["lr"].round(8).tolist() == [0.001, 0.001, 0.0001, 0.00001]
+    # three plateaus over 3 epochs (2e<n: x1, 4e<3n: x0.1, else x0.01) are 2/1/0
+    # epochs; each row has the lr its epoch trained with, row 0 the initial lr
+    assert history["lr"].round(8).tolist() == [0.001, 0.001, 0.001, 0.0001]
     card = json.loads(out.card.read_text())
     assert card["precision"] == "bf16-mixed"
+
+
+def test_plateau_schedule_cuts_the_lr_after_each_epoch_without_improvement(prepared):
+    """ReduceLROnPlateau on the validation loss, stepped once per epoch, replayed by hand."""
+    import dataclasses
+
+    spec = dataclasses.replace(
+        _spec(),
+        train={
+            "epochs": 8,
+            "batch_size": 64,
+            "patience": 8,
+            "lr": 0.01,
+            "scheduler": "plateau",
+            "plateau_patience": 0,
+            "plateau_factor": 0.5,
+        },
+    )
+    out = _outputs(prepared / "plateau")
+    run_cell(spec, prepared / "clean.parquet", prepared / "folds.parquet", None, out)
+    history = pd.read_csv(out.history)
+    expected, lr, best = [0.01, 0.01], 0.01, np.inf
+    for val_loss in history["val_loss"][1:-1]:
+        if val_loss < best * (1 - 1e-4):  # ReduceLROnPlateau's default relative threshold
+            best = val_loss
+        else:
+            lr *= 0.5
+        expected.append(lr)
+    assert history["lr"].tolist() == pytest.approx(expected)
+    assert expected[-1] < 0.01  # the case exercises at least one cut
 
 
 @pytest.mark.parametrize("action", ["relabel", "downweight"])
