@@ -113,28 +113,27 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
-class ShuffledBatches(IterableDataset):
-    """Whole batches of `data`, in a fresh seeded order each pass when `shuffle`."""
+def batches(data: Arrays, batch_size: int, order: torch.Tensor | None = None):
+    """(spectra, tabular, labels, weights) batches of `data`: rows in `order` (training,
+    where a lone last sample joins the previous batch) or in row order (evaluation)."""
+    shuffle = order is not None
+    for start, stop in batch_bounds(len(data.labels), batch_size, shuffle):
+        idx = order[start:stop] if shuffle else slice(start, stop)
+        yield data.spectra[idx], data.tabular[idx], data.labels[idx], data.weights[idx]
 
-    def __init__(self, data: Arrays, batch_size: int, seed: int, shuffle: bool) -> None:
+
+class InOrderBatches(IterableDataset):
+    """Whole batches of `data` in row order, for evaluation."""
+
+    def __init__(self, data: Arrays, batch_size: int) -> None:
         self.data = data
         self.batch_size = batch_size
-        self.seed = seed
-        self.shuffle = shuffle
-        self.epoch = 0
 
     def __len__(self) -> int:
-        return len(batch_bounds(len(self.data.labels), self.batch_size, self.shuffle))
+        return len(batch_bounds(len(self.data.labels), self.batch_size, shuffle=False))
 
     def __iter__(self):
-        n = len(self.data.labels)
-        d = self.data
-        if self.shuffle:
-            order = epoch_order(n, self.seed, self.epoch)
-            self.epoch += 1
-        for start, stop in batch_bounds(n, self.batch_size, self.shuffle):
-            idx = order[start:stop] if self.shuffle else slice(start, stop)
-            yield d.spectra[idx], d.tabular[idx], d.labels[idx], d.weights[idx]
+        return batches(self.data, self.batch_size)
 
 
 class EpochOrder:
@@ -168,8 +167,8 @@ class TrainingEpochs(IterableDataset):
         yield EpochOrder(order)
 
 
-def loader(data: Arrays, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
-    return DataLoader(ShuffledBatches(data, batch_size, seed, shuffle), batch_size=None)
+def loader(data: Arrays, batch_size: int) -> DataLoader:
+    return DataLoader(InOrderBatches(data, batch_size), batch_size=None)
 
 
 @dataclass
@@ -245,11 +244,7 @@ class CellModule(L.LightningModule):
         """
         started = time.perf_counter()
         optimizer = self.optimizers()
-        data = self.train_data
-        order = epoch.order
-        for start, stop in batch_bounds(len(order), self.settings.batch_size, shuffle=True):
-            idx = order[start:stop]
-            batch = (data.spectra[idx], data.tabular[idx], data.labels[idx], data.weights[idx])
+        for batch in batches(self.train_data, self.settings.batch_size, epoch.order):
             loss = self.batch_loss(*(t.to(self.device, non_blocking=True) for t in batch))
             optimizer.zero_grad(set_to_none=True)
             # Lightning runs training_step under autocast; gradients are
@@ -554,7 +549,7 @@ def fit(
     trainer = make_trainer(settings, callbacks, checkpoints=resume is not None)
     module.train_data = train
     train_batches = TrainingEpochs(len(train.labels), seed)
-    val_loader = loader(val, 1024, seed, shuffle=False)
+    val_loader = loader(val, 1024)
     if saved is None:
         trainer.validate(module, val_loader, verbose=False)
         trainer.fit(module, DataLoader(train_batches, batch_size=None), val_loader)
