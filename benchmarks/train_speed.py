@@ -3,8 +3,8 @@
 Both train the default study's CNN on the demo data for a fixed number of
 epochs (evaluating the validation part before the first epoch and after each,
 as a cell does), with the same threads, batch size and allocator settings.
-The cell saves its resumable state after every epoch, as in the workflow; a
-third variant without it shows what that costs. Each measurement runs in a
+The cell saves its resumable state as in the workflow; a third variant
+without it shows what that costs. Each measurement runs in a
 fresh process. Printed: wall-time ratios cell / bare loop and cell / cell
 without the saved state, and achieved GFLOP/s against a float32 matmul
 measured in the same process: over the optimizer steps alone (the training

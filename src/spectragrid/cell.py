@@ -147,11 +147,13 @@ def _arrays(
     rows: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> Arrays:
+    weights = None if weights is None else weights[rows]
     return Arrays(
         spectra=torch.from_numpy(np.ascontiguousarray(spectra[rows])),
         tabular=torch.from_numpy(np.ascontiguousarray(tabular[rows])),
         labels=torch.from_numpy(labels[rows]),
-        weights=None if weights is None else torch.from_numpy(weights[rows]),
+        # weights that are all 1 are left out, which the loss then skips
+        weights=None if weights is None or (weights == 1).all() else torch.from_numpy(weights),
     )
 
 
@@ -166,7 +168,7 @@ def run_cell(
 ) -> dict:
     """Train, test and export one cell.
 
-    With `resume_path`, training state is saved there after every epoch (it
+    With `resume_path`, training state is saved there at the end of epochs (it
     is no output: Snakemake deletes the outputs of a failed job), a state
     left by an interrupted run of this same cell is resumed, and the file is
     removed once every output is written.

@@ -143,6 +143,12 @@ class LossFn(nn.Module):
         # float32 even under mixed precision: log-probabilities of rare classes
         # underflow in half precision.
         if self.focal_gamma == 0 and targets.dim() == 1 and not targets.is_floating_point():
+            if self.weight is None and sample_weight is None:
+                # One fused kernel, the batch mean included (with class weights
+                # it would divide by their sum, not by B).
+                return nn.functional.cross_entropy(
+                    logits.float(), targets, label_smoothing=self.eps
+                )
             # The fused kernel computes the same -sum_c w_c q_c log p_c per sample, faster.
             per_sample = nn.functional.cross_entropy(
                 logits.float(),

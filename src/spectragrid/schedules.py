@@ -35,7 +35,7 @@ SCHEDULE_DEFAULTS: dict[str, Any] = {
 }
 
 PLATEAU_MONITOR = "val_loss"
-"""The metric ReduceLROnPlateau watches: the training loop must log it every epoch."""
+"""The metric ReduceLROnPlateau watches: the training loop records it every epoch."""
 
 
 def _get(config: Mapping[str, Any], key: str) -> Any:

@@ -3,12 +3,13 @@
 Batches are slices of a seeded permutation of in-memory tensors: no
 per-sample Python, no DataLoader workers, no collation.
 
-A long cell can keep resumable state: after every epoch the model,
-optimiser, scheduler, early-stopping and best-weights state and the history
-are saved atomically to one file, and a killed job started again continues
-after its last saved epoch. Every epoch's random draws (data order, dropout,
-augmentation, mixup) depend only on (seed, epoch), so the resumed run
-produces exactly the numbers of an uninterrupted one.
+A long cell can keep resumable state: at the end of epochs (at a bounded
+cost, see ResumeCheckpoint) the model, optimiser, scheduler, early-stopping
+and best-weights state and the history are saved atomically to one file, and
+a killed job started again continues after its last saved epoch. Every
+epoch's random draws (data order, dropout, augmentation, mixup) depend only
+on (seed, epoch), so the resumed run produces exactly the numbers of an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.plugins import MixedPrecision
 from lightning.pytorch.plugins.io import CheckpointIO
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -36,6 +38,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from spectragrid.atomic import atomic_path
 from spectragrid.augment import Augment
+from spectragrid.checkpoint import load_checkpoint
 from spectragrid.losses import build_loss, draw_mixup, mixup
 from spectragrid.metrics import validation_scores
 from spectragrid.schedules import PLATEAU_MONITOR, build_optimizer, build_scheduler
@@ -83,11 +86,9 @@ class Arrays:
     spectra: torch.Tensor  # (N, C, L) float32
     tabular: torch.Tensor  # (N, T) float32
     labels: torch.Tensor  # (N,) int64
-    weights: torch.Tensor | None = None  # (N,) float32 per-sample loss weights
-
-    def __post_init__(self) -> None:
-        if self.weights is None:
-            self.weights = torch.ones(len(self.labels), dtype=torch.float32)
+    # (N,) float32 per-sample loss weights; None: every sample weighs 1, which
+    # spares each step a gather and a multiply
+    weights: torch.Tensor | None = None
 
 
 def batch_bounds(n: int, batch_size: int, shuffle: bool) -> list[tuple[int, int]]:
@@ -114,26 +115,14 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def batches(data: Arrays, batch_size: int, order: torch.Tensor | None = None):
-    """(spectra, tabular, labels, weights) batches of `data`: rows in `order` (training,
-    where a lone last sample joins the previous batch) or in row order (evaluation)."""
+    """(spectra, tabular, labels, weights or None) batches of `data`: rows in `order`
+    (training, where a lone last sample joins the previous batch) or in row order
+    (evaluation)."""
     shuffle = order is not None
     for start, stop in batch_bounds(len(data.labels), batch_size, shuffle):
         idx = order[start:stop] if shuffle else slice(start, stop)
-        yield data.spectra[idx], data.tabular[idx], data.labels[idx], data.weights[idx]
-
-
-class InOrderBatches(IterableDataset):
-    """Whole batches of `data` in row order, for evaluation."""
-
-    def __init__(self, data: Arrays, batch_size: int) -> None:
-        self.data = data
-        self.batch_size = batch_size
-
-    def __len__(self) -> int:
-        return len(batch_bounds(len(self.data.labels), self.batch_size, shuffle=False))
-
-    def __iter__(self):
-        return batches(self.data, self.batch_size)
+        weights = None if data.weights is None else data.weights[idx]
+        yield data.spectra[idx], data.tabular[idx], data.labels[idx], weights
 
 
 class EpochOrder:
@@ -167,10 +156,6 @@ class TrainingEpochs(IterableDataset):
         yield EpochOrder(order)
 
 
-def loader(data: Arrays, batch_size: int) -> DataLoader:
-    return DataLoader(InOrderBatches(data, batch_size), batch_size=None)
-
-
 @dataclass
 class History:
     rows: list[dict] = field(default_factory=list)
@@ -190,7 +175,9 @@ class CellModule(L.LightningModule):
         self.automatic_optimization = False
         self.model = model
         self.settings = settings
-        self.train_data: Arrays | None = None  # set by `fit`; batches are drawn from it
+        # set by `fit`: training batches are drawn from one, validation scores the other
+        self.train_data: Arrays | None = None
+        self.val_data: Arrays | None = None
         self.n_classes = n_classes
         self.loss = build_loss(settings.as_dict(), class_counts)
         self.augment = augment
@@ -198,10 +185,10 @@ class CellModule(L.LightningModule):
         # One generator drives augmentation and mixup, so a seed fixes both.
         self.generator = torch.Generator().manual_seed(seed + 7919)
         self.history = History()
-        self._val_logits: list[torch.Tensor] = []
-        self._val_labels: list[torch.Tensor] = []
-        self._train_loss_sum = 0.0
-        self._train_count = 0
+        # each batch's mean loss (not synchronised to the host) and size
+        self._train_losses: list[torch.Tensor] = []
+        self._train_sizes: list[int] = []
+        self._forward_context: Any = None  # set for each epoch by training_step
         self._epoch_started = 0.0
         self.epoch_seconds: list[float] = []  # whole epochs, validation included
         self.step_seconds: list[float] = []  # each epoch's optimizer steps alone
@@ -216,10 +203,12 @@ class CellModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.used_device = str(self.device)
+        if not self.history.rows:  # a resumed run has its evaluation before training
+            self.record_validation(0)
 
     def on_train_epoch_start(self) -> None:
-        self._train_loss_sum = 0.0
-        self._train_count = 0
+        self._train_losses.clear()
+        self._train_sizes.clear()
         self._epoch_started = time.perf_counter()
 
     def on_train_batch_start(self, _batch, batch_idx: int) -> None:
@@ -231,27 +220,47 @@ class CellModule(L.LightningModule):
             # iterator, which takes a number from the global generator, at a
             # different point on the first epoch of a resumed fit.
             epoch_seed = self.seed * 1_000_003 + self.current_epoch
-            torch.manual_seed(epoch_seed)
+            if self.device.type == "cuda":
+                torch.manual_seed(epoch_seed)
+            else:
+                # torch.manual_seed would also queue a seed for a CUDA that may
+                # start later, recording a stack trace each time: 1.3 ms an epoch.
+                torch.default_generator.manual_seed(epoch_seed)
             self.generator.manual_seed(epoch_seed + 7919)
 
     def training_step(self, epoch: EpochOrder, _batch_idx: int) -> None:
         """A whole epoch of optimizer steps.
 
-        Lightning runs the epochs (validation, early stopping, checkpoints,
-        precision, devices); the batches of an epoch run here, because
-        Lightning's per-batch loop costs about 1 ms a step on a CPU, as much as
-        a step of the default CNN's forward pass.
+        Lightning runs the epochs (checkpoints, precision, devices, stopping);
+        the batches of an epoch run here, because Lightning's per-batch loop
+        costs about 1 ms a step on a CPU, as much as a step of the default
+        CNN's forward pass.
         """
         started = time.perf_counter()
-        optimizer = self.optimizers()
-        for batch in batches(self.train_data, self.settings.batch_size, epoch.order):
-            loss = self.batch_loss(*(t.to(self.device, non_blocking=True) for t in batch))
-            optimizer.zero_grad(set_to_none=True)
-            # Lightning runs training_step under autocast; gradients are
-            # computed outside it, as in automatic optimisation.
-            with torch.autocast(self.device.type, enabled=False):
-                self.manual_backward(loss)
-            optimizer.step()
+        # Lightning's backward and step wrappers run hooks this module does not
+        # use, about 0.2 ms a step; only fp16's gradient scaler needs them.
+        if getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            optimizer, backward = self.optimizers().optimizer, torch.Tensor.backward
+        else:
+            optimizer, backward = self.optimizers(), self.manual_backward
+        # Lightning runs training_step under autocast; only the forward pass
+        # needs it. One autocast object serves every step: building one per
+        # step costs as much as a few of a small model's elementwise kernels.
+        plugin = self.trainer.precision_plugin
+        self._forward_context = (
+            plugin.autocast_context_manager() if isinstance(plugin, MixedPrecision) else None
+        )
+        on_host = self.device.type == "cpu"
+        with torch.autocast(self.device.type, enabled=False):
+            for batch in batches(self.train_data, self.settings.batch_size, epoch.order):
+                if not on_host:
+                    batch = tuple(
+                        None if t is None else t.to(self.device, non_blocking=True) for t in batch
+                    )
+                loss = self.batch_loss(*batch)
+                optimizer.zero_grad(set_to_none=True)
+                backward(loss)
+                optimizer.step()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)  # the steps run asynchronously
         self.step_seconds.append(time.perf_counter() - started)
@@ -261,7 +270,7 @@ class CellModule(L.LightningModule):
         spectra: torch.Tensor,
         tabular: torch.Tensor,
         labels: torch.Tensor,
-        weights: torch.Tensor,
+        weights: torch.Tensor | None,
     ) -> torch.Tensor:
         targets: torch.Tensor = labels
         if self.augment is not None:
@@ -277,15 +286,27 @@ class CellModule(L.LightningModule):
             self.generator.set_state(state)
             lam, partner = draw_mixup(len(labels), self.settings.mixup_alpha, self.generator)
             self.generator.set_state(after)
-            weights = lam * weights + (1 - lam) * weights[partner.to(weights.device)]
-        loss = self.loss(self(spectra, tabular), targets, weights)
-        # .item() would synchronise every step; detach and sum lazily instead.
-        self._train_loss_sum = self._train_loss_sum + loss.detach() * len(labels)
-        self._train_count += len(labels)
+            if weights is not None:
+                weights = lam * weights + (1 - lam) * weights[partner.to(weights.device)]
+        with self._forward_context or self.trainer.precision_plugin.forward_context():
+            logits = self.model(spectra, tabular)
+        loss = self.loss(logits, targets, weights)
+        # .item() would synchronise every step; the epoch's mean is taken at its end.
+        self._train_losses.append(loss.detach())
+        self._train_sizes.append(len(labels))
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
+        epoch = self.current_epoch + 1
+        monitored = self.record_validation(epoch)
+        if monitored > self.best_score:
+            self.best_score = monitored
+            self.best_epoch = epoch
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        # Early stopping: `patience` epochs without a strictly better score, or
+        # a score that is not finite (training diverged), end training.
+        if epoch - self.best_epoch >= self.settings.patience or not math.isfinite(monitored):
+            self.trainer.should_stop = True
         # Manual optimisation steps its schedulers itself, once per epoch, after
         # this epoch's validation and before its state is saved.
         scheduler = self.lr_schedulers()
@@ -293,33 +314,34 @@ class CellModule(L.LightningModule):
             scheduler.step(self.history.rows[-1][PLATEAU_MONITOR])
         elif scheduler is not None:
             scheduler.step()
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_started)
 
-    def validation_step(self, batch, _batch_idx):
-        spectra, tabular, labels, _weights = batch
-        self._val_logits.append(self(spectra, tabular).float())
-        self._val_labels.append(labels)
+    @torch.no_grad()
+    def record_validation(self, epoch: int) -> float:
+        """Score the validation rows after `epoch` epochs (0: before training), append
+        the history row, and return the monitored value.
 
-    def on_validation_epoch_end(self) -> None:
-        logits = torch.cat(self._val_logits)
-        labels = torch.cat(self._val_labels)
-        self._val_logits.clear()
-        self._val_labels.clear()
-        val_loss = float(nn.functional.cross_entropy(logits, labels))
+        Run here rather than by Lightning's evaluation loop, whose set-up costs
+        about 5 ms per pass, a few per cent of a short epoch.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        logits = []
+        with self.trainer.precision_plugin.val_step_context():
+            for spectra, tabular, _labels, _weights in batches(self.val_data, 1024):
+                logits.append(self(spectra.to(self.device), tabular.to(self.device)).float())
+        self.model.train(was_training)
+        all_logits = torch.cat(logits)
+        labels = self.val_data.labels.to(self.device)
+        val_loss = float(nn.functional.cross_entropy(all_logits, labels))
         scores = validation_scores(
-            labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy(), self.n_classes
+            self.val_data.labels.numpy(), all_logits.argmax(dim=1).cpu().numpy(), self.n_classes
         )
-        before_training = self.trainer.state.fn == "validate"
-        epoch = 0 if before_training else self.current_epoch + 1
-        train_loss = (
-            float(self._train_loss_sum) / self._train_count
-            if self._train_count and not before_training
-            else math.nan
-        )
-        lr = (
-            self.trainer.optimizers[0].param_groups[0]["lr"]
-            if self.trainer.optimizers
-            else math.nan
-        )
+        train_loss = math.nan
+        if self._train_sizes and epoch > 0:
+            losses = torch.stack(self._train_losses).float().cpu()
+            sizes = torch.tensor(self._train_sizes, dtype=torch.float32)
+            train_loss = float(losses @ sizes) / sum(self._train_sizes)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -327,17 +349,11 @@ class CellModule(L.LightningModule):
             "val_accuracy": scores["accuracy"],
             "val_balanced_accuracy": scores["balanced_accuracy"],
             "val_macro_f1": scores["macro_f1"],
-            "lr": lr if not before_training else self.settings.lr,
+            # the lr this epoch trained with; schedulers step after this
+            "lr": self.optimizers().optimizer.param_groups[0]["lr"],
         }
         self.history.rows.append(row)
-        monitored = row[self.settings.monitor]
-        if not before_training:
-            # Early stopping reads it; the plateau schedule gets val_loss directly.
-            self.log(self.settings.monitor, monitored, prog_bar=True)
-            if monitored > self.best_score:
-                self.best_score = monitored
-                self.best_epoch = epoch
-                self.best_state = copy.deepcopy(self.model.state_dict())
+        return float(row[self.settings.monitor])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning saves weights, optimiser, scheduler, loops and callbacks;
@@ -420,51 +436,86 @@ class Resume:
     key: str  # a saved state with another key belongs to another config or input
 
 
-class AtomicCheckpointIO(CheckpointIO):
-    """Checkpoints written under a temporary name and renamed, read with weights_only."""
+class ResumeStateIO(CheckpointIO):
+    """Resume state written under a temporary name and renamed, so that a job killed
+    mid-write keeps its previous state; read with weights_only. Each write is
+    reported in the job's log once the file is in place."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
+        log.info(
+            "epoch %d/%d done, state saved for resumption",
+            checkpoint["spectragrid"]["epochs_done"],
+            checkpoint["resume"]["epochs"],
+        )
 
     def load_checkpoint(
         self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return load_checkpoint(path, map_location or "cpu")
 
     def remove_checkpoint(self, path: Any) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-class ResumeCheckpoint(Checkpoint):
-    """Saves the whole training state after every epoch.
+# The most of a cell's training time that saving its resume state may take.
+SAVE_OVERHEAD = 0.01
 
-    A `Checkpoint` runs after the module's and early stopping's end-of-epoch
-    hooks, so the saved state includes this epoch's record and stop decision.
+
+def training_ends(trainer: L.Trainer) -> bool:
+    """Whether the epoch that just ended is the last one (early stop or max_epochs)."""
+    return bool(trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0))
+
+
+class ResumeCheckpoint(Checkpoint):
+    """Saves the whole training state at the end of epochs, at a bounded cost.
+
+    The state is saved after the first epoch (which measures what a save
+    costs), after the last, and after any epoch that ends once the training
+    since the previous save has lasted 1 / `overhead` times that save: saving
+    then takes at most `overhead` of the training time (a short epoch of a
+    small model would otherwise spend 4 % of its time saving), and a killed
+    job loses at most that much training, or one epoch. `overhead` 0 saves
+    after every epoch; None means SAVE_OVERHEAD.
+
+    A `Checkpoint` runs after the module's end-of-epoch hook, so the saved
+    state includes this epoch's record and early-stopping decision.
     """
 
-    def __init__(self, resume: Resume) -> None:
+    def __init__(self, resume: Resume, overhead: float | None = None) -> None:
         self.resume = resume
+        self.overhead = SAVE_OVERHEAD if overhead is None else overhead
+        self._saved_at = time.perf_counter()
+        self._save_seconds: float | None = None  # what the last save took
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._saved_at = time.perf_counter()
+
+    def save_due(self, trainer: L.Trainer) -> bool:
+        if self.overhead <= 0 or self._save_seconds is None or training_ends(trainer):
+            return True
+        return (time.perf_counter() - self._saved_at) * self.overhead >= self._save_seconds
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.save_due(trainer):
+            log.info("epoch %d/%d done", trainer.current_epoch + 1, trainer.max_epochs)
+            return
+        started = time.perf_counter()
         trainer.save_checkpoint(self.resume.path, weights_only=False)
-        log.info(
-            "epoch %d/%d done, state saved for resumption",
-            trainer.current_epoch + 1,
-            trainer.max_epochs,
-        )
+        self._saved_at = time.perf_counter()
+        self._save_seconds = self._saved_at - started
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["resume"] = {
             "key": self.resume.key,
+            "epochs": trainer.max_epochs,
             # Training ends here: resuming must not run another epoch.
-            "finished": bool(
-                trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
-            ),
+            "finished": training_ends(trainer),
         }
 
 
@@ -473,7 +524,7 @@ def load_resume_state(resume: Resume) -> dict[str, Any] | None:
     if not resume.path.exists():
         return None
     try:
-        state = torch.load(resume.path, map_location="cpu", weights_only=True)
+        state = load_checkpoint(resume.path)
     except Exception as err:  # a file this code did not write: start afresh
         log.warning("ignoring unreadable resume state %s: %s", resume.path, err)
         state = None
@@ -503,7 +554,7 @@ def make_trainer(settings: TrainSettings, callbacks: list, checkpoints: bool = F
         logger=False,
         # Lightning refuses a Checkpoint callback unless checkpointing is on.
         enable_checkpointing=checkpoints,
-        plugins=[AtomicCheckpointIO()] if checkpoints else None,
+        plugins=[ResumeStateIO()] if checkpoints else None,
         enable_model_summary=False,
         enable_progress_bar=sys.stderr.isatty(),
         num_sanity_val_steps=0,
@@ -532,27 +583,23 @@ def fit(
 ) -> CellModule:
     """Train with early stopping on the monitored validation metric; keep the best weights.
 
-    With `resume`, the training state is saved there after every epoch, and a
+    With `resume`, the training state is saved there (see ResumeCheckpoint), and a
     state saved by an earlier, interrupted run with the same key is resumed.
     """
     L.seed_everything(seed, workers=True, verbose=False)
     counts = np.bincount(train.labels.numpy(), minlength=n_classes)
     module = CellModule(model, settings, n_classes, counts, augment, seed)
-    early = L.pytorch.callbacks.EarlyStopping(
-        monitor=settings.monitor, mode="max", patience=settings.patience
-    )
-    callbacks: list = [early]
+    callbacks: list = []
     saved = None
     if resume is not None:
         callbacks.append(ResumeCheckpoint(resume))
         saved = load_resume_state(resume)
     trainer = make_trainer(settings, callbacks, checkpoints=resume is not None)
     module.train_data = train
+    module.val_data = val
     train_batches = TrainingEpochs(len(train.labels), seed)
-    val_loader = loader(val, 1024)
     if saved is None:
-        trainer.validate(module, val_loader, verbose=False)
-        trainer.fit(module, DataLoader(train_batches, batch_size=None), val_loader)
+        trainer.fit(module, DataLoader(train_batches, batch_size=None))
     else:
         done = int(saved["spectragrid"]["epochs_done"])
         module.resumed_from = done
@@ -566,7 +613,6 @@ def fit(
             trainer.fit(
                 module,
                 DataLoader(train_batches, batch_size=None),
-                val_loader,
                 ckpt_path=resume.path,
                 weights_only=True,
             )

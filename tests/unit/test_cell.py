@@ -285,9 +285,11 @@ def _resumable_spec() -> CellSpec:
     )
 
 
-def _kill_after(monkeypatch, epochs: int) -> None:
+def _kill_after(monkeypatch, epochs: int, save_overhead: float = 0.0) -> None:
+    """Raise Killed after epoch `epochs`; by default the state of every epoch is saved."""
     from spectragrid import training
 
+    monkeypatch.setattr(training, "SAVE_OVERHEAD", save_overhead)
     save = training.ResumeCheckpoint.on_train_epoch_end
 
     def save_then_die(self, trainer, module):
@@ -334,6 +336,29 @@ def test_an_interrupted_cell_resumes_to_the_same_results(
     assert pd.read_parquet(resumed.predictions).equals(pd.read_parquet(uninterrupted.predictions))
     # the state is removed once the cell is complete
     assert not state.exists() and not state.parent.exists()
+
+
+def test_a_state_not_saved_every_epoch_resumes_from_its_last_save(
+    prepared, uninterrupted, monkeypatch, caplog
+):
+    """Saves are spaced to bound their cost; a kill loses the epochs since the last."""
+    inputs = (prepared / "clean.parquet", prepared / "folds.parquet", None)
+    state = prepared / "spaced" / "last.ckpt"
+    resumed = _outputs(prepared / "resumed-spaced")
+    # a save so dear that after the first epoch's none is due before the last epoch
+    _kill_after(monkeypatch, 2, save_overhead=1e-12)
+    with caplog.at_level("INFO", logger="spectragrid.training"), pytest.raises(Killed):
+        run_cell(_resumable_spec(), *inputs, resumed, resume_path=state)
+    monkeypatch.undo()
+    epochs = _resumable_spec().train["epochs"]
+    assert f"epoch 1/{epochs} done, state saved for resumption" in caplog.messages
+    assert f"epoch 2/{epochs} done" in caplog.messages
+    assert torch.load(state, weights_only=True)["spectragrid"]["epochs_done"] == 1
+
+    run_cell(_resumable_spec(), *inputs, resumed, resume_path=state)
+    assert json.loads(resumed.card.read_text())["resumed_after_epoch"] == 1
+    assert resumed.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert resumed.history.read_bytes() == uninterrupted.history.read_bytes()
 
 
 def test_the_saved_state_of_another_config_is_not_resumed(prepared, uninterrupted, monkeypatch):

@@ -2,7 +2,8 @@
 
 On a copy of the finished tiny study, snakemake trains two new cells with
 `--keep-going`: a quick one, and a slow one whose training process is killed
-once its log says that epoch 2 is done. The next snakemake must plan only
+once its log says that the state of epoch 2 or later is saved (saves are
+spaced to bound their cost, so not every epoch's is). The next snakemake must plan only
 the killed cell, leave the quick one untouched, and resume the killed one
 after its last saved epoch; its outputs must equal those of the same cell
 trained again without interruption.
@@ -43,10 +44,16 @@ def _config() -> dict:
     return config
 
 
+def _saved_epochs(log: Path) -> list[int]:
+    text = log.read_text() if log.exists() else ""
+    return [int(n) for n in re.findall(rf"epoch (\d+)/{EPOCHS} done, state saved", text)]
+
+
 def _kill_training_after_epoch(snakemake: subprocess.Popen, log: Path, epoch: int) -> None:
-    """SIGKILL the process that runs the cell's training script once `log` reports `epoch`."""
+    """SIGKILL the process that runs the cell's training script once `log` reports the
+    state of `epoch` or a later one saved."""
     deadline = time.monotonic() + SNAKEMAKE_TIMEOUT
-    while f"epoch {epoch}/{EPOCHS} done" not in (log.read_text() if log.exists() else ""):
+    while not any(saved >= epoch for saved in _saved_epochs(log)):
         assert snakemake.poll() is None, "snakemake ended before the slow cell reached the epoch"
         assert time.monotonic() < deadline, "the slow cell never reached the epoch"
         time.sleep(0.01)
