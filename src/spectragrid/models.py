@@ -58,7 +58,11 @@ class MinMaxScale(nn.Module):
         self.inv_span.copy_(torch.from_numpy(inv.astype(np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.low) * self.inv_span * 2.0 - 1.0
+        # x * scale + offset, with scale = 2 / span and offset = -1 - low * scale:
+        # one pass over the batch instead of four (the small per-feature terms
+        # are recomputed each call, so the buffers stay the only state).
+        scale = self.inv_span * 2.0
+        return torch.addcmul(-1.0 - self.low * scale, x, scale)
 
 
 class SpectraClassifier(nn.Module):
