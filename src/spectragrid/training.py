@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import logging
 import math
 import os
@@ -34,7 +35,6 @@ from lightning.pytorch.plugins import MixedPrecision
 from lightning.pytorch.plugins.io import CheckpointIO
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torch.utils.data import DataLoader, IterableDataset
 
 from spectragrid.atomic import atomic_path
 from spectragrid.augment import Augment
@@ -47,7 +47,6 @@ from spectragrid.schedules import PLATEAU_MONITOR, build_optimizer, build_schedu
 # and advice out of them, and keep its real warnings.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", message=".*IterableDataset. has .__len__. defined.*")
 warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 # On a machine with the SLURM client, every local job would print Lightning's
 # advice to launch through srun; the workflow decides where jobs run.
@@ -143,7 +142,7 @@ class EpochOrder:
         self.order = order
 
 
-class TrainingEpochs(IterableDataset):
+class TrainingEpochs:
     """One item per epoch, the epoch's row order; `epoch` counts the passes."""
 
     def __init__(self, n: int, seed: int) -> None:
@@ -448,8 +447,12 @@ class ResumeStateIO(CheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
+        # Serialised in memory and written at once: torch.save's many small
+        # writes to a file take as long again as the serialising.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
         with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+            tmp.write_bytes(buffer.getbuffer())
         log.info(
             "epoch %d/%d done, state saved for resumption",
             checkpoint["spectragrid"]["epochs_done"],
@@ -603,7 +606,7 @@ def fit(
     module.val_data = val
     train_batches = TrainingEpochs(len(train.labels), seed)
     if saved is None:
-        trainer.fit(module, DataLoader(train_batches, batch_size=None))
+        trainer.fit(module, train_batches)
     else:
         done = int(saved["spectragrid"]["epochs_done"])
         module.resumed_from = done
@@ -616,7 +619,7 @@ def fit(
             train_batches.epoch = done
             trainer.fit(
                 module,
-                DataLoader(train_batches, batch_size=None),
+                train_batches,
                 ckpt_path=resume.path,
                 weights_only=True,
             )
