@@ -1,10 +1,9 @@
 """Optimizer and learning-rate schedule from the `train` config.
 
-`build_scheduler` returns a Lightning `lr_scheduler` config dict, so
-`configure_optimizers` can return
-`{"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, train, epochs)}`
-(or the optimizer alone when it returns None). All schedules step once per
-epoch.
+`build_scheduler` returns the torch scheduler (or None), which
+`configure_optimizers` hands to Lightning so that its state is saved and
+restored with the rest. The training loop steps every schedule once per
+epoch; ReduceLROnPlateau is given PLATEAU_MONITOR's value.
 
 Keys other than those in SCHEDULE_DEFAULTS are ignored, so the whole `train`
 mapping can be passed. The plateau and step parameters carry a prefix
@@ -18,7 +17,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau, StepLR
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 SCHEDULERS: tuple[str, ...] = ("none", "step", "plateau", "three_plateau")
@@ -105,18 +104,17 @@ class ThreePlateau:
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, config: Mapping[str, Any], max_epochs: int
-) -> dict[str, Any] | None:
-    """The Lightning `lr_scheduler` dict for `train.scheduler`, or None for `none`."""
+) -> LRScheduler | ReduceLROnPlateau | None:
+    """The scheduler for `train.scheduler`, stepped once per epoch, or None for `none`."""
     name = _choice(config, "scheduler", SCHEDULERS)
     if name == "none":
         return None
     if name == "step":
-        scheduler: Any = StepLR(
+        return StepLR(
             optimizer,
             step_size=_positive(config, "step_size", integer=True),
             gamma=_positive(config, "step_gamma"),
         )
-        return {"scheduler": scheduler, "interval": "epoch", "frequency": 1}
     if name == "plateau":
         factor = _positive(config, "plateau_factor")
         if factor >= 1:
@@ -124,12 +122,5 @@ def build_scheduler(
         patience = _get(config, "plateau_patience")
         if isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 0:
             raise ValueError(f"train.plateau_patience: expected an integer >= 0, got {patience!r}")
-        scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=int(patience))
-        return {
-            "scheduler": scheduler,
-            "interval": "epoch",
-            "frequency": 1,
-            "monitor": PLATEAU_MONITOR,
-        }
-    scheduler = LambdaLR(optimizer, lr_lambda=ThreePlateau(max_epochs))
-    return {"scheduler": scheduler, "interval": "epoch", "frequency": 1}
+        return ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=int(patience))
+    return LambdaLR(optimizer, lr_lambda=ThreePlateau(max_epochs))

@@ -19,7 +19,7 @@ def lrs_per_epoch(config: dict, epochs: int) -> list[float]:
     for _ in range(epochs):
         seen.append(opt.param_groups[0]["lr"])
         opt.step()
-        schedule["scheduler"].step()
+        schedule.step()
     return seen
 
 
@@ -48,23 +48,18 @@ def test_three_plateau_rounding_rule():
 def test_step_and_plateau_construct():
     opt = optimizer()
     step = build_scheduler(opt, {"scheduler": "step"}, 200)
-    assert step is not None
-    assert isinstance(step["scheduler"], StepLR)
-    assert step["interval"] == "epoch"
-    assert (step["scheduler"].step_size, step["scheduler"].gamma) == (50, 0.1)
+    assert isinstance(step, StepLR)
+    assert (step.step_size, step.gamma) == (50, 0.1)
     custom = build_scheduler(opt, {"scheduler": "step", "step_size": 7, "step_gamma": 0.5}, 20)
-    assert custom is not None
-    assert (custom["scheduler"].step_size, custom["scheduler"].gamma) == (7, 0.5)
+    assert isinstance(custom, StepLR)
+    assert (custom.step_size, custom.gamma) == (7, 0.5)
 
     plateau = build_scheduler(optimizer(), {"scheduler": "plateau"}, 20)
-    assert plateau is not None
-    scheduler = plateau["scheduler"]
-    assert isinstance(scheduler, ReduceLROnPlateau)
-    assert plateau["monitor"] == "val_loss" and plateau["interval"] == "epoch"
-    assert (scheduler.factor, scheduler.patience, scheduler.mode) == (0.1, 5, "min")
+    assert isinstance(plateau, ReduceLROnPlateau)
+    assert (plateau.factor, plateau.patience, plateau.mode) == (0.1, 5, "min")
 
     three = build_scheduler(optimizer(), {"scheduler": "three_plateau"}, 20)
-    assert three is not None and isinstance(three["scheduler"], LambdaLR)
+    assert isinstance(three, LambdaLR)
 
 
 def test_none_is_no_scheduler():
