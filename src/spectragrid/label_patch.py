@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spectragrid.targets import SEVERITIES, TargetError, _split_combo, full_truth, resolve
+from spectragrid.targets import SEVERITIES, TargetError, full_truth, resolve, split_combo
 
 KEY = "dataset.label_patch"
 REQUIRED = ("sample_id", "corrected_label")
@@ -79,7 +79,7 @@ def read_label_patch(paths: list[str | Path], severities: list[str]) -> dict[str
 def check_label(label: str, severities: list[str], where: str) -> None:
     """A corrected label must be a full-truth value: a known severity, then a type number."""
     try:
-        severity, _ = _split_combo(label)
+        severity, _ = split_combo(label)
     except TargetError:
         severity = None
     if severity not in severities:
@@ -106,7 +106,7 @@ def apply_label_patch(table: pd.DataFrame, patch: dict[str, str] | list) -> pd.D
     patched = table.copy()
     rows = ids.isin(entries).to_numpy()
     corrected = ids[rows].map(entries)
-    split = [_split_combo(v) for v in corrected]
+    split = [split_combo(v) for v in corrected]
     patched.loc[rows, "severity"] = [s for s, _ in split]
     patched.loc[rows, "type"] = np.asarray([t for _, t in split], dtype=np.int64)
     patched["full_truth"] = full_truth(patched["severity"], patched["type"]).astype(object)

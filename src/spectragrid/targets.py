@@ -61,7 +61,8 @@ def full_truth(severity: pd.Series, type_: pd.Series) -> pd.Series:
     return severity.astype(str) + type_.astype("int64").astype(str)
 
 
-def _split_combo(value: str) -> tuple[str, int]:
+def split_combo(value: str) -> tuple[str, int]:
+    """`VR11` -> ("VR", 11): a full-truth value's severity and type; TargetError otherwise."""
     match = re.fullmatch(r"(.*?\D)(\d+)", value)
     if not match:
         raise TargetError(f"not a full-truth value: {value!r}")
@@ -69,7 +70,7 @@ def _split_combo(value: str) -> tuple[str, int]:
 
 
 def _order_key(value: str) -> tuple[int, int]:
-    severity, type_ = _split_combo(value)
+    severity, type_ = split_combo(value)
     rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
     return rank, type_
 
@@ -84,10 +85,10 @@ def _group(observed: list[str], key) -> tuple[list[str], list[tuple[str, ...]]]:
 
 def _ava(code: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
     def severity(v: str) -> str:
-        return _split_combo(v)[0]
+        return split_combo(v)[0]
 
     def type_(v: str) -> int:
-        return _split_combo(v)[1]
+        return split_combo(v)[1]
 
     if code == "IN":
         return _group(observed, severity)
@@ -146,9 +147,9 @@ def _check_domain_severities(code: str, severities: set[str]) -> None:
 
 def _ova(x: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
     if x in SEVERITIES:
-        positive = [v for v in observed if _split_combo(v)[0] == x]
+        positive = [v for v in observed if split_combo(v)[0] == x]
     elif x.isdigit():
-        positive = [v for v in observed if _split_combo(v)[1] == int(x)]
+        positive = [v for v in observed if split_combo(v)[1] == int(x)]
     else:
         positive = [v for v in observed if v == x]
     if not positive:
