@@ -36,7 +36,7 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from spectragrid.atomic import atomic_path
+from spectragrid.atomic import write_atomic
 from spectragrid.augment import Augment
 from spectragrid.checkpoint import load_checkpoint
 from spectragrid.losses import build_loss, draw_mixup, mixup
@@ -191,7 +191,8 @@ class CellModule(L.LightningModule):
         # each batch's mean loss (not synchronised to the host) and size
         self._train_losses: list[torch.Tensor] = []
         self._train_sizes: list[int] = []
-        self._forward_context: Any = None  # set for each epoch by training_step
+        # the forward pass's precision context, reused by every step
+        self._forward_context: Any = contextlib.nullcontext()
         self._epoch_started = 0.0
         self.epoch_seconds: list[float] = []  # whole epochs, validation included
         self.step_seconds: list[float] = []  # each epoch's optimizer steps alone
@@ -218,10 +219,10 @@ class CellModule(L.LightningModule):
         if batch_idx == 0:
             # An epoch's draws (dropout, augmentation, mixup) depend on (seed,
             # epoch) only, not on what earlier epochs consumed: a run resumed at
-            # this epoch draws exactly what an uninterrupted run draws. Seeded at
-            # the first batch because Lightning creates the epoch's data
-            # iterator, which takes a number from the global generator, at a
-            # different point on the first epoch of a resumed fit.
+            # this epoch draws exactly what an uninterrupted run draws. Seeded
+            # here, right before the epoch's one step, so that nothing Lightning
+            # does between epochs (or before the first of a resumed fit) can
+            # consume numbers in between.
             epoch_seed = self.seed * 1_000_003 + self.current_epoch
             if self.device.type == "cuda":
                 torch.manual_seed(epoch_seed)
@@ -240,27 +241,24 @@ class CellModule(L.LightningModule):
         CNN's forward pass.
         """
         started = time.perf_counter()
+        plugin = self.trainer.precision_plugin
         # Lightning's backward and step wrappers run hooks this module does not
         # use, about 0.2 ms a step; only fp16's gradient scaler needs them.
-        if getattr(self.trainer.precision_plugin, "scaler", None) is None:
+        if getattr(plugin, "scaler", None) is None:
             optimizer, backward = self.optimizers().optimizer, torch.Tensor.backward
         else:
             optimizer, backward = self.optimizers(), self.manual_backward
         # Lightning runs training_step under autocast; only the forward pass
         # needs it. One autocast object serves every step: building one per
         # step costs as much as a few of a small model's elementwise kernels.
-        plugin = self.trainer.precision_plugin
-        self._forward_context = (
-            plugin.autocast_context_manager() if isinstance(plugin, MixedPrecision) else None
-        )
-        on_host = self.device.type == "cpu"
+        # (32-true, the one other precision, has no forward context.)
+        if isinstance(plugin, MixedPrecision):
+            self._forward_context = plugin.autocast_context_manager()
         with torch.autocast(self.device.type, enabled=False):
             for batch in batches(self.train_data, self.settings.batch_size, epoch.order):
-                if not on_host:
-                    batch = tuple(
-                        None if t is None else t.to(self.device, non_blocking=True) for t in batch
-                    )
-                loss = self.batch_loss(*batch)
+                loss = self.batch_loss(
+                    *(None if t is None else t.to(self.device, non_blocking=True) for t in batch)
+                )
                 optimizer.zero_grad(set_to_none=True)
                 backward(loss)
                 optimizer.step()
@@ -291,7 +289,7 @@ class CellModule(L.LightningModule):
             self.generator.set_state(after)
             if weights is not None:
                 weights = lam * weights + (1 - lam) * weights[partner.to(weights.device)]
-        with self._forward_context or self.trainer.precision_plugin.forward_context():
+        with self._forward_context:
             logits = self.model(spectra, tabular)
         loss = self.loss(logits, targets, weights)
         # .item() would synchronise every step; the epoch's mean is taken at its end.
@@ -441,8 +439,7 @@ class Resume:
 
 class ResumeStateIO(CheckpointIO):
     """Resume state written under a temporary name and renamed, so that a job killed
-    mid-write keeps its previous state; read with weights_only. Each write is
-    reported in the job's log once the file is in place."""
+    mid-write keeps its previous state; read with weights_only."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
@@ -451,13 +448,7 @@ class ResumeStateIO(CheckpointIO):
         # writes to a file take as long again as the serialising.
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(buffer.getbuffer())
-        log.info(
-            "epoch %d/%d done, state saved for resumption",
-            checkpoint["spectragrid"]["epochs_done"],
-            checkpoint["resume"]["epochs"],
-        )
+        write_atomic(path, buffer.getvalue())
 
     def load_checkpoint(
         self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
@@ -482,45 +473,45 @@ class ResumeCheckpoint(Checkpoint):
 
     The state is saved after the first epoch (which measures what a save
     costs), after the last, and after any epoch that ends once the training
-    since the previous save has lasted 1 / `overhead` times that save: saving
-    then takes at most `overhead` of the training time (a short epoch of a
-    small model would otherwise spend 4 % of its time saving), and a killed
-    job loses at most that much training, or one epoch. `overhead` 0 saves
-    after every epoch; None means SAVE_OVERHEAD.
+    since the previous save has lasted 1 / SAVE_OVERHEAD times that save:
+    saving then takes at most SAVE_OVERHEAD of the training time (a short
+    epoch of a small model would otherwise spend 4 % of its time saving), and
+    a killed job loses at most that much training, or one epoch.
+    SAVE_OVERHEAD 0 saves after every epoch.
 
     A `Checkpoint` runs after the module's end-of-epoch hook, so the saved
     state includes this epoch's record and early-stopping decision.
     """
 
-    def __init__(self, resume: Resume, overhead: float | None = None) -> None:
+    def __init__(self, resume: Resume) -> None:
         self.resume = resume
-        self.overhead = SAVE_OVERHEAD if overhead is None else overhead
-        self._saved_at = time.perf_counter()
+        self._saved_at = 0.0  # when the last save ended, or training began
         self._save_seconds: float | None = None  # what the last save took
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._saved_at = time.perf_counter()
 
     def save_due(self, trainer: L.Trainer) -> bool:
-        if self.overhead <= 0 or self._save_seconds is None or training_ends(trainer):
+        if SAVE_OVERHEAD <= 0 or self._save_seconds is None or training_ends(trainer):
             return True
-        return (time.perf_counter() - self._saved_at) * self.overhead >= self._save_seconds
+        return (time.perf_counter() - self._saved_at) * SAVE_OVERHEAD >= self._save_seconds
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        done = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} done"
         if not self.save_due(trainer):
-            log.info("epoch %d/%d done", trainer.current_epoch + 1, trainer.max_epochs)
+            log.info(done)
             return
         started = time.perf_counter()
         trainer.save_checkpoint(self.resume.path, weights_only=False)
         self._saved_at = time.perf_counter()
         self._save_seconds = self._saved_at - started
+        log.info("%s, state saved for resumption", done)
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["resume"] = {
             "key": self.resume.key,
-            "epochs": trainer.max_epochs,
             # Training ends here: resuming must not run another epoch.
             "finished": training_ends(trainer),
         }
