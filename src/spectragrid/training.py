@@ -463,6 +463,27 @@ class ResumeStateIO(CheckpointIO):
 SAVE_OVERHEAD = 0.01
 
 
+def min_unsaved_seconds() -> float:
+    """Training time a killed job may lose before its state is worth saving.
+
+    A restarted job spends several seconds starting up anyway, and a save on a
+    cluster's shared file system can cost far more than on a local disk, so
+    a cell that trains for less than this never saves (the demo's cells train
+    for a few seconds). SPECTRAGRID_MIN_UNSAVED_SECONDS overrides the default
+    of 10; 0 lets the SAVE_OVERHEAD rule alone decide.
+    """
+    value = os.environ.get("SPECTRAGRID_MIN_UNSAVED_SECONDS", "10")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(
+            f"SPECTRAGRID_MIN_UNSAVED_SECONDS: expected a number of seconds, got {value!r}"
+        ) from None
+    if not seconds >= 0:
+        raise ValueError(f"SPECTRAGRID_MIN_UNSAVED_SECONDS: expected >= 0, got {value!r}")
+    return seconds
+
+
 def training_ends(trainer: L.Trainer) -> bool:
     """Whether the epoch that just ended is the last one (early stop or max_epochs)."""
     return bool(trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0))
@@ -471,13 +492,15 @@ def training_ends(trainer: L.Trainer) -> bool:
 class ResumeCheckpoint(Checkpoint):
     """Saves the whole training state at the end of epochs, at a bounded cost.
 
-    The state is saved after the first epoch (which measures what a save
-    costs), after the last, and after any epoch that ends once the training
-    since the previous save has lasted 1 / SAVE_OVERHEAD times that save:
-    saving then takes at most SAVE_OVERHEAD of the training time (a short
-    epoch of a small model would otherwise spend 4 % of its time saving), and
-    a killed job loses at most that much training, or one epoch.
-    SAVE_OVERHEAD 0 saves after every epoch.
+    Nothing is saved until min_unsaved_seconds() of training would be lost.
+    From then on, the state is saved after the first epoch that ends (which
+    measures what a save costs), after the last, and after any epoch that
+    ends once the training since the previous save has lasted 1 /
+    SAVE_OVERHEAD times that save: saving then takes at most SAVE_OVERHEAD
+    of the training time (a short epoch of a small model would otherwise
+    spend 4 % of its time saving), and a killed job loses at most that much
+    training, or the minimum, or one epoch. SAVE_OVERHEAD 0 saves after
+    every epoch.
 
     A `Checkpoint` runs after the module's end-of-epoch hook, so the saved
     state includes this epoch's record and early-stopping decision.
@@ -485,6 +508,7 @@ class ResumeCheckpoint(Checkpoint):
 
     def __init__(self, resume: Resume) -> None:
         self.resume = resume
+        self.min_unsaved = min_unsaved_seconds()
         self._saved_at = 0.0  # when the last save ended, or training began
         self._save_seconds: float | None = None  # what the last save took
 
@@ -492,9 +516,14 @@ class ResumeCheckpoint(Checkpoint):
         self._saved_at = time.perf_counter()
 
     def save_due(self, trainer: L.Trainer) -> bool:
-        if SAVE_OVERHEAD <= 0 or self._save_seconds is None or training_ends(trainer):
+        if SAVE_OVERHEAD <= 0:
             return True
-        return (time.perf_counter() - self._saved_at) * SAVE_OVERHEAD >= self._save_seconds
+        unsaved = time.perf_counter() - self._saved_at
+        if unsaved < self.min_unsaved:
+            return False
+        if self._save_seconds is None or training_ends(trainer):
+            return True
+        return unsaved * SAVE_OVERHEAD >= self._save_seconds
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         done = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} done"

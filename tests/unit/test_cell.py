@@ -290,6 +290,8 @@ def _kill_after(monkeypatch, epochs: int, save_overhead: float = 0.0) -> None:
     from spectragrid import training
 
     monkeypatch.setattr(training, "SAVE_OVERHEAD", save_overhead)
+    # these cells train for well under the default minimum before a first save
+    monkeypatch.setenv("SPECTRAGRID_MIN_UNSAVED_SECONDS", "0")
     save = training.ResumeCheckpoint.on_train_epoch_end
 
     def save_then_die(self, trainer, module):
@@ -378,3 +380,44 @@ def test_the_saved_state_of_another_config_is_not_resumed(prepared, uninterrupte
     assert json.loads(out.card.read_text())["resumed_after_epoch"] is None
     assert out.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
     assert not state.exists()
+
+
+def test_a_cell_shorter_than_the_minimum_unsaved_time_saves_nothing(prepared, caplog):
+    """Its state would cost a save and protect less training than a restart costs."""
+    inputs = (prepared / "clean.parquet", prepared / "folds.parquet", None)
+    state = prepared / "short" / "last.ckpt"
+    writes = []
+    from spectragrid import training
+
+    original = training.ResumeStateIO.save_checkpoint
+
+    def counting(self, checkpoint, path, storage_options=None):
+        writes.append(checkpoint["spectragrid"]["epochs_done"])
+        original(self, checkpoint, path, storage_options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training.ResumeStateIO, "save_checkpoint", counting)
+        patch.setenv("SPECTRAGRID_MIN_UNSAVED_SECONDS", "3600")
+        with caplog.at_level("INFO", logger="spectragrid.training"):
+            out = _outputs(prepared / "short-out")
+            run_cell(_resumable_spec(), *inputs, out, resume_path=state)
+        assert writes == []
+        assert not any("state saved" in m for m in caplog.messages)
+        assert any(m.startswith("epoch 1/8 done") for m in caplog.messages)
+
+        # with no minimum, the first epoch's state is saved, and the last one's
+        patch.setenv("SPECTRAGRID_MIN_UNSAVED_SECONDS", "0")
+        out = _outputs(prepared / "unshort-out")
+        run_cell(_resumable_spec(), *inputs, out, resume_path=state)
+        epochs_run = json.loads(out.metrics.read_text())["epochs_run"]
+        assert writes[0] == 1 and writes[-1] == epochs_run
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("value", ["ten", "-1", "nan"])
+def test_a_bad_minimum_unsaved_time_is_refused_by_name(monkeypatch, value):
+    from spectragrid.training import min_unsaved_seconds
+
+    monkeypatch.setenv("SPECTRAGRID_MIN_UNSAVED_SECONDS", value)
+    with pytest.raises(ValueError, match="SPECTRAGRID_MIN_UNSAVED_SECONDS"):
+        min_unsaved_seconds()
