@@ -4,7 +4,9 @@ Both train the default study's CNN on the demo data for a fixed number of
 epochs (evaluating the validation part before the first epoch and after each,
 as a cell does), with the same threads, batch size and allocator settings.
 The cell keeps its resumable state as in the workflow; a third variant
-without it shows what that costs.
+without it shows what that costs (with the workflow's 10 s minimum before a
+first save, a fit this short saves nothing, so what remains is the resume
+callback and the look for an earlier state).
 
 This machine's speed drifts by 10-30 % over seconds (a shared VM), more than
 the differences measured, so the variants are compared in pairs close in
@@ -15,9 +17,9 @@ cell's own first-use costs (Lightning's trainer and loops) stay in its
 first round's time, as in a workflow job. Printed per thread count: the
 median over rounds of the per-round ratios cell / bare loop and cell / cell
 without state, with their range, and achieved GFLOP/s against a float32
-matmul measured in the same process right before and after each fit: over the optimizer steps
-alone (the training step, as the model card times it) and over the whole fit
-(validation and set-up included). Targets: cell / bare <= 1.05, and the
+matmul measured in the same process right before and after each fit: over
+the optimizer steps alone (the training step, as the model card times it)
+and over the whole fit (validation and set-up included). Targets: cell / bare <= 1.05, and the
 training step at >= 50 % of the matmul figure.
 
     python benchmarks/train_speed.py --epochs 10 --threads 1 2 --repeats 7 --rounds 2
@@ -139,10 +141,10 @@ def worker(
     work = train_work + flops * len(val.labels) * (epochs + 1)
 
     references = [matmul_gflops()]
+    resume = Resume(folder / f"state-{os.getpid()}" / "last.ckpt", key="benchmark")
     results = []
     for variant in variants:
         model = copy.deepcopy(initial)
-        resume = Resume(folder / f"state-{os.getpid()}" / "last.ckpt", key="benchmark")
         start = time.perf_counter()
         if variant == "spectragrid":
             module = fit(model, train, val, settings, target.n_classes, seed=0, resume=resume)
@@ -153,6 +155,7 @@ def worker(
         else:
             step_seconds = bare_loop(model, train, val, settings, epochs)
         seconds = time.perf_counter() - start
+        # as a completed cell does, untimed: the next round must not resume it
         discard_resume_state(resume)
         references.append(matmul_gflops())
         results.append(
@@ -172,7 +175,7 @@ def worker(
 
 def warm_up(model, train, val, batch_size: int, precision: str) -> None:
     """What every variant would pay first and alike: the first optimiser (which
-    imports torch._dynamo, ~1 s), oneDNN's kernels for the training and
+    imports torch._dynamo), oneDNN's kernels for the training and
     evaluation shapes, and the allocator's first pages."""
     import torch
 
