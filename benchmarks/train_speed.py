@@ -19,8 +19,8 @@ median over rounds of the per-round ratios cell / bare loop and cell / cell
 without state, with their range, and achieved GFLOP/s against a float32
 matmul measured in the same process right before and after each fit: over
 the optimizer steps alone (the training step, as the model card times it)
-and over the whole fit (validation and set-up included). Targets: cell / bare <= 1.05, and the
-training step at >= 50 % of the matmul figure.
+and over the whole fit (validation and set-up included). Targets: cell /
+bare <= 1.05, and the training step at >= 50 % of the matmul figure.
 
     python benchmarks/train_speed.py --epochs 10 --threads 1 2 --repeats 7 --rounds 2
 """

@@ -500,7 +500,7 @@ class ResumeCheckpoint(Checkpoint):
     of the training time (a short epoch of a small model would otherwise
     spend 4 % of its time saving), and a killed job loses at most that much
     training, or the minimum, or one epoch. SAVE_OVERHEAD 0 saves after
-    every epoch.
+    every epoch once the minimum has passed.
 
     A `Checkpoint` runs after the module's end-of-epoch hook, so the saved
     state includes this epoch's record and early-stopping decision.
@@ -516,12 +516,10 @@ class ResumeCheckpoint(Checkpoint):
         self._saved_at = time.perf_counter()
 
     def save_due(self, trainer: L.Trainer) -> bool:
-        if SAVE_OVERHEAD <= 0:
-            return True
         unsaved = time.perf_counter() - self._saved_at
         if unsaved < self.min_unsaved:
             return False
-        if self._save_seconds is None or training_ends(trainer):
+        if SAVE_OVERHEAD <= 0 or self._save_seconds is None or training_ends(trainer):
             return True
         return unsaved * SAVE_OVERHEAD >= self._save_seconds
 
