@@ -6,13 +6,16 @@ as a cell does), with the same threads, batch size and allocator settings.
 The cell keeps its resumable state as in the workflow; a third variant
 without it shows what that costs (with the workflow's 10 s minimum before a
 first save, a fit this short saves nothing, so what remains is the resume
-callback and the look for an earlier state).
+callback and the look for an earlier state). A fourth variant runs the bare
+loop with the first-stage C kernel off (SPECTRAGRID_NATIVE=0), to show what
+the kernel gives.
 
 This machine's speed drifts by 10-30 % over seconds (a shared VM), more than
 the differences measured, so the variants are compared in pairs close in
-time: each fresh process trains all three one after the other, in rounds
+time: each fresh process trains all four one after the other, in rounds
 whose order rotates, after a warm-up they share (the first optimiser's
-imports, oneDNN's kernels for these shapes, the allocator's pages); the
+imports, oneDNN's kernels for these shapes, the C kernel's build or load,
+the allocator's pages); the
 cell's own first-use costs (Lightning's trainer and loops) stay in its
 first round's time, as in a workflow job. Printed per thread count: the
 median over rounds of the per-round ratios cell / bare loop and cell / cell
@@ -71,7 +74,7 @@ def matmul_gflops(seconds: float = 0.5) -> float:
     return 2 * 1024**3 * n / (time.perf_counter() - start) / 1e9
 
 
-VARIANTS = ("bare", "spectragrid", "no-state")
+VARIANTS = ("bare", "spectragrid", "no-state", "bare-no-kernel")
 
 
 def worker(
@@ -152,6 +155,12 @@ def worker(
         elif variant == "no-state":
             module = fit(model, train, val, settings, target.n_classes, seed=0)
             step_seconds = sum(module.step_seconds)
+        elif variant == "bare-no-kernel":
+            os.environ["SPECTRAGRID_NATIVE"] = "0"
+            try:
+                step_seconds = bare_loop(model, train, val, settings, epochs)
+            finally:
+                del os.environ["SPECTRAGRID_NATIVE"]
         else:
             step_seconds = bare_loop(model, train, val, settings, epochs)
         seconds = time.perf_counter() - start
@@ -264,12 +273,16 @@ def report(threads: int, runs: list[dict[str, dict]]) -> str:
         f"{threads} thread(s), {runs[0]['spectragrid']['precision']}\n"
         f"  seconds: bare {spread(of('bare', 'seconds'), '.3f')}, "
         f"cell {spread(of('spectragrid', 'seconds'), '.3f')}, "
-        f"no-state {spread(of('no-state', 'seconds'), '.3f')}\n"
+        f"no-state {spread(of('no-state', 'seconds'), '.3f')}, "
+        f"bare without the kernel {spread(of('bare-no-kernel', 'seconds'), '.3f')}\n"
         f"  cell / bare {spread(ratio('spectragrid', 'bare'), '.3f')}, "
-        f"cell / no-state {spread(ratio('spectragrid', 'no-state'), '.3f')}\n"
+        f"cell / no-state {spread(ratio('spectragrid', 'no-state'), '.3f')}, "
+        f"bare / bare without the kernel {spread(ratio('bare', 'bare-no-kernel'), '.3f')}\n"
         f"  matmul GFLOP/s {spread(of('spectragrid', 'matmul_gflops'), '.1f')}\n"
         f"  training step of matmul: cell {spread(share('spectragrid', 'step_gflops'), '.1%')}, "
-        f"bare {spread(share('bare', 'step_gflops'), '.1%')}; "
+        f"bare {spread(share('bare', 'step_gflops'), '.1%')}, "
+        f"bare without the first-stage kernel "
+        f"{spread(share('bare-no-kernel', 'step_gflops'), '.1%')}; "
         f"cell step GFLOP/s {spread(of('spectragrid', 'step_gflops'), '.1f')}\n"
         f"  whole fit of matmul: cell {spread(share('spectragrid', 'gflops'), '.1%')}"
     )
@@ -308,7 +321,7 @@ def main() -> None:
         folder = prepare(Path(tmp), args.samples)
         print(
             f"demo {args.samples} samples, default CNN, {args.epochs} epochs; "
-            f"{args.repeats} processes per thread count, each training the three variants "
+            f"{args.repeats} processes per thread count, each training the four variants "
             f"in {args.rounds} rounds of rotating order; median (min-max) over rounds"
         )
         for threads in args.threads:

@@ -77,7 +77,17 @@ class PlanarSequential(nn.Sequential):
     """Layers run on the planar view of (B, C, L); returns the features flattened (B, F).
 
     The features come out in the order of (B, C, L).flatten(1): channel-major.
+    A first conv -> max-pool -> ReLU stage runs as one C kernel in training
+    where it applies (architectures/first_stage.py).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from spectragrid.architectures import first_stage
+
+        layers = list(self)
+        if first_stage.fusable(layers) and first_stage.applies(layers[0], x):
+            h = first_stage.first_stage(layers[0], layers[1], x)
+            for layer in layers[3:]:
+                h = layer(h)
+            return h.flatten(1)
         return super().forward(to_planar(x)).flatten(1)
