@@ -7,14 +7,13 @@ The cell keeps its resumable state as in the workflow; a third variant
 without it shows what that costs (with the workflow's 10 s minimum before a
 first save, a fit this short saves nothing, so what remains is the resume
 callback and the look for an earlier state). A fourth variant runs the bare
-loop with the first-stage C kernel off (SPECTRAGRID_NATIVE=0), to show what
-the kernel gives.
+loop with the C kernels off (SPECTRAGRID_NATIVE=0), to show what they give.
 
 This machine's speed drifts by 10-30 % over seconds (a shared VM), more than
 the differences measured, so the variants are compared in pairs close in
 time: each fresh process trains all four one after the other, in rounds
 whose order rotates, after a warm-up they share (the first optimiser's
-imports, oneDNN's kernels for these shapes, the C kernel's build or load,
+imports, oneDNN's kernels for these shapes, the C kernels' build or load,
 the allocator's pages); the
 cell's own first-use costs (Lightning's trainer and loops) stay in its
 first round's time, as in a workflow job. Printed per thread count: the
@@ -274,14 +273,14 @@ def report(threads: int, runs: list[dict[str, dict]]) -> str:
         f"  seconds: bare {spread(of('bare', 'seconds'), '.3f')}, "
         f"cell {spread(of('spectragrid', 'seconds'), '.3f')}, "
         f"no-state {spread(of('no-state', 'seconds'), '.3f')}, "
-        f"bare without the kernel {spread(of('bare-no-kernel', 'seconds'), '.3f')}\n"
+        f"bare without the kernels {spread(of('bare-no-kernel', 'seconds'), '.3f')}\n"
         f"  cell / bare {spread(ratio('spectragrid', 'bare'), '.3f')}, "
         f"cell / no-state {spread(ratio('spectragrid', 'no-state'), '.3f')}, "
-        f"bare / bare without the kernel {spread(ratio('bare', 'bare-no-kernel'), '.3f')}\n"
+        f"bare / bare without the kernels {spread(ratio('bare', 'bare-no-kernel'), '.3f')}\n"
         f"  matmul GFLOP/s {spread(of('spectragrid', 'matmul_gflops'), '.1f')}\n"
         f"  training step of matmul: cell {spread(share('spectragrid', 'step_gflops'), '.1%')}, "
         f"bare {spread(share('bare', 'step_gflops'), '.1%')}, "
-        f"bare without the first-stage kernel "
+        f"bare without the C kernels "
         f"{spread(share('bare-no-kernel', 'step_gflops'), '.1%')}; "
         f"cell step GFLOP/s {spread(of('spectragrid', 'step_gflops'), '.1f')}\n"
         f"  whole fit of matmul: cell {spread(share('spectragrid', 'gflops'), '.1%')}"

@@ -77,17 +77,26 @@ class PlanarSequential(nn.Sequential):
     """Layers run on the planar view of (B, C, L); returns the features flattened (B, F).
 
     The features come out in the order of (B, C, L).flatten(1): channel-major.
-    A first conv -> max-pool -> ReLU stage runs as one C kernel in training
-    where it applies (architectures/first_stage.py).
+    In training, a first conv -> max-pool -> ReLU stage and each later
+    max-pool -> ReLU pair run as C kernels where they apply
+    (architectures/first_stage.py, architectures/pool_relu.py).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from spectragrid.architectures import first_stage
+        from spectragrid.architectures import first_stage, pool_relu
 
         layers = list(self)
+        i = 0
         if first_stage.fusable(layers) and first_stage.applies(layers[0], x):
             h = first_stage.first_stage(layers[0], layers[1], x)
-            for layer in layers[3:]:
-                h = layer(h)
-            return h.flatten(1)
-        return super().forward(to_planar(x)).flatten(1)
+            i = 3
+        else:
+            h = to_planar(x)
+        while i < len(layers):
+            if pool_relu.fusable(layers, i) and pool_relu.applies(layers[i], h):
+                h = pool_relu.pool_relu(layers[i], h)
+                i += 2
+            else:
+                h = layers[i](h)
+                i += 1
+        return h.flatten(1)

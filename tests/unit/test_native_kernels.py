@@ -1,5 +1,5 @@
-"""The first-stage C kernel computes what conv -> max-pool -> ReLU computes, and steps aside
-wherever it does not apply."""
+"""The C kernels compute what the layers they replace compute (conv -> max-pool -> ReLU over
+the raw spectra; max-pool -> ReLU later on), and step aside wherever they do not apply."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from spectragrid import native
-from spectragrid.architectures import first_stage
+from spectragrid.architectures import first_stage, pool_relu
 from spectragrid.architectures.planar import (
     PlanarBatchNorm1d,
     PlanarConv1d,
@@ -33,7 +33,7 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def kernel():
-    if native.load("first_stage") is None:
+    if native.load("first_stage") is None or native.load("pool_relu") is None:
         pytest.skip("no working C compiler on this machine: the kernel is off by design")
 
 
@@ -230,3 +230,83 @@ def test_without_a_working_compiler_training_falls_back_with_one_warning(
         assert torch.equal(our_grads[name], value), name
     # a failed build leaves nothing behind that a later load could take for a library
     assert not any(p.suffix == ".so" for p in tmp_path.rglob("*"))
+
+
+def pool_pair(pool: int) -> PlanarSequential:
+    return PlanarSequential(PlanarMaxPool1d(pool), nn.ReLU(inplace=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("channels", "pool", "length"), [(32, 4, 111), (20, 2, 9), (7, 3, 3)])
+def test_pool_relu_is_exactly_torchs(kernel, dtype, channels, pool, length):
+    """20 and 7 channels take the kernel's per-channel tail; 111 and 9 points leave a
+    remainder past the last window, which gets no gradient."""
+    x = torch.randn(5, channels, length).to(dtype)
+    x[0, 0, :pool] = 0.25  # a tie: the first position wins
+    grad = torch.randn(5, channels * (length // pool)).to(dtype)
+
+    def once(kernel_on: bool):
+        inp = x.clone().requires_grad_()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SPECTRAGRID_NATIVE", "1" if kernel_on else "0")
+            out = pool_pair(pool)(inp)
+        out.backward(grad)
+        return out.detach(), inp.grad
+
+    ours, our_grad = once(True)
+    theirs, their_grad = once(False)
+    assert ours.dtype == dtype
+    assert torch.equal(ours, theirs)
+    assert torch.equal(our_grad, their_grad)
+    assert our_grad[..., (length // pool) * pool :].abs().sum() == 0
+
+
+def test_pool_relu_propagates_nan_like_torch(kernel):
+    x = torch.randn(2, 16, 1, 8).contiguous(memory_format=torch.channels_last)
+    x[1, 3, 0, 5] = float("nan")
+    ours = pool_relu.pool_relu(PlanarMaxPool1d(2), x)
+    theirs = torch.relu(nn.functional.max_pool2d(x, (1, 2)))
+    assert torch.equal(ours.isnan(), theirs.isnan()) and ours.isnan().sum() == 1
+    torch.testing.assert_close(ours.nan_to_num(), theirs.nan_to_num(), rtol=0, atol=0)
+
+
+def test_pool_relu_steps_aside_outside_training(kernel):
+    pool = PlanarMaxPool1d(2)
+    x = torch.randn(2, 16, 1, 8).contiguous(memory_format=torch.channels_last)
+    assert pool_relu.applies(pool, x)
+    assert not pool_relu.applies(pool, x.contiguous())  # not channels-last
+    assert not pool_relu.applies(pool, x.double())
+    assert not pool_relu.applies(pool, x[..., :1])  # shorter than a window
+    with torch.no_grad():
+        assert not pool_relu.applies(pool, x)
+    pool.eval()
+    assert not pool_relu.applies(pool, x)
+    layers = [PlanarMaxPool1d(2), nn.ReLU(), PlanarMaxPool1d(3, stride=1), nn.ReLU()]
+    assert pool_relu.fusable(layers, 0) and not pool_relu.fusable(layers, 2)
+    assert not pool_relu.fusable(layers, 1) and not pool_relu.fusable(layers, 3)
+
+
+def test_a_vgg_trains_the_same_with_and_without_the_kernels(kernel):
+    model = build_model(
+        "vgg11", {"width": 0.25, "batch_norm": True, "dropout": 0.0}, 3, 64, 2, 3
+    )  # 16 channels first, then batch norm between conv and pool: only pool -> ReLU fuses
+    x, tabular = torch.randn(6, 3, 64), torch.randn(6, 2)
+    fused = []
+
+    def once(kernel_on: bool):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SPECTRAGRID_NATIVE", "1" if kernel_on else "0")
+            real = pool_relu.pool_relu
+            patch.setattr(pool_relu, "pool_relu", lambda *a: fused.append(a) or real(*a))
+            model.zero_grad(set_to_none=True)
+            logits = model(x, tabular)
+            logits.sum().backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    ours, our_grads = once(True)
+    assert len(fused) == 5  # one pool -> ReLU per stage
+    theirs, their_grads = once(False)
+    assert len(fused) == 5
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    for name, value in their_grads.items():
+        torch.testing.assert_close(our_grads[name], value, rtol=1e-4, atol=1e-5, msg=name)

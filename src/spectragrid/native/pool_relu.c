@@ -1,0 +1,123 @@
+/* Max-pool (kernel = stride = P, no padding) then ReLU, fused, for training.
+ *
+ * torch runs the two as separate operators: the pool records a 64-bit index
+ * per output, its backward fills a zero gradient and scatters into it, and the
+ * ReLU reads and writes the pooled tensor twice more. Here the forward pass
+ * writes the output and a one-byte window offset per output, and the backward
+ * pass writes the whole input gradient in one sweep. Pooling and ReLU do no
+ * arithmetic, so the results are exactly torch's, in float32 and bfloat16: the
+ * first maximum of a window wins, a NaN wins and propagates, and the gradient
+ * passes where the output is positive.
+ *
+ * Layouts, torch's channels-last (B, C, 1, L) seen as (B, L, C): x and grad_in
+ * (B, L, C); out, grad and idx (B, LP, C), LP = L / P rounded down. `half`
+ * selects bfloat16 for x, out, grad and grad_in, else float32.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#define V 16 /* channels per vector block */
+
+typedef float vec __attribute__((vector_size(V * sizeof(float))));
+typedef float vec_u __attribute__((vector_size(V * sizeof(float)), aligned(4)));
+typedef int32_t ivec __attribute__((vector_size(V * sizeof(int32_t))));
+typedef uint16_t hvec __attribute__((vector_size(V * sizeof(uint16_t)), aligned(2)));
+typedef uint8_t bvec __attribute__((vector_size(V), aligned(1)));
+
+static inline vec load(const void *base, int64_t i, int half) {
+    if (half) return (vec)(__builtin_convertvector(*(const hvec *)((const uint16_t *)base + i), ivec) << 16);
+    return *(const vec_u *)((const float *)base + i);
+}
+
+/* exact for values that came from bfloat16 */
+static inline void store(void *base, int64_t i, vec v, int half) {
+    if (half)
+        *(hvec *)((uint16_t *)base + i) = __builtin_convertvector((ivec)v >> 16, hvec);
+    else
+        *(vec_u *)((float *)base + i) = v;
+}
+
+static inline float load1(const void *base, int64_t i, int half) {
+    if (half) {
+        uint32_t u = (uint32_t)((const uint16_t *)base)[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    return ((const float *)base)[i];
+}
+
+static inline void store1(void *base, int64_t i, float f, int half) {
+    if (half) {
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        ((uint16_t *)base)[i] = (uint16_t)(u >> 16);
+    } else {
+        ((float *)base)[i] = f;
+    }
+}
+
+static inline vec pick(ivec mask, vec a, vec b) {
+    return (vec)(((ivec)a & mask) | ((ivec)b & ~mask));
+}
+
+void pool_relu_forward(const void *restrict x, void *restrict out, uint8_t *restrict idx,
+                       int half, int64_t B, int64_t L, int64_t C, int64_t P, int64_t LP,
+                       int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < B * LP; n++) {
+        const int64_t b = n / LP, j = n % LP;
+        const int64_t in = (b * L + j * P) * C, o = n * C;
+        int64_t c = 0;
+        for (; c + V <= C; c += V) {
+            vec best = load(x, in + c, half);
+            ivec arg = {0};
+            for (int64_t q = 1; q < P; q++) {
+                const vec v = load(x, in + q * C + c, half);
+                const ivec better = (v > best) | ((v != v) & (best == best));
+                best = pick(better, v, best);
+                arg = (arg & ~better) | (((ivec){0} + (int32_t)q) & better);
+            }
+            *(bvec *)(idx + o + c) = __builtin_convertvector(arg, bvec);
+            store(out, o + c, pick((best > 0) | (best != best), best, (vec){0}), half);
+        }
+        for (; c < C; c++) {
+            float best = load1(x, in + c, half);
+            uint8_t arg = 0;
+            for (int64_t q = 1; q < P; q++) {
+                const float v = load1(x, in + q * C + c, half);
+                if (v > best || (v != v && best == best)) {
+                    best = v;
+                    arg = (uint8_t)q;
+                }
+            }
+            idx[o + c] = arg;
+            store1(out, o + c, best > 0 || best != best ? best : 0.0f, half);
+        }
+    }
+}
+
+void pool_relu_backward(const void *restrict grad, const void *restrict out,
+                        const uint8_t *restrict idx, void *restrict grad_in, int half, int64_t B,
+                        int64_t L, int64_t C, int64_t P, int64_t LP, int threads) {
+    const size_t elem = half ? 2 : 4;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < B * LP; n++) {
+        const int64_t b = n / LP, j = n % LP;
+        const int64_t in = (b * L + j * P) * C, o = n * C;
+        int64_t c = 0;
+        for (; c + V <= C; c += V) {
+            const vec g = pick(load(out, o + c, half) > 0, load(grad, o + c, half), (vec){0});
+            const ivec arg = __builtin_convertvector(*(const bvec *)(idx + o + c), ivec);
+            for (int64_t q = 0; q < P; q++)
+                store(grad_in, in + q * C + c, pick(arg == (int32_t)q, g, (vec){0}), half);
+        }
+        for (; c < C; c++) {
+            const float g = load1(out, o + c, half) > 0 ? load1(grad, o + c, half) : 0.0f;
+            for (int64_t q = 0; q < P; q++) store1(grad_in, in + q * C + c, idx[o + c] == q ? g : 0.0f, half);
+        }
+        /* the points past the last whole window get no gradient */
+        if (j == LP - 1 && LP * P < L)
+            memset((char *)grad_in + (b * L + LP * P) * C * elem, 0, (size_t)((L - LP * P) * C) * elem);
+    }
+}
