@@ -43,6 +43,21 @@ def test_forward_gives_one_logit_per_class(arch, n_tabular):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
+def test_under_bf16_autocast_the_trunk_is_bf16_and_the_head_float32(arch):
+    model = small(arch)
+    seen = {}
+    model.head[0].register_forward_hook(lambda m, inp, out: seen.update(head=inp[0].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        trunk_out = model.trunk(model.spectra_scale(torch.rand(4, C, L)))
+        logits = model(torch.rand(4, C, L), torch.rand(4, 2))
+    # the transformer's trunk ends in LayerNorm, which autocast runs in float32
+    assert trunk_out.dtype == (torch.float32 if arch == "transformer" else torch.bfloat16)
+    assert seen["head"] == torch.float32 and logits.dtype == torch.float32
+    logits.sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in model.head.parameters())
+
+
+@pytest.mark.parametrize("arch", ARCHS)
 def test_initial_weights_depend_only_on_the_seed(arch):
     def weights(seed: int) -> dict[str, torch.Tensor]:
         torch.manual_seed(seed)
