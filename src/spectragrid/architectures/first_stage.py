@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from spectragrid import native
+from spectragrid.architectures import pool_relu
 from spectragrid.architectures.planar import PlanarConv1d, PlanarMaxPool1d
 
 BLOCK = 16  # the kernel's vector block of output channels (V in first_stage.c)
@@ -111,17 +112,12 @@ class _FirstStage(torch.autograd.Function):
 
 def fusable(layers: list[nn.Module]) -> bool:
     """Whether the first three layers are a conv, max-pool, ReLU stage the kernel computes."""
-    if len(layers) < 3:
+    if len(layers) < 3 or not pool_relu.fusable(layers, 1):
         return False
-    conv, pool, relu = layers[:3]
-    if not (
-        isinstance(conv, PlanarConv1d)
-        and isinstance(pool, PlanarMaxPool1d)
-        and isinstance(relu, nn.ReLU)
-    ):
+    conv = layers[0]
+    if not isinstance(conv, PlanarConv1d):
         return False
     k = conv.kernel_size[0]
-    stride = pool.stride if pool.stride is not None else pool.kernel_size
     return (
         conv.stride == (1,)
         and conv.dilation == (1,)
@@ -130,12 +126,6 @@ def fusable(layers: list[nn.Module]) -> bool:
         and k % 2 == 1
         and conv.padding == (k // 2,)
         and conv.out_channels % BLOCK == 0
-        and isinstance(pool.kernel_size, int)
-        and stride == pool.kernel_size
-        and 1 <= pool.kernel_size <= 255
-        and pool.padding == 0
-        and pool.dilation == 1
-        and not pool.ceil_mode
     )
 
 

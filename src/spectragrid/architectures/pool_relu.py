@@ -72,22 +72,24 @@ class _PoolReLU(torch.autograd.Function):
         return grad_in, None
 
 
-def fusable(layers: list[nn.Module], i: int) -> bool:
-    """Whether layers[i] is a max-pool the kernel computes, followed by ReLU."""
-    if i + 1 >= len(layers):
-        return False
-    pool, relu = layers[i], layers[i + 1]
-    if not (isinstance(pool, PlanarMaxPool1d) and isinstance(relu, nn.ReLU)):
+def window_pool(pool: nn.Module) -> bool:
+    """Whether `pool` is a max-pool over whole, non-overlapping windows of at most
+    255 points (a one-byte index), the only kind the kernels compute."""
+    if not isinstance(pool, PlanarMaxPool1d) or not isinstance(pool.kernel_size, int):
         return False
     stride = pool.stride if pool.stride is not None else pool.kernel_size
     return (
-        isinstance(pool.kernel_size, int)
-        and stride == pool.kernel_size
+        stride == pool.kernel_size
         and 1 <= pool.kernel_size <= 255
         and pool.padding == 0
         and pool.dilation == 1
         and not pool.ceil_mode
     )
+
+
+def fusable(layers: list[nn.Module], i: int) -> bool:
+    """Whether layers[i] is a max-pool the kernel computes, followed by ReLU."""
+    return i + 1 < len(layers) and window_pool(layers[i]) and isinstance(layers[i + 1], nn.ReLU)
 
 
 def applies(pool: nn.Module, x: torch.Tensor) -> bool:

@@ -102,22 +102,23 @@ void pool_relu_backward(const void *restrict grad, const void *restrict out,
                         int64_t L, int64_t C, int64_t P, int64_t LP, int threads) {
     const size_t elem = half ? 2 : 4;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t n = 0; n < B * LP; n++) {
-        const int64_t b = n / LP, j = n % LP;
-        const int64_t in = (b * L + j * P) * C, o = n * C;
-        int64_t c = 0;
-        for (; c + V <= C; c += V) {
-            const vec g = pick(load(out, o + c, half) > 0, load(grad, o + c, half), (vec){0});
-            const ivec arg = __builtin_convertvector(*(const bvec *)(idx + o + c), ivec);
-            for (int64_t q = 0; q < P; q++)
-                store(grad_in, in + q * C + c, pick(arg == (int32_t)q, g, (vec){0}), half);
-        }
-        for (; c < C; c++) {
-            const float g = load1(out, o + c, half) > 0 ? load1(grad, o + c, half) : 0.0f;
-            for (int64_t q = 0; q < P; q++) store1(grad_in, in + q * C + c, idx[o + c] == q ? g : 0.0f, half);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < LP; j++) {
+            const int64_t o = (b * LP + j) * C, in = (b * L + j * P) * C;
+            int64_t c = 0;
+            for (; c + V <= C; c += V) {
+                const vec g = pick(load(out, o + c, half) > 0, load(grad, o + c, half), (vec){0});
+                const ivec arg = __builtin_convertvector(*(const bvec *)(idx + o + c), ivec);
+                for (int64_t q = 0; q < P; q++)
+                    store(grad_in, in + q * C + c, pick(arg == (int32_t)q, g, (vec){0}), half);
+            }
+            for (; c < C; c++) {
+                const float g = load1(out, o + c, half) > 0 ? load1(grad, o + c, half) : 0.0f;
+                for (int64_t q = 0; q < P; q++)
+                    store1(grad_in, in + q * C + c, idx[o + c] == q ? g : 0.0f, half);
+            }
         }
         /* the points past the last whole window get no gradient */
-        if (j == LP - 1 && LP * P < L)
-            memset((char *)grad_in + (b * L + LP * P) * C * elem, 0, (size_t)((L - LP * P) * C) * elem);
+        memset((char *)grad_in + (b * L + LP * P) * C * elem, 0, (size_t)((L - LP * P) * C) * elem);
     }
 }
