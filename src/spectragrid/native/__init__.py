@@ -6,7 +6,9 @@ cluster nodes of different kinds sharing a home directory each build their own.
 It is written to a temporary name and renamed into place, so jobs starting
 together never load a half-written file. The threads come from torch's OpenMP
 runtime (already loaded, so the library binds to it), and follow
-`torch.set_num_threads`.
+`torch.set_num_threads`; a torch built on another OpenMP runtime (Intel's)
+leaves the kernels GNU's, whose idle threads may then compete with torch's:
+set `SPECTRAGRID_NATIVE=0` there if training gets slower.
 
 Nothing depends on a kernel: where there is no compiler, or the build or the
 load fails, `load` warns once and returns None, and callers use their PyTorch
