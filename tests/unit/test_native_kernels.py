@@ -237,10 +237,13 @@ def pool_pair(pool: int) -> PlanarSequential:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize(("channels", "pool", "length"), [(32, 4, 111), (20, 2, 9), (7, 3, 3)])
+@pytest.mark.parametrize(
+    ("channels", "pool", "length"), [(32, 4, 111), (20, 2, 9), (7, 3, 3), (16, 4, 11)]
+)
 def test_pool_relu_is_exactly_torchs(kernel, dtype, channels, pool, length):
-    """20 and 7 channels take the kernel's per-channel tail; 111 and 9 points leave a
-    remainder past the last window, which gets no gradient."""
+    """20 and 7 channels take the kernel's per-channel tail; 111, 9 and 11 points leave a
+    remainder past the last window, which gets no gradient (11 // 4 = 2 windows, so the
+    window size cannot be told from the lengths)."""
     x = torch.randn(5, channels, length).to(dtype)
     x[0, 0, :pool] = 0.25  # a tie: the first position wins
     grad = torch.randn(5, channels * (length // pool)).to(dtype)

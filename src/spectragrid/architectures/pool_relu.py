@@ -51,8 +51,7 @@ class _PoolReLU(torch.autograd.Function):
             batch, length, channels, pool, pooled, torch.get_num_threads(),
         )  # fmt: skip
         ctx.save_for_backward(out, argmax)
-        ctx.length = length
-        ctx.mark_non_differentiable(argmax)
+        ctx.length, ctx.pool = length, pool
         return out
 
     @staticmethod
@@ -63,10 +62,9 @@ class _PoolReLU(torch.autograd.Function):
         grad_in = torch.empty(
             (batch, channels, 1, ctx.length), dtype=out.dtype, memory_format=torch.channels_last
         )
-        pool = ctx.length // pooled
         _kernel().pool_relu_backward(
             grad.data_ptr(), out.data_ptr(), argmax.data_ptr(), grad_in.data_ptr(),
-            int(out.dtype == torch.bfloat16), batch, ctx.length, channels, pool, pooled,
+            int(out.dtype == torch.bfloat16), batch, ctx.length, channels, ctx.pool, pooled,
             torch.get_num_threads(),
         )  # fmt: skip
         return grad_in, None
