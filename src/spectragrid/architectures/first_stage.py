@@ -88,7 +88,6 @@ class _FirstStage(torch.autograd.Function):
         ctx.save_for_backward(x, out, argmax)
         ctx.has_bias = bias is not None
         ctx.shape = (c_out, k, pool)
-        ctx.mark_non_differentiable(argmax)
         return out
 
     @staticmethod

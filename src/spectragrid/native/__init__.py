@@ -64,18 +64,25 @@ def _compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc"))
 
 
-def library_path(name: str, compiler: str) -> Path:
+@functools.cache
+def _toolchain(compiler: str) -> bytes:
+    """What a build depends on besides the sources: flags, compiler and CPU (read
+    once per process, not once per kernel)."""
     version = subprocess.run(
         [compiler, "--version"], capture_output=True, text=True, timeout=30
     ).stdout
+    return "\0".join(
+        (" ".join(FLAGS), compiler, version, platform.machine(), _cpu_signature())
+    ).encode()
+
+
+def library_path(name: str, compiler: str) -> Path:
     digest = hashlib.sha256()
+    # the kernel and the headers it may include
     for part in (
         (SOURCES / f"{name}.c").read_bytes(),
-        " ".join(FLAGS).encode(),
-        compiler.encode(),
-        version.encode(),
-        platform.machine().encode(),
-        _cpu_signature().encode(),
+        *(header.read_bytes() for header in sorted(SOURCES.glob("*.h"))),
+        _toolchain(compiler),
     ):
         digest.update(part)
         digest.update(b"\0")

@@ -12,7 +12,7 @@
  * Layouts: x (B, CI, L) float32; wt (CI, K, CO) float32, the weight with the
  * output channel innermost; out and grad (B, LP, CO), which is torch's
  * channels-last (B, CO, 1, LP); idx (B, LP, CO) uint8. CO must be a multiple
- * of V. Both functions return 0, or 1 when memory ran out.
+ * of V (vectors.h). Both functions return 0, or 1 when memory ran out.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,30 +21,9 @@
 #include <omp.h>
 #endif
 
-#define V 16 /* output channels per vector block */
-#define T 8  /* positions (forward) or weight taps (backward) per register tile */
+#include "vectors.h"
 
-typedef float vec __attribute__((vector_size(V * sizeof(float))));
-typedef float vec_u __attribute__((vector_size(V * sizeof(float)), aligned(4)));
-typedef int32_t ivec __attribute__((vector_size(V * sizeof(int32_t))));
-typedef uint16_t hvec __attribute__((vector_size(V * sizeof(uint16_t)), aligned(2)));
-typedef uint8_t bvec __attribute__((vector_size(V), aligned(1)));
-
-/* float32 -> bfloat16 bits, rounding to nearest even as torch does; NaN stays NaN */
-static inline hvec to_bf16(vec f) {
-    ivec u = (ivec)f;
-    ivec rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16;
-    ivec nan = f != f;
-    return __builtin_convertvector((rounded & ~nan) | (((u >> 16) | 0x40) & nan), hvec);
-}
-
-static inline vec from_bf16(hvec h) {
-    return (vec)(__builtin_convertvector(h, ivec) << 16);
-}
-
-static inline vec pick(ivec mask, vec a, vec b) {
-    return (vec)(((ivec)a & mask) | ((ivec)b & ~mask));
-}
+#define T 8 /* positions (forward) or weight taps (backward) per register tile */
 
 /* One sample's channels, zero-padded by K / 2 on both sides, plus T spare zeros. */
 static void pad_row(const float *xb, float *xp, int64_t CI, int64_t L, int64_t K) {
@@ -86,24 +65,12 @@ int first_stage_forward(const float *restrict x, const float *restrict wt,
                 }
             }
             for (int64_t j = 0; j < LP; j++) {
-                const float *r = row + j * P * CO;
                 const int64_t o = (b * LP + j) * CO;
                 for (int64_t cb = 0; cb < CO; cb += V) {
-                    vec best = *(const vec_u *)(r + cb);
-                    ivec arg = {0};
-                    for (int64_t q = 1; q < P; q++) {
-                        const vec v = *(const vec_u *)(r + q * CO + cb);
-                        /* the first maximum wins; a NaN wins, so it propagates as in torch */
-                        const ivec better = (v > best) | ((v != v) & (best == best));
-                        best = pick(better, v, best);
-                        arg = (arg & ~better) | (((ivec){0} + (int32_t)q) & better);
-                    }
-                    *(bvec *)(idx + o + cb) = __builtin_convertvector(arg, bvec);
-                    best = pick((best > 0) | (best != best), best, (vec){0});
-                    if (out_bf16)
-                        *(hvec *)((uint16_t *)out + o + cb) = to_bf16(best);
-                    else
-                        *(vec_u *)((float *)out + o + cb) = best;
+                    ivec arg;
+                    const vec best = window_max_relu(row, j * P * CO + cb, CO, P, 0, &arg);
+                    store_arg(idx, o + cb, arg);
+                    store(out, o + cb, best, out_bf16);
                 }
             }
         }
@@ -145,18 +112,10 @@ int first_stage_backward(const float *restrict x, const void *restrict out,
             if (!xp || !row) continue;
             for (int64_t j = 0; j < LP; j++) {
                 const int64_t o = (b * LP + j) * CO;
-                for (int64_t cb = 0; cb < CO; cb += V) {
-                    const vec gv = half ? from_bf16(*(const hvec *)((const uint16_t *)grad + o + cb))
-                                        : *(const vec_u *)((const float *)grad + o + cb);
-                    const vec ov = half ? from_bf16(*(const hvec *)((const uint16_t *)out + o + cb))
-                                        : *(const vec_u *)((const float *)out + o + cb);
-                    /* ReLU passes the gradient where its output is positive */
-                    const vec g = pick(ov > 0, gv, (vec){0});
-                    *(vec_u *)(gb + cb) += g;
-                    const ivec arg = __builtin_convertvector(*(const bvec *)(idx + o + cb), ivec);
-                    for (int64_t q = 0; q < P; q++)
-                        *(vec_u *)(row + (j * P + q) * CO + cb) = pick(arg == (int32_t)q, g, (vec){0});
-                }
+                for (int64_t cb = 0; cb < CO; cb += V)
+                    *(vec_u *)(gb + cb) +=
+                        window_grad(row, j * P * CO + cb, CO, P, 0, load(out, o + cb, half),
+                                    load(grad, o + cb, half), load_arg(idx, o + cb));
             }
             pad_row(x + b * CI * L, xp, CI, L, K);
             for (int64_t cb = 0; cb < CO; cb += V) {
@@ -179,19 +138,15 @@ int first_stage_backward(const float *restrict x, const void *restrict out,
         free(xp);
         free(row);
     }
-    if (!failed) {
-        for (int64_t i = 0; i < nw; i++) {
+    if (!failed) /* each thread's partial sums: the weight gradient, then the bias's */
+        for (int64_t i = 0; i < nw + CO; i++) {
             float s = 0.0f;
             for (int t = 0; t < threads; t++) s += partial[t * (nw + CO) + i];
-            gwt[i] = s;
+            if (i < nw)
+                gwt[i] = s;
+            else if (gbias)
+                gbias[i - nw] = s;
         }
-        if (gbias)
-            for (int64_t c = 0; c < CO; c++) {
-                float s = 0.0f;
-                for (int t = 0; t < threads; t++) s += partial[t * (nw + CO) + nw + c];
-                gbias[c] = s;
-            }
-    }
     free(partial);
     free(offsets);
     return failed;

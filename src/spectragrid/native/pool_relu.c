@@ -16,27 +16,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define V 16 /* channels per vector block */
+#include "vectors.h"
 
-typedef float vec __attribute__((vector_size(V * sizeof(float))));
-typedef float vec_u __attribute__((vector_size(V * sizeof(float)), aligned(4)));
-typedef int32_t ivec __attribute__((vector_size(V * sizeof(int32_t))));
-typedef uint16_t hvec __attribute__((vector_size(V * sizeof(uint16_t)), aligned(2)));
-typedef uint8_t bvec __attribute__((vector_size(V), aligned(1)));
-
-static inline vec load(const void *base, int64_t i, int half) {
-    if (half) return (vec)(__builtin_convertvector(*(const hvec *)((const uint16_t *)base + i), ivec) << 16);
-    return *(const vec_u *)((const float *)base + i);
-}
-
-/* exact for values that came from bfloat16 */
-static inline void store(void *base, int64_t i, vec v, int half) {
-    if (half)
-        *(hvec *)((uint16_t *)base + i) = __builtin_convertvector((ivec)v >> 16, hvec);
-    else
-        *(vec_u *)((float *)base + i) = v;
-}
-
+/* one channel, for the last C % V */
 static inline float load1(const void *base, int64_t i, int half) {
     if (half) {
         uint32_t u = (uint32_t)((const uint16_t *)base)[i] << 16;
@@ -51,14 +33,10 @@ static inline void store1(void *base, int64_t i, float f, int half) {
     if (half) {
         uint32_t u;
         memcpy(&u, &f, 4);
-        ((uint16_t *)base)[i] = (uint16_t)(u >> 16);
+        ((uint16_t *)base)[i] = (uint16_t)(u >> 16); /* exact: f came from bfloat16 */
     } else {
         ((float *)base)[i] = f;
     }
-}
-
-static inline vec pick(ivec mask, vec a, vec b) {
-    return (vec)(((ivec)a & mask) | ((ivec)b & ~mask));
 }
 
 void pool_relu_forward(const void *restrict x, void *restrict out, uint8_t *restrict idx,
@@ -70,16 +48,10 @@ void pool_relu_forward(const void *restrict x, void *restrict out, uint8_t *rest
         const int64_t in = (b * L + j * P) * C, o = n * C;
         int64_t c = 0;
         for (; c + V <= C; c += V) {
-            vec best = load(x, in + c, half);
-            ivec arg = {0};
-            for (int64_t q = 1; q < P; q++) {
-                const vec v = load(x, in + q * C + c, half);
-                const ivec better = (v > best) | ((v != v) & (best == best));
-                best = pick(better, v, best);
-                arg = (arg & ~better) | (((ivec){0} + (int32_t)q) & better);
-            }
-            *(bvec *)(idx + o + c) = __builtin_convertvector(arg, bvec);
-            store(out, o + c, pick((best > 0) | (best != best), best, (vec){0}), half);
+            ivec arg;
+            const vec best = window_max_relu(x, in + c, C, P, half, &arg);
+            store_arg(idx, o + c, arg);
+            store(out, o + c, best, half);
         }
         for (; c < C; c++) {
             float best = load1(x, in + c, half);
@@ -106,12 +78,9 @@ void pool_relu_backward(const void *restrict grad, const void *restrict out,
         for (int64_t j = 0; j < LP; j++) {
             const int64_t o = (b * LP + j) * C, in = (b * L + j * P) * C;
             int64_t c = 0;
-            for (; c + V <= C; c += V) {
-                const vec g = pick(load(out, o + c, half) > 0, load(grad, o + c, half), (vec){0});
-                const ivec arg = __builtin_convertvector(*(const bvec *)(idx + o + c), ivec);
-                for (int64_t q = 0; q < P; q++)
-                    store(grad_in, in + q * C + c, pick(arg == (int32_t)q, g, (vec){0}), half);
-            }
+            for (; c + V <= C; c += V)
+                window_grad(grad_in, in + c, C, P, half, load(out, o + c, half),
+                            load(grad, o + c, half), load_arg(idx, o + c));
             for (; c < C; c++) {
                 const float g = load1(out, o + c, half) > 0 ? load1(grad, o + c, half) : 0.0f;
                 for (int64_t q = 0; q < P; q++)
