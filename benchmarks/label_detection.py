@@ -40,14 +40,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from spectragrid.config import validate
-from spectragrid.dataset import read_clean
-from spectragrid.detection import detection_scores, truly_mislabelled
-from spectragrid.label_issues import find_issues, read_flagged
-from spectragrid.layout import CELL_KEY, ISSUES_KEY
-from spectragrid.splits import read_folds
-from spectragrid.targets import resolve
-from spectragrid.truth import read_truth
+from spectragrid.core.config import validate
+from spectragrid.core.layout import CELL_KEY, ISSUES_KEY
+from spectragrid.data.clean_file import read_clean
+from spectragrid.data.splits import read_folds
+from spectragrid.data.targets import resolve
+from spectragrid.data.truth import read_truth
+from spectragrid.issues.find import find_issues, read_flagged
+from spectragrid.issues.flagged_set_scores import detection_scores, truly_mislabelled
 
 LR_SETTINGS = {"max_iter": 1000}
 LR_DESCRIPTION = "StandardScaler + LogisticRegression(max_iter=1000), other settings default"

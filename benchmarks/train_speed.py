@@ -47,9 +47,9 @@ ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17
 def prepare(folder: Path, n_samples: int) -> Path:
     import yaml
 
-    from spectragrid.demo import generate_demo
-    from spectragrid.ingest import ingest_with_config
-    from spectragrid.splits import split_clean_file
+    from spectragrid.data.demo import generate_demo
+    from spectragrid.data.ingest import ingest_with_config
+    from spectragrid.data.splits import split_clean_file
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     demo = generate_demo(folder / "demo", n_samples=n_samples, seed=0)
@@ -86,11 +86,11 @@ def worker(
     import numpy as np
     import torch
 
-    from spectragrid.dataset import read_clean
-    from spectragrid.models import build_model, flops_per_sample
-    from spectragrid.splits import fold_parts, read_folds
-    from spectragrid.targets import resolve
-    from spectragrid.training import (
+    from spectragrid.data.clean_file import read_clean
+    from spectragrid.data.splits import fold_parts, read_folds
+    from spectragrid.data.targets import resolve
+    from spectragrid.train.models import build_model, flops_per_sample
+    from spectragrid.train.training import (
         Arrays,
         Resume,
         TrainSettings,
@@ -205,7 +205,7 @@ def bare_loop(model, train, val, settings, epochs: int) -> float:
     import torch
     from torch import nn
 
-    from spectragrid.training import effective_precision
+    from spectragrid.train.training import effective_precision
 
     bf16 = effective_precision(settings.precision) == "bf16-mixed"
 

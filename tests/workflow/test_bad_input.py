@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from conftest import Workdir, tiny_config
 
-from spectragrid.demo import generate_demo
-from spectragrid.safe_pickle import load_pickle_dataframe
+from spectragrid.data.demo import generate_demo
+from spectragrid.data.unpickle import load_pickle_dataframe
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from spectragrid.checkpoint import load_checkpoint
-from spectragrid.cleaning import REASONS
-from spectragrid.demo import generate_demo
-from spectragrid.models import build_model
-from spectragrid.safe_pickle import load_pickle_dataframe
+from spectragrid.data.cleaning import REASONS
+from spectragrid.data.demo import generate_demo
+from spectragrid.data.unpickle import load_pickle_dataframe
+from spectragrid.train.checkpoints import load_checkpoint
+from spectragrid.train.models import build_model
 
 pytestmark = pytest.mark.slow
 

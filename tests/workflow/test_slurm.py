@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
 
-from spectragrid import layout
+from spectragrid.core import layout
 
 pytestmark = pytest.mark.slow
 

@@ -22,11 +22,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from spectragrid.metrics import classification_metrics
-from spectragrid.report import build_sheet
-from spectragrid.summary import COORDINATES
-from spectragrid.summary_html import write_summary
-from spectragrid.targets import Target
+from spectragrid.core.metrics import classification_metrics
+from spectragrid.data.targets import Target
+from spectragrid.report.jobs import build_sheet
+from spectragrid.report.summary_page import write_summary
+from spectragrid.report.summary_tables import COORDINATES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -2,9 +2,9 @@ import functools
 import os
 from pathlib import Path
 
-from spectragrid import layout
-from spectragrid.config import ConfigError, config_hash, validate
-from spectragrid.label_patch import LabelPatchError, patch_for_target, read_label_patch
+from spectragrid.core import layout
+from spectragrid.core.config import ConfigError, config_hash, validate
+from spectragrid.data.label_patch import LabelPatchError, patch_for_target, read_label_patch
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 

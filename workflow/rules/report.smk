@@ -5,7 +5,7 @@ REPORT_CUTOFF = {
     "precision": 0.95,
     **REPORT.get("cutoff", {}),
 }
-# None: the default cost table of domain.md §5, kept in spectragrid.costs.
+# None: the default cost table of domain.md §5, kept in spectragrid.report.business_cost.
 REPORT_COSTS = REPORT.get("costs")
 # Built once: planning a large grid must not rebuild these lists per input.
 SUMMARY_CELL_DIRS = cell_dirs()

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from spectragrid.demo import generate_demo
-from spectragrid.joblog import job_log
+from spectragrid.core.joblog import job_log
+from spectragrid.data.demo import generate_demo
 
 with job_log(snakemake.log[0]) as log:
     written = generate_demo(

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from spectragrid.ingest import run_ingest
-from spectragrid.joblog import job_log
+from spectragrid.core.joblog import job_log
+from spectragrid.data.ingest import run_ingest
 
 with job_log(snakemake.log[0]) as log:
     report = run_ingest(

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from spectragrid.joblog import job_log
-from spectragrid.label_issues import run_label_issues
+from spectragrid.core.joblog import job_log
+from spectragrid.issues.find import run_label_issues
 
 w = snakemake.wildcards
 with job_log(snakemake.log[0]) as log:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from spectragrid.joblog import job_log
-from spectragrid.splits import split_clean_file
+from spectragrid.core.joblog import job_log
+from spectragrid.data.splits import split_clean_file
 
 with job_log(snakemake.log[0]):
     split_clean_file(

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from spectragrid.cell import CellOutputs, CellSpec, run_cell
-from spectragrid.joblog import job_log
-from spectragrid.layout import RESUME_FILE
+from spectragrid.core.joblog import job_log
+from spectragrid.core.layout import RESUME_FILE
+from spectragrid.train.cell import CellOutputs, CellSpec, run_cell
 
 w = snakemake.wildcards
 p = snakemake.params.cell

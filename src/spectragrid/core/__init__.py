@@ -1,0 +1,1 @@
+"""What every stage shares: config, results layout, metrics, atomic writes, job log."""

@@ -1,0 +1,233 @@
+"""Study configuration: JSON Schema validation plus the cross-references a schema cannot see.
+
+Errors name the offending key as a dotted path and, for a misspelt key or an
+unknown name, suggest the closest valid one.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from spectragrid.core.layout import NAME_PATTERN
+from spectragrid.train.model_params import ModelError, resolve_params
+
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config that must be fixed before any job runs."""
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+NAME_RULE = (
+    "names become folder names under results/ and wildcard values: letters, digits, "
+    "'_' and '-', starting with a letter or digit"
+)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _key_path(error.absolute_path)
+    if error.validator == "pattern" and error.validator_value == f"^{NAME_PATTERN}$":
+        return f"{where}: {error.instance!r} is not a valid name; {NAME_RULE}"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = [k for k in error.instance if k not in allowed]
+        hints = "; ".join(f"unknown key {k!r}{_did_you_mean(k, allowed)}" for k in extra)
+        return f"{where}: {hints}; allowed keys: {', '.join(sorted(allowed))}"
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # "is not valid under any of the given schemas" hides what was expected: say
+        # what is wrong with the alternative of the value's own type, or list the types
+        own_type = [e for e in error.context if e.validator != "type"]
+        if own_type:
+            return _describe(min(own_type, key=lambda e: len(e.absolute_path)))
+        types = sorted({str(t) for e in error.context for t in _as_list(e.validator_value)})
+        return f"{where}: {error.instance!r} is not of type {' or '.join(types)}"
+    if error.validator == "type" and error.validator_value == "string":
+        return f'{where}: {error.message} (quote it in the YAML: "{error.instance}")'
+    if error.validator in (
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "pattern",
+    ):
+        why = error.schema.get("description")
+        return f"{where}: {error.message}" + (f" ({why})" if why else "")
+    if error.validator == "enum":
+        return (
+            f"{where}: {error.instance!r} is not allowed"
+            f"{_did_you_mean(str(error.instance), error.validator_value)}; "
+            f"allowed: {', '.join(map(str, error.validator_value))}"
+        )
+    return f"{where}: {error.message}"
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
+    """Insert schema defaults so rules always see every key."""
+    if not isinstance(instance, dict):
+        return
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].split("/")[-1]]
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(sub, instance[key], root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(extra, value, root)
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Return a validated, canonical copy of `config` with defaults filled in.
+
+    Raises ConfigError naming every offending key.
+    """
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
+        raise ConfigError(f"config is invalid:\n{lines}")
+    config = copy.deepcopy(config)
+    _fill_defaults(schema, config, schema)
+    _check_names(config)
+    _check_references(config)
+    return canonical(config)
+
+
+def _check_names(config: dict) -> None:
+    """Names become path components: the schema's pattern, checked as a whole string.
+
+    JSON Schema patterns are searched with `$`, which also matches before a
+    trailing newline; the wildcard constraints match the whole value, so the
+    same pattern is applied here with fullmatch.
+    """
+    named = [("dataset.name", config["dataset"]["name"])]
+    for section in ("targets", "channel_sets", "models"):
+        named += [(section, name) for name in config[section]]
+    bad = [
+        f"{key}: {name!r} is not a valid name; {NAME_RULE}"
+        for key, name in named
+        if not re.fullmatch(NAME_PATTERN, name)
+    ]
+    if bad:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in bad))
+
+
+def canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
+    """`value` with mapping keys sorted, except where their order means something.
+
+    Snakemake compares a rule's params by their repr, and a dict's repr follows
+    insertion order: without this, moving a key in the YAML would rerun jobs.
+    The classes of a user-defined target keep their order: it is the class
+    order of every model trained on that target.
+    """
+    if isinstance(value, dict):
+        ordered = len(path) == 3 and path[0] == "targets" and path[2] == "classes"
+        keys = list(value) if ordered else sorted(value, key=str)
+        return {key: canonical(value[key], (*path, str(key))) for key in keys}
+    if isinstance(value, list):
+        return [canonical(item, path) for item in value]
+    return value
+
+
+def _check_references(config: dict) -> None:
+    problems: list[str] = []
+
+    def require(key: str, names: list[str], known) -> None:
+        for name in names:
+            if name not in known:
+                problems.append(
+                    f"{key}: {name!r} is not defined{_did_you_mean(name, known)}; "
+                    f"defined: {', '.join(sorted(known))}"
+                )
+
+    grid = config["grid"]
+    require("grid.models", grid["models"], config["models"])
+    require("grid.targets", grid["targets"], config["targets"])
+    require("grid.channel_sets", grid["channel_sets"], config["channel_sets"])
+    channels = config["dataset"]["channels"]
+    for set_name, members in config["channel_sets"].items():
+        require(f"channel_sets.{set_name}", members, channels)
+    issues = config["label_issues"]
+    issues["models"] = issues.get("models") or grid["models"][:1]
+    if issues["enabled"]:
+        require("label_issues.models", issues["models"], grid["models"])
+    for name, model in config["models"].items():
+        try:
+            resolve_params(model["arch"], model.get("params", {}))
+        except ModelError as err:
+            problems.append(f"models.{name}.params: {err}")
+    for section in ("saturation", "min_integral"):
+        thresholds = [str(ch) for ch in config["cleaning"].get(section, {})]
+        require(f"cleaning.{section}", thresholds, channels)
+    for name, model in config["models"].items():
+        fluorimeter = model.get("transforms", {}).get("new_fluorimeter")
+        if isinstance(fluorimeter, dict):
+            points = [str(ch) for ch in fluorimeter.get("points", {})]
+            require(f"models.{name}.transforms.new_fluorimeter.points", points, channels)
+    dataset = config["dataset"]
+    columns = dataset["columns"]
+    kept_tabular = columns.get("tabular", [])
+    for name, model in config["models"].items():
+        missing = [c for c in model.get("tabular", []) if c not in kept_tabular]
+        if missing:
+            problems.append(
+                f"models.{name}.tabular: {missing} must also be listed in "
+                f"dataset.columns.tabular so ingest keeps them"
+                f"{_did_you_mean(missing[0], kept_tabular)}; listed: {kept_tabular}"
+            )
+    prefixes = tuple(columns.get("drop_prefixes", []))
+    for key in ("id", "severity", "type", "group", "tabular", "provenance"):
+        named = columns.get(key)
+        for column in named if isinstance(named, list) else [named]:
+            if prefixes and isinstance(column, str) and column.startswith(prefixes):
+                problems.append(
+                    f"dataset.columns.{key}: {column!r} starts with one of "
+                    f"dataset.columns.drop_prefixes {list(prefixes)}, whose columns are "
+                    "dropped as leakage"
+                )
+    if "demo" not in dataset and not dataset.get("raw"):
+        problems.append("dataset.raw: list the raw pickles, or add a dataset.demo block")
+    missing_tab = [c for c in config["tabular"] if c not in dataset["columns"].get("tabular", [])]
+    if missing_tab:
+        problems.append(
+            f"tabular: {missing_tab} must also be listed in dataset.columns.tabular "
+            "so ingest keeps them"
+        )
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def config_hash(config: dict) -> str:
+    """Hash of the semantic content: key order and comments do not change it."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Raw files to clean Parquet, folds, targets and label patches (the data rules)."""

@@ -1,0 +1,113 @@
+"""Raw pickles -> cleaning -> clean.parquet, cleaning report and dropped-rows list.
+
+This is what the workflow's ingest rule calls. All three outputs appear
+together or not at all: each is written under a temporary name beside its
+target and renamed only once everything has been computed and written, so
+an error (bad data, full disk) leaves no output that looks complete. Raw
+files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from spectragrid.data.clean_file import write_clean
+from spectragrid.data.cleaning import clean
+from spectragrid.data.raw import RawDataError, read_raw_pickle
+
+__all__ = ["run_ingest"]
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _check_raw_files(raw_files: list[Path]) -> None:
+    if not raw_files:
+        raise RawDataError("no raw file given")
+    seen: dict[str, Path] = {}
+    for path in raw_files:
+        resolved = path.resolve()
+        if any(p.resolve() == resolved for p in seen.values()):
+            raise RawDataError(f"{path}: listed twice among the raw files")
+        if path.name in seen:
+            raise RawDataError(
+                f"{seen[path.name]} and {path} share the file name {path.name!r}; "
+                "rows are traced by file name, so rename one of them"
+            )
+        seen[path.name] = path
+
+
+def run_ingest(
+    raw_files: list[Path],
+    out_parquet: Path,
+    out_report: Path,
+    out_dropped: Path,
+    columns: dict,
+    channels: list[str],
+    label_map: dict,
+    saturation: dict,
+    min_integral: dict,
+) -> dict[str, Any]:
+    """Read, clean and write one dataset; returns the cleaning report."""
+    raw_files = [Path(p) for p in raw_files]
+    out_parquet, out_report, out_dropped = Path(out_parquet), Path(out_report), Path(out_dropped)
+    _check_raw_files(raw_files)
+
+    tables = [read_raw_pickle(path, columns, channels) for path in raw_files]
+    result = clean(tables, label_map, saturation, min_integral)
+    report = dict(result.report)
+    report["outputs"] = {
+        "clean": str(out_parquet),
+        "report": str(out_report),
+        "dropped": str(out_dropped),
+    }
+
+    targets = (out_parquet, out_report, out_dropped)
+    temps = [_tmp_path(p) for p in targets]
+    try:
+        for path in targets:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # write_clean is itself atomic; give it the temporary name so that the three
+        # renames below happen only after every file is complete.
+        write_clean(
+            temps[0],
+            result.table,
+            result.spectra,
+            result.wavelengths,
+            result.tabular,
+            result.provenance,
+        )
+        temps[1].write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        result.dropped.to_csv(temps[2], index=False, lineterminator="\n")
+        for tmp, path in zip(temps, targets, strict=True):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return report
+
+
+def ingest_with_config(raw_files: list[Path], folder: Path, config: dict) -> Path:
+    """`run_ingest` with the dataset and cleaning sections of a study config.
+
+    Writes clean.parquet, cleaning_report.json and dropped.csv into `folder`
+    (what the workflow's ingest rule does, for scripts and tests).
+    """
+    dataset, cleaning = config["dataset"], config.get("cleaning", {})
+    folder = Path(folder)
+    run_ingest(
+        [Path(p) for p in raw_files],
+        folder / "clean.parquet",
+        folder / "cleaning_report.json",
+        folder / "dropped.csv",
+        dataset["columns"],
+        dataset["channels"],
+        dataset["label_map"],
+        cleaning.get("saturation", {}),
+        cleaning.get("min_integral", {}),
+    )
+    return folder / "clean.parquet"

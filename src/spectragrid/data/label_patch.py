@@ -1,0 +1,138 @@
+"""Corrected labels from a person's review, applied to the ingested labels.
+
+A label patch is a CSV with `sample_id` and `corrected_label` columns: the
+review CSV written beside each review sheet is one, once a reviewer has filled
+in its `corrected_label` column (other columns are ignored, blank corrections
+are skipped). A corrected label is a full-truth value such as `OK0` or `VR11`,
+so one patch serves every target.
+
+The patch never touches the folds: samples are split on their ingested labels,
+so a correction changes what a cell learns and is scored against, not which
+fold a sample sits in. Each cell receives only the patch entries that change a
+class of its own target; Snakemake sees them as a parameter of the cell, which
+is why applying a patch reruns exactly the cells whose data it changes.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectragrid.data.targets import SEVERITIES, TargetError, full_truth, resolve, split_combo
+
+KEY = "dataset.label_patch"
+REQUIRED = ("sample_id", "corrected_label")
+
+
+class LabelPatchError(ValueError):
+    """A label patch that cannot be applied as written."""
+
+
+def read_label_patch(paths: list[str | Path], severities: list[str]) -> dict[str, str]:
+    """sample id -> corrected full-truth label, merged over the patch files.
+
+    `severities` are the labels `dataset.label_map` can produce. Every problem
+    names the file and its line (the header is line 1).
+    """
+    patch: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for path in map(Path, paths):
+        if path.resolve().is_relative_to(Path("results").resolve()):
+            raise LabelPatchError(
+                f"{KEY}: {path} lies under results/, which the workflow rewrites; "
+                "copy the reviewed CSV out of results/ (e.g. to config/) and name that copy"
+            )
+        if not path.is_file():
+            raise LabelPatchError(f"{KEY}: {path} does not exist")
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelPatchError(
+                    f"{KEY}: {path} has no column {', '.join(missing)}; a label patch needs "
+                    f"the columns {', '.join(REQUIRED)} (found: {reader.fieldnames})"
+                )
+            for line, row in enumerate(reader, start=2):
+                sample_id = (row["sample_id"] or "").strip()
+                label = (row["corrected_label"] or "").strip()
+                if not label:
+                    continue
+                where = f"{path} line {line}"
+                if not sample_id:
+                    raise LabelPatchError(
+                        f"{KEY}: {where}: corrected label {label!r} has no sample_id"
+                    )
+                check_label(label, severities, where)
+                if sample_id in patch and patch[sample_id] != label:
+                    raise LabelPatchError(
+                        f"{KEY}: {where}: sample {sample_id!r} is corrected to {label!r} here "
+                        f"but to {patch[sample_id]!r} at {origin[sample_id]}"
+                    )
+                patch[sample_id] = label
+                origin[sample_id] = where
+    return patch
+
+
+def check_label(label: str, severities: list[str], where: str) -> None:
+    """A corrected label must be a full-truth value: a known severity, then a type number."""
+    try:
+        severity, _ = split_combo(label)
+    except TargetError:
+        severity = None
+    if severity not in severities:
+        known = sorted(set(severities), key=lambda s: (s not in SEVERITIES, s))
+        raise LabelPatchError(
+            f"{KEY}: {where}: corrected label {label!r} is not a full-truth value; "
+            f"write a label of dataset.label_map ({', '.join(known)}) followed by the type "
+            "number, e.g. OK0 or VR11"
+        )
+
+
+def apply_label_patch(table: pd.DataFrame, patch: dict[str, str] | list) -> pd.DataFrame:
+    """A copy of `table` with the patched samples' full truth, severity and type replaced."""
+    entries = dict(patch)
+    if not entries:
+        return table
+    ids = table["sample_id"].astype(str)
+    unknown = sorted(set(entries) - set(ids))
+    if unknown:
+        raise LabelPatchError(
+            f"{KEY}: {len(unknown)} patched sample(s) are not in the cleaned dataset "
+            f"(unknown, or dropped at cleaning), e.g. {unknown[:5]}"
+        )
+    patched = table.copy()
+    rows = ids.isin(entries).to_numpy()
+    corrected = ids[rows].map(entries)
+    split = [split_combo(v) for v in corrected]
+    patched.loc[rows, "severity"] = [s for s, _ in split]
+    patched.loc[rows, "type"] = np.asarray([t for _, t in split], dtype=np.int64)
+    patched["full_truth"] = full_truth(patched["severity"], patched["type"]).astype(object)
+    return patched
+
+
+def patch_for_target(
+    table: pd.DataFrame, patch: dict[str, str], name: str, spec: str | dict
+) -> list[list[str]]:
+    """The patch entries that change target `name`'s data, as sorted [id, label] pairs.
+
+    When a correction alters the target itself (a class gains or loses a
+    full-truth value), every entry counts: the class list is part of the data.
+    """
+    if not patch:
+        return []
+    patched = apply_label_patch(table, patch)
+    before = resolve(name, spec, table)
+    try:
+        after = resolve(name, spec, patched)
+    except TargetError as err:
+        raise LabelPatchError(f"{KEY}: after the corrections, {err}") from None
+    if (before.classes, before.members) != (after.classes, after.members):
+        changed = np.ones(len(table), dtype=bool)
+    else:
+        changed = before.encode(table["full_truth"]) != after.encode(patched["full_truth"])
+    ids = table["sample_id"].astype(str)
+    touched = changed & ids.isin(patch).to_numpy()
+    return sorted([sid, patch[sid]] for sid in ids[touched])

@@ -1,0 +1,313 @@
+"""Read a raw pickled DataFrame in the users' layout into a normalised table and spectra.
+
+The users' layout (domain.md §1): index (or a column) holding the sample id,
+spectral columns named `<channel>_<wavelength>`, then label, group, tabular,
+provenance and leakage columns. Column names come from the config mapping:
+
+    {"id": "sequence", "severity": "greffon_defaut_severite",
+     "type": "greffon_defaut_type", "group": "scelle",
+     "tabular": ["greffon_transmittance", "greffon_brix"],
+     "provenance": ["outil_id", "mesure_date"], "drop_prefixes": ["sa_"]}
+
+Nothing is judged here (no thresholds, no label mapping): the reader only
+checks that the file has the structure the config promises and reports, by
+name, what it lacks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spectragrid.data.unpickle import RawDataError, UnsafePickleError, loads_dataframe
+
+__all__ = ["RawDataError", "RawTable", "UnsafePickleError", "read_raw_pickle"]
+
+_SPECTRAL = re.compile(r"^(?P<channel>.+)_(?P<wavelength>\d+(?:\.\d+)?)$")
+# Relative tolerance on the wavelength step: axes written as decimals (e.g. 0.5 nm) carry
+# rounding from their text form.
+_STEP_RTOL = 1e-6
+
+
+@dataclass
+class RawTable:
+    """One raw file, normalised. `table` and every `spectra[ch]` share row order."""
+
+    table: pd.DataFrame
+    spectra: dict[str, np.ndarray]
+    wavelengths: dict[str, np.ndarray]
+    dropped_columns: list[str]
+    sha256: str
+    path: Path
+    channels: list[str] = field(default_factory=list)
+    tabular: list[str] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)
+
+    @property
+    def source_file(self) -> str:
+        return self.path.name
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def _similar(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+    if not close:
+        close = [c for c in candidates if name.lower() in c.lower() or c.lower() in name.lower()]
+    if close:
+        return "similar columns: " + ", ".join(close[:5])
+    shown = ", ".join(candidates[:12]) + (" …" if len(candidates) > 12 else "")
+    return f"no similar column; non-spectral columns are: {shown or '(none)'}"
+
+
+def _spectral_columns(df: pd.DataFrame) -> dict[str, list[tuple[Any, str]]]:
+    """channel -> [(original column label, wavelength text)] in column order."""
+    found: dict[str, list[tuple[Any, str]]] = {}
+    for col in df.columns:
+        match = _SPECTRAL.match(str(col))
+        if match:
+            found.setdefault(match["channel"], []).append((col, match["wavelength"]))
+    return found
+
+
+def _check_axis(path: Path, channel: str, cols: list[tuple[Any, str]]) -> np.ndarray:
+    wl = np.array([float(text) for _, text in cols], dtype=np.float64)
+    if len(wl) < 2:
+        return wl
+    diffs = np.diff(wl)
+    # a column out of place shows first as a decrease; report that before any step problem
+    decreasing = np.flatnonzero(diffs <= 0)
+    if len(decreasing):
+        i = int(decreasing[0])
+        what = "not increasing"
+    else:
+        step = diffs[0]
+        uneven = np.flatnonzero(np.abs(diffs - step) > _STEP_RTOL * max(abs(step), 1.0))
+        if not len(uneven):
+            return wl
+        i = int(uneven[0])
+        what = f"step {diffs[i]:g} instead of {step:g}"
+    bad, prev = cols[i + 1][0], cols[i][0]
+    raise RawDataError(
+        f"{path}: channel {channel!r}: wavelength columns must be strictly increasing "
+        f"with a constant step; first offending column {str(bad)!r} after "
+        f"{str(prev)!r} ({what})"
+    )
+
+
+def _check_not_empty(
+    path: Path, channel: str, cols: list[tuple[Any, str]], values: np.ndarray
+) -> None:
+    """A channel (or one wavelength of it) with no value in any row is a broken export.
+
+    Row by row it would only drop every sample as `nan`, and the message would
+    be "all rows were dropped"; naming the channel or column says what to fix.
+    """
+    if len(values) < 2:
+        # one row with a NaN is a row to drop, not a broken column
+        return
+    missing = ~np.isfinite(values)
+    empty_cols = np.flatnonzero(missing.all(axis=0))
+    if not len(empty_cols):
+        return
+    first, last = str(cols[0][0]), str(cols[-1][0])
+    if len(empty_cols) == len(cols):
+        raise RawDataError(
+            f"{path}: channel {channel!r} ({first} … {last}) holds no finite value in any "
+            f"of the {len(values)} rows (all NaN or infinite); expected a spectrum per row"
+        )
+    names = [str(cols[i][0]) for i in empty_cols]
+    shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
+    raise RawDataError(
+        f"{path}: channel {channel!r}: column(s) {shown} hold no finite value in any of "
+        f"the {len(values)} rows ({len(names)} of {len(cols)} wavelengths); "
+        "expected a value per row"
+    )
+
+
+def _as_float(path: Path, df: pd.DataFrame, cols: list[Any], what: str) -> np.ndarray:
+    try:
+        return df[cols].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    for col in cols:
+        converted = pd.to_numeric(df[col], errors="coerce")
+        bad = converted.isna() & df[col].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise RawDataError(
+                f"{path}: {what} column {str(col)!r} is not numeric: row {row} "
+                f"(index {df.index[row]!r}) holds {df[col].iloc[row]!r}"
+            ) from None
+    raise RawDataError(f"{path}: {what} columns cannot be read as numbers")
+
+
+def _parse_type(path: Path, values: pd.Series, ids: pd.Series, column: str) -> np.ndarray:
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numeric) | (numeric != np.round(numeric))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise RawDataError(
+            f"{path}: type column {column!r} must hold integers: row {row} "
+            f"(id {ids.iloc[row]!r}) holds {values.iloc[row]!r}"
+            + (f" ({int(bad.sum())} such rows)" if bad.sum() > 1 else "")
+        )
+    return numeric.astype(np.int64)
+
+
+def _as_str(values: pd.Series) -> pd.Series:
+    """Text of each value; missing values (None, NaN, NA) become ""."""
+    obj = values.astype(object)
+    missing = obj.isna().to_numpy()
+    text = np.array([str(v) for v in obj.to_numpy()], dtype=object)
+    text[missing] = ""
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
+    """Read one pickled DataFrame (loaded with the allow-listing unpickler).
+
+    Returns a `RawTable` whose `table` has `sample_id`, `label_raw` (original
+    spelling, "" where missing), `type` (int64), `group`, the tabular columns
+    (float64, NaN kept for the cleaning to count), the provenance columns as
+    found, `source_file` and `source_row` (0-based position in the file).
+    A missing group value makes the row its own group (its sample id).
+    """
+    path = Path(path)
+    channels = [str(c) for c in channels]
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise RawDataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RawDataError(f"{path}: is a directory, not a pickle file") from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    df = loads_dataframe(data, path)
+    del data
+    n = len(df)
+    if n == 0:
+        raise RawDataError(f"{path}: the DataFrame has no rows (an empty campaign file?)")
+
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):
+        names = ", ".join(sorted({str(c) for c in repeated})[:10])
+        raise RawDataError(f"{path}: column name(s) used more than once: {names}")
+    spectral = _spectral_columns(df)
+    spectral_labels = {col for cols in spectral.values() for col, _ in cols}
+    other = [str(c) for c in df.columns if c not in spectral_labels]
+    str_columns = {str(c): c for c in df.columns}
+
+    id_name = str(columns["id"])
+    tabular = [str(c) for c in columns.get("tabular") or []]
+    provenance = [str(c) for c in columns.get("provenance") or []]
+    required = {
+        "severity": str(columns["severity"]),
+        "type": str(columns["type"]),
+    }
+    # `group: null` (documented): no replicate structure, every sample is its own group
+    if columns.get("group") is not None:
+        required["group"] = str(columns["group"])
+    drop_prefixes = tuple(str(p) for p in columns.get("drop_prefixes") or [])
+
+    problems: list[str] = []
+    if df.index.name is not None and str(df.index.name) == id_name:
+        ids = pd.Series(df.index.to_numpy(), index=df.index)
+    elif id_name in str_columns:
+        ids = df[str_columns[id_name]]
+    else:
+        problems.append(
+            f"id {id_name!r} is neither the index name ({df.index.name!r}) nor a column "
+            f"({_similar(id_name, other)})"
+        )
+        ids = pd.Series(np.arange(n), index=df.index)
+    for role, name in [*required.items(), *(("tabular", t) for t in tabular)]:
+        if name not in str_columns:
+            problems.append(f"{role} column {name!r} is missing ({_similar(name, other)})")
+    for name in provenance:
+        if name not in str_columns:
+            problems.append(f"provenance column {name!r} is missing ({_similar(name, other)})")
+    for ch in channels:
+        if ch not in spectral:
+            present = ", ".join(sorted(spectral)) or "none"
+            problems.append(
+                f"channel {ch!r} has no spectral columns (expected names like "
+                f"'{ch}_<wavelength>'; channels found: {present})"
+            )
+    if problems:
+        raise RawDataError(f"{path}: " + "; ".join(problems))
+
+    requested = {id_name, *required.values(), *tabular, *provenance}
+    leaking = sorted(c for c in requested if drop_prefixes and c.startswith(drop_prefixes))
+    if leaking:
+        raise RawDataError(
+            f"{path}: column(s) {', '.join(leaking)} are requested by the config but match "
+            f"the leakage prefixes {list(drop_prefixes)}"
+        )
+
+    ids_str = _as_str(ids).reset_index(drop=True)
+    if (ids_str == "").any():
+        row = int(np.flatnonzero((ids_str == "").to_numpy())[0])
+        raise RawDataError(f"{path}: id {id_name!r} is missing in row {row}")
+    spectra: dict[str, np.ndarray] = {}
+    wavelengths: dict[str, np.ndarray] = {}
+    for ch in channels:
+        cols = spectral[ch]
+        wavelengths[ch] = _check_axis(path, ch, cols)
+        spectra[ch] = np.ascontiguousarray(
+            _as_float(path, df, [c for c, _ in cols], f"channel {ch!r}")
+        )
+        _check_not_empty(path, ch, cols, spectra[ch])
+
+    if "group" in required:
+        group = _as_str(df[str_columns[required["group"]]]).reset_index(drop=True)
+        group = group.where(group != "", ids_str)
+    else:
+        group = ids_str
+    table = pd.DataFrame(
+        {
+            "sample_id": ids_str,
+            "label_raw": _as_str(df[str_columns[required["severity"]]]).reset_index(drop=True),
+            "type": _parse_type(path, df[str_columns[required["type"]]], ids_str, required["type"]),
+            "group": group,
+        }
+    )
+    if tabular:
+        tab = _as_float(path, df, [str_columns[t] for t in tabular], "tabular")
+        for i, name in enumerate(tabular):
+            table[name] = tab[:, i]
+    for name in provenance:
+        table[name] = df[str_columns[name]].to_numpy()
+    table["source_file"] = path.name
+    table["source_row"] = np.arange(n, dtype=np.int64)
+
+    dropped: list[str] = []
+    for col in df.columns:
+        name = str(col)
+        if col in spectral_labels or name in requested:
+            continue
+        leakage = bool(drop_prefixes) and name.startswith(drop_prefixes)
+        # one row makes every column look constant
+        constant = n > 1 and df[col].nunique(dropna=False) <= 1
+        if leakage or constant:
+            dropped.append(name)
+
+    return RawTable(
+        table=table,
+        spectra=spectra,
+        wavelengths=wavelengths,
+        dropped_columns=dropped,
+        sha256=sha256,
+        path=path,
+        channels=channels,
+        tabular=tabular,
+        provenance=provenance,
+    )

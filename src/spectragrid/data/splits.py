@@ -1,0 +1,114 @@
+"""Seeded, stratified, grouped K-fold assignment, stored once per (seed, k).
+
+Each sample gets one fold number. Cell `f of k` tests on fold f, validates on
+fold (f + 1) mod k and trains on the rest, so every sample is tested exactly
+once per (seed, k) and the test folds of the K cells give an out-of-fold
+prediction for every sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from spectragrid.core.atomic import atomic_path
+
+
+class SplitError(ValueError):
+    """The data cannot be split as configured."""
+
+
+@dataclass(frozen=True)
+class FoldParts:
+    train: np.ndarray  # boolean masks over the dataset's rows
+    val: np.ndarray
+    test: np.ndarray
+
+
+def assign_folds(
+    sample_ids: pd.Series,
+    strata: pd.Series,
+    groups: pd.Series | None,
+    k: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Fold number per sample: stratified on `strata`, grouped by `groups`.
+
+    Samples are first put in a canonical order (by id) so the result depends on
+    the data and the seed only, not on the row order of the input files.
+    """
+    if k < 3:
+        raise SplitError(f"splits.k = {k}: need at least 3 folds (train, validation, test)")
+    frame = pd.DataFrame(
+        {
+            "sample_id": sample_ids.astype(str).to_numpy(),
+            "strata": strata.astype(str).to_numpy(),
+            "group": (groups if groups is not None else sample_ids).astype(str).to_numpy(),
+        }
+    )
+    order = np.argsort(frame["sample_id"].to_numpy(), kind="stable")
+    canon = frame.iloc[order].reset_index(drop=True)
+    n_groups = canon["group"].nunique()
+    if n_groups < k:
+        raise SplitError(f"splits.k = {k} but the data has only {n_groups} groups")
+    # A stratum rarer than k cannot be spread over the folds; it is still
+    # split, just not stratified, which is what users expect of tiny classes.
+    x = np.zeros(len(canon))
+    if groups is not None:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        pieces = splitter.split(x, canon["strata"], canon["group"])
+    else:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        pieces = splitter.split(x, canon["strata"])
+    fold = np.full(len(canon), -1, dtype=np.int64)
+    for f, (_, test_idx) in enumerate(pieces):
+        fold[test_idx] = f
+    assert (fold >= 0).all()
+    canon["fold"] = fold
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    result = canon.iloc[back].reset_index(drop=True)
+    return result[["sample_id", "fold"]]
+
+
+def fold_parts(folds: np.ndarray, fold: int, k: int) -> FoldParts:
+    """Train / validation / test masks of cell `fold` of `k`."""
+    if not 0 <= fold < k:
+        raise SplitError(f"fold {fold} is not in 0..{k - 1}")
+    test = folds == fold
+    val = folds == (fold + 1) % k
+    return FoldParts(train=~(test | val), val=val, test=test)
+
+
+def write_folds(path: Path, folds: pd.DataFrame, seed: int, k: int) -> None:
+    with atomic_path(path) as tmp:
+        folds.assign(seed=seed, k=k).to_parquet(tmp, index=False)
+
+
+def read_folds(path: Path, sample_ids: pd.Series) -> np.ndarray:
+    """Fold number aligned with `sample_ids`; every sample must have one."""
+    folds = pd.read_parquet(path)
+    lookup = pd.Series(folds["fold"].to_numpy(), index=folds["sample_id"].astype(str))
+    aligned = lookup.reindex(sample_ids.astype(str).to_numpy())
+    missing = aligned.isna()
+    if missing.any():
+        first = sample_ids[missing.to_numpy()].iloc[0]
+        raise SplitError(
+            f"{path}: {int(missing.sum())} samples have no fold (e.g. {first!r}); "
+            "the split is older than the data: rerun the split rule"
+        )
+    return aligned.to_numpy(dtype=np.int64)
+
+
+def split_clean_file(clean: Path, out: Path, seed: int, k: int, grouped: bool = True) -> None:
+    """Folds of a clean dataset, stratified on the full truth, grouped by the group column."""
+    columns = ["sample_id", "full_truth"] + (["group"] if grouped else [])
+    table = pd.read_parquet(clean, columns=columns)
+    folds = assign_folds(
+        table["sample_id"], table["full_truth"], table["group"] if grouped else None, k, seed
+    )
+    write_folds(out, folds, seed, k)

@@ -1,0 +1,1 @@
+"""Label issues from the grid's out-of-fold predictions (the label_issues rule)."""

@@ -1,0 +1,1 @@
+"""Result sheets and the study summary (the sheet and summary rules)."""

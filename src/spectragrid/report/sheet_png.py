@@ -1,0 +1,810 @@
+"""The result sheet as one PNG users paste into a slide.
+
+Built on a bare `Figure` + Agg canvas rather than pyplot: no global figure
+state and no backend switch imposed on the importing process, so many sheets
+can be rendered in one process, and the PNG bytes only depend on the inputs
+(no timestamp or software tag in the metadata).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from PIL import Image
+from sklearn.metrics import auc as area_under
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
+
+from spectragrid.core.metrics import classification_metrics
+from spectragrid.report.sheet_data import TOP_ERRORS, Confusion, SheetData
+
+DPI = 100
+RELIABILITY_BINS = 10
+WIDTH_IN = 20.0
+ROW_IN = 0.24  # one table row
+
+# Class names and display names are user strings: a `$` in them must not
+# switch matplotlib into mathtext.
+RC = {
+    "text.parse_math": False,
+    "text.usetex": False,
+    "svg.hashsalt": "spectragrid",
+    "font.size": 9,
+    "axes.titlesize": 10.5,
+    "axes.titleweight": "bold",
+}
+
+
+def fmt_pct(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def fmt_num(x: object, digits: int = 3) -> str:
+    try:
+        value = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+
+def fmt_threshold(x: float) -> str:
+    """Three decimals, more when three would round a score next to 0 or 1 onto it."""
+    for digits in range(3, 8):
+        text = f"{x:.{digits}f}"
+        if float(text) == x or 0 < float(text) < 1:
+            return text
+    return text
+
+
+def fmt_cutoff(x: float) -> str:
+    if math.isnan(x):
+        return "none"
+    return "unreachable" if math.isinf(x) else fmt_threshold(x)
+
+
+def pm(mean: float, sd: float) -> str:
+    return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
+
+
+def curve_classes(n_classes: int) -> list[int]:
+    # The two one-vs-all curves of a binary target mirror each other: show class 0 only.
+    return [0] if n_classes == 2 else list(range(n_classes))
+
+
+def colors(n: int) -> list:
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def draw_confusion(
+    ax: Axes,
+    confusion: Confusion,
+    classes: list[str],
+    title: str,
+    abstained: np.ndarray | None = None,
+) -> None:
+    """Counts and % of total; recall per row, precision per column, accuracy in the corner;
+    with `abstained`, one more column: the share of each row's samples that abstained."""
+    n = len(classes)
+    counts = confusion.counts
+    total = max(int(counts.sum()), 1)
+    rows = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shade = np.where(rows > 0, counts / np.maximum(rows, 1), np.nan)
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="white")
+    ax.imshow(shade, cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    size = 9 if n <= 4 else 7 if n <= 8 else 5.5
+    show_pct = n <= 10
+    for i in range(n):
+        for j in range(n):
+            label = f"{counts[i, j]}"
+            if show_pct:
+                label += f"\n{100 * counts[i, j] / total:.1f}%"
+            dark = np.isfinite(shade[i, j]) and shade[i, j] > 0.55
+            ax.text(
+                j,
+                i,
+                label,
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="white" if dark else "black",
+            )
+    margin = "#eeeeee"
+    extra = 0 if abstained is None else 1
+    for i in range(n):
+        ax.add_patch(Rectangle((n - 0.5, i - 0.5), 1, 1, facecolor=margin, edgecolor="white"))
+        ax.text(n, i, fmt_pct(confusion.recall[i]), ha="center", va="center", fontsize=size)
+        if abstained is not None:
+            ax.add_patch(
+                Rectangle((n + 0.5, i - 0.5), 1, 1, facecolor="#fff4e0", edgecolor="white")
+            )
+            ax.text(n + 1, i, fmt_pct(abstained[i]), ha="center", va="center", fontsize=size)
+    for j in range(n):
+        ax.add_patch(Rectangle((j - 0.5, n - 0.5), 1, 1, facecolor=margin, edgecolor="white"))
+        ax.text(j, n, fmt_pct(confusion.precision[j]), ha="center", va="center", fontsize=size)
+    ax.add_patch(Rectangle((n - 0.5, n - 0.5), 1, 1, facecolor="#d0d0d0", edgecolor="white"))
+    ax.text(
+        n,
+        n,
+        f"accuracy\n{fmt_pct(confusion.accuracy)}",
+        ha="center",
+        va="center",
+        fontsize=size,
+        fontweight="bold",
+    )
+    ax.set_xlim(-0.5, n + 0.5 + extra)
+    ax.set_ylim(n + 0.5, -0.5)
+    xlabels = [*classes, "recall"] + (["abstained"] if extra else [])
+    ax.set_xticks(range(n + 1 + extra), xlabels, rotation=45 if n > 3 else 0, ha="right")
+    ax.set_yticks(range(n + 1), [*classes, "precision"])
+    if n <= 3:
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("center")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("given class")
+    ax.set_title(title)
+
+
+def note_skipped(ax: Axes, skipped: list[str]) -> None:
+    # In the title rather than over the plot, where it would hide curves.
+    if skipped:
+        ax.set_title(
+            f"{ax.get_title()}\nno curve for {', '.join(skipped)} (absent from the test fold, or "
+            "its only class)",
+            color="darkred",
+        )
+
+
+def draw_roc(ax: Axes, data: SheetData, palette: list) -> None:
+    skipped = []
+    for c in curve_classes(len(data.classes)):
+        positive = data.y == c
+        if not positive.any() or positive.all():
+            skipped.append(data.classes[c])
+            continue
+        fpr, tpr, _ = roc_curve(positive, data.proba[:, c])
+        ax.plot(
+            fpr,
+            tpr,
+            color=palette[c],
+            lw=1.5,
+            label=f"{data.classes[c]} (AUC {area_under(fpr, tpr):.3f})",
+        )
+        cut = data.cutoffs[c]
+        if cut.applied and math.isfinite(cut.cutoff):
+            ax.plot(cut.fpr, cut.kept, marker="o", ms=6, mfc="none", color=palette[c])
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    _finish_unit_axes(
+        ax,
+        ("false positive rate", "true positive rate"),
+        "ROC, one vs all (circle: the class's cutoff)",
+        skipped,
+        "lower right",
+    )
+
+
+def _finish_unit_axes(
+    ax: Axes, labels: tuple[str, str], title: str, skipped: list[str], legend_loc: str
+) -> None:
+    """Axes of a curve on the unit square: limits, labels, skipped classes, legend."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
+    note_skipped(ax, skipped)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc=legend_loc, fontsize=7.5)
+
+
+def draw_pr(ax: Axes, data: SheetData, palette: list) -> None:
+    skipped = []
+    for c in curve_classes(len(data.classes)):
+        positive = data.y == c
+        if not positive.any() or positive.all():
+            skipped.append(data.classes[c])
+            continue
+        precision, recall, _ = precision_recall_curve(positive, data.proba[:, c])
+        ap = average_precision_score(positive, data.proba[:, c])
+        ax.plot(
+            recall,
+            precision,
+            color=palette[c],
+            lw=1.5,
+            label=f"{data.classes[c]} (AUC-PR {area_under(recall, precision):.3f}, AP {ap:.3f})",
+        )
+        ax.axhline(positive.mean(), color=palette[c], lw=0.6, ls=":")
+    _finish_unit_axes(
+        ax,
+        ("recall", "precision"),
+        "Precision-recall, one vs all (dotted: prevalence)",
+        skipped,
+        "lower left",
+    )
+
+
+def draw_reliability(ax: Axes, data: SheetData, palette: list) -> None:
+    edges = np.linspace(0, 1, RELIABILITY_BINS + 1)
+    for c in curve_classes(len(data.classes)):
+        score = data.proba[:, c]
+        which = np.clip(np.digitize(score, edges[1:-1], right=True), 0, RELIABILITY_BINS - 1)
+        mean_score, observed, sizes = [], [], []
+        for b in range(RELIABILITY_BINS):
+            mask = which == b
+            if mask.any():
+                mean_score.append(score[mask].mean())
+                observed.append(np.mean(data.y[mask] == c))
+                sizes.append(mask.sum())
+        ax.plot(
+            mean_score,
+            observed,
+            marker="o",
+            ms=3.5,
+            lw=1.2,
+            color=palette[c],
+            label=data.classes[c],
+        )
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel(f"mean predicted probability ({RELIABILITY_BINS} uniform bins)")
+    ax.set_ylabel("observed fraction of the class")
+    ax.set_title("Reliability (calibration), one vs all")
+    ax.legend(loc="upper left", fontsize=7.5)
+
+
+def draw_scores(ax: Axes, data: SheetData, palette: list) -> None:
+    bins = np.linspace(0, 1, 21)
+    classes = data.classes
+    if len(classes) == 2:
+        # Binary: where the two given classes fall on the class-0 score is what a cutoff acts on.
+        for c in (0, 1):
+            mask = data.y == c
+            if mask.any():
+                ax.hist(
+                    data.proba[mask, 0],
+                    bins=bins,
+                    histtype="step",
+                    lw=1.5,
+                    color=palette[c],
+                    label=f"given {classes[c]} (n={int(mask.sum())})",
+                )
+        cut = data.cutoffs[0]
+        if cut.applied and math.isfinite(cut.cutoff):
+            ax.axvline(cut.cutoff, color=palette[0], ls="--", lw=1, label="cutoff of " + classes[0])
+        ax.set_xlabel(f"predicted probability of {classes[0]}")
+    else:
+        for c in range(len(classes)):
+            mask = data.y == c
+            if mask.any():
+                ax.hist(
+                    data.proba[mask, c],
+                    bins=bins,
+                    histtype="step",
+                    lw=1.2,
+                    color=palette[c],
+                    label=f"{classes[c]} (n={int(mask.sum())})",
+                )
+        ax.set_xlabel("predicted probability of the given class")
+    ax.set_ylabel("samples")
+    ax.set_title("Predicted scores per given class")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", fontsize=7.5)
+
+
+def draw_history(ax: Axes, history: pd.DataFrame | None, best_epoch: object) -> None:
+    ax.set_title("Learning curves (epoch 0 = before training)")
+    if history is None or history.empty or "epoch" not in history:
+        ax.text(0.5, 0.5, "no history", transform=ax.transAxes, ha="center", va="center")
+        ax.set_axis_off()
+        return
+    history = history.sort_values("epoch")
+    epoch = history["epoch"].to_numpy()
+    metric_colors = (
+        ("val_accuracy", "tab:blue"),
+        ("val_balanced_accuracy", "tab:purple"),
+        ("val_macro_f1", "tab:green"),
+    )
+    for column, color in metric_colors:
+        if column in history:
+            ax.plot(epoch, history[column], marker="o", ms=3, color=color, label=column)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation metric")
+    losses = ax.twinx()
+    for column, color in (("train_loss", "tab:orange"), ("val_loss", "tab:red")):
+        if column in history:
+            losses.plot(epoch, history[column], ls="--", color=color, label=column)
+    losses.set_ylabel("loss")
+    try:
+        best = int(best_epoch)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        best = None
+    if best is not None:
+        ax.axvline(best, color="grey", lw=0.8, ls=":", label=f"best epoch {best}")
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = losses.get_legend_handles_labels()
+    if handles or more_handles:
+        ax.legend(handles + more_handles, labels + more_labels, loc="center right", fontsize=7)
+
+
+def draw_per_class_accuracy(ax: Axes, data: SheetData) -> None:
+    table = data.per_class
+    x = np.arange(len(table))
+    width = 0.38
+    before = table["recall"].to_numpy(dtype=float)
+    after = table["recall_after"].to_numpy(dtype=float)
+    ax.bar(x - width / 2, np.nan_to_num(before), width, color="tab:blue", label="all samples")
+    ax.bar(
+        x + width / 2,
+        np.nan_to_num(after),
+        width,
+        color="tab:orange",
+        label="after cutoffs (non-abstaining)",
+    )
+    size = 7 if len(table) <= 8 else 5.5
+    for i, (b, a) in enumerate(zip(before, after, strict=True)):
+        ax.text(
+            i - width / 2,
+            (b if np.isfinite(b) else 0) + 0.01,
+            fmt_pct(b),
+            ha="center",
+            va="bottom",
+            fontsize=size,
+            rotation=90 if len(table) > 6 else 0,
+        )
+        ax.text(
+            i + width / 2,
+            (a if np.isfinite(a) else 0) + 0.01,
+            fmt_pct(a),
+            ha="center",
+            va="bottom",
+            fontsize=size,
+            rotation=90 if len(table) > 6 else 0,
+        )
+    labels = [f"{c}\nn={n}" for c, n in zip(table["class"], table["n"], strict=True)]
+    ax.set_xticks(x, labels, rotation=45 if len(table) > 4 else 0, ha="right")
+    if len(table) <= 4:
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("center")
+    ax.set_ylim(0, 1.18)
+    ax.set_ylabel("accuracy of the class (recall)")
+    ax.set_title("Per-class accuracy, before and after cutoffs")
+    ax.legend(loc="upper right", fontsize=7.5, ncols=2)
+
+
+def draw_cost(ax: Axes, data: SheetData) -> None:
+    curve = data.cost
+    ax.set_title(
+        "Business cost" + ("" if curve is None else f" of auto-accepting {data.classes[0]}")
+    )
+    if curve is None:
+        ax.text(
+            0.5, 0.5, _wrap(data.cost_note, 60), transform=ax.transAxes, ha="center", va="center"
+        )
+        ax.set_axis_off()
+        return
+    points = curve.points
+    if points.empty:
+        ax.text(
+            0.5,
+            0.5,
+            f"no sample is predicted {data.classes[0]}: nothing to accept",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+        )
+        ax.set_axis_off()
+        return
+    t = points["threshold"].to_numpy()
+    left = min(0.5, float(t[0])) - 0.01
+    xs = np.concatenate([[left], t, [1.0]])
+    cost = points["cost"].to_numpy()
+    fraction = points["accept_fraction"].to_numpy()
+    ax.step(
+        xs,
+        np.concatenate([[cost[0]], cost, [0.0]]),
+        where="pre",
+        color="tab:red",
+        lw=1.6,
+        label="cost of accepted samples",
+    )
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlim(left, 1.0)
+    ax.set_xlabel(f"cutoff t on p({data.classes[0]}) (accept: predicted {data.classes[0]}, p ≥ t)")
+    ax.set_ylabel("total cost on this test fold")
+    share = ax.twinx()
+    share.step(
+        xs,
+        np.concatenate([[fraction[0]], fraction, [0.0]]),
+        where="pre",
+        color="tab:blue",
+        lw=1.2,
+        ls="--",
+        label=f"share of given {data.classes[0]} auto-accepted",
+    )
+    share.set_ylim(0, 1.02)
+    share.set_ylabel(f"share of {data.classes[0]} accepted")
+    if math.isfinite(curve.best_threshold):
+        ax.axvline(curve.best_threshold, color="black", lw=0.9, ls=":")
+        best = (
+            f"minimum cost {curve.best_cost:g} at t = {fmt_threshold(curve.best_threshold)}\n"
+            f"accepts {curve.best_n_accepted} samples, {fmt_pct(curve.best_accept_fraction)} "
+            f"of {data.classes[0]}"
+        )
+    else:
+        best = "every cutoff costs more than accepting nothing"
+    best += f"\nargmax alone: cost {curve.argmax_cost:g}"
+    ax.text(
+        0.02,
+        0.97,
+        best,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "#cccccc", "alpha": 0.9},
+    )
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = share.get_legend_handles_labels()
+    ax.legend(handles + more_handles, labels + more_labels, loc="lower left", fontsize=7.5)
+
+
+def _wrap(text: str, width: int) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def draw_table(
+    ax: Axes,
+    title: str,
+    header: list[str],
+    rows: list[list[str]],
+    empty: str,
+    height_in: float,
+    widths: list[float] | None = None,
+) -> None:
+    """A table anchored at the top of its panel, one `ROW_IN` per row."""
+    ax.set_axis_off()
+    ax.set_title(title, loc="left")
+    if not rows:
+        ax.text(0.5, 0.8, empty, transform=ax.transAxes, ha="center", va="center")
+        return
+    fraction = min(1.0, (len(rows) + 1) * ROW_IN / max(height_in - 0.45, ROW_IN))
+    table = ax.table(
+        cellText=rows,
+        colLabels=header,
+        cellLoc="center",
+        colWidths=widths,
+        bbox=[0, 1 - fraction, 1, fraction],
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    for (row, _), cell in table.get_celld().items():
+        cell.set_edgecolor("#cccccc")
+        if row == 0:
+            cell.set_facecolor("#eeeeee")
+            cell.set_text_props(fontweight="bold")
+
+
+def per_class_rows(data: SheetData) -> list[list[str]]:
+    rows = []
+    for r in data.per_class.itertuples(index=False):
+        rows.append(
+            [
+                str(r[0]),
+                str(r.n),
+                fmt_pct(r.recall),
+                fmt_pct(r.precision),
+                fmt_num(r.auc),
+                fmt_num(r.ap),
+                fmt_cutoff(r.cutoff),
+                fmt_pct(r.kept),
+                fmt_pct(r.fpr_at_cutoff),
+                fmt_pct(r.precision_at_cutoff),
+                fmt_pct(r.abstained),
+                fmt_pct(r.recall_after),
+            ]
+        )
+    return rows
+
+
+PER_CLASS_HEADER = [
+    "class",
+    "n",
+    "recall",
+    "precision",
+    "AUC",
+    "AP",
+    "cutoff",
+    "kept",
+    "FPR at cutoff",
+    "precision at cutoff",
+    "abstained",
+    "recall after",
+]
+
+
+def error_rows(errors: pd.DataFrame) -> list[list[str]]:
+    return [
+        [
+            str(r.full_truth),
+            str(r.predicted),
+            str(int(r.count)),
+            fmt_pct(r.share),
+            pm(r.p_true_mean, r.p_true_sd),
+            pm(r.p_pred_mean, r.p_pred_sd),
+        ]
+        for r in errors.head(TOP_ERRORS).itertuples(index=False)
+    ]
+
+
+ERROR_HEADER = [
+    "full truth (given)",
+    "predicted",
+    "count",
+    "share",
+    "p(given class)",
+    "p(predicted)",
+]
+
+
+def card_rows(data: SheetData) -> list[list[str]]:
+    card, metrics = data.card, data.metrics
+
+    def number(value: object) -> str:
+        text = fmt_num(value, 0)
+        return text if text == "–" else f"{round(float(text)):,}"
+
+    rows = [
+        ["parameters", number(card.get("parameters"))],
+        ["FLOPs / sample", number(card.get("flops_per_sample"))],
+        ["s / epoch", fmt_num(card.get("seconds_per_epoch"), 3)],
+        ["train samples / s", number(card.get("train_samples_per_second"))],
+        ["wall s (train job)", fmt_num(card.get("wall_seconds"), 1)],
+        ["device · threads", f"{card.get('device', '–')} · {card.get('threads', '–')}"],
+        [
+            "epochs run · best",
+            f"{metrics.get('epochs_run', '–')} · {metrics.get('best_epoch', '–')}",
+        ],
+        [
+            "n train · val · test",
+            f"{metrics.get('n_train', '–')} · {metrics.get('n_val', '–')} · {len(data.y)}",
+        ],
+    ]
+    if (metrics.get("cell") or {}).get("labels") == "clean":
+        rows.append(["removed as flagged", str(metrics.get("n_removed_flagged", "–"))])
+    return rows
+
+
+METRIC_LABELS = (
+    ("accuracy", "accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("macro_f1", "macro-F1"),
+    ("auc", "AUC (macro OvR)"),
+    ("log_loss", "log-loss"),
+    ("ece", "calibration error"),
+    ("hter", "HTER"),
+)
+
+
+def metric_rows(data: SheetData) -> list[list[str]]:
+    values = classification_metrics(data.y, data.proba)
+    unflagged = data.metrics.get("test_unflagged") or {}
+    rows = []
+    for key, label in METRIC_LABELS:
+        if key == "hter" and len(data.classes) != 2:
+            continue
+        rows.append([label, fmt_num(values.get(key)), fmt_num(unflagged.get(key))])
+    rows.append(
+        ["accuracy after cutoffs", fmt_pct(data.after.accuracy), ""],
+    )
+    rows.append(["abstained", fmt_pct(data.abstention_rate), ""])
+    return rows
+
+
+def cost_rows(data: SheetData) -> list[list[str]]:
+    if data.cost is None:
+        return []
+    table = data.cost.breakdown
+    total = [
+        "total",
+        "",
+        "",
+        str(int(table["n"].sum())),
+        str(int(table["accepted_argmax"].sum())),
+        str(int(table["accepted"].sum())),
+        f"{table['cost'].sum():g}",
+    ]
+    return [
+        [
+            str(r.full_truth),
+            str(r.key),
+            f"{r.unit_cost:g}",
+            str(int(r.n)),
+            str(int(r.accepted_argmax)),
+            str(int(r.accepted)),
+            f"{r.cost:g}",
+        ]
+        for r in data.cost.breakdown.itertuples(index=False)
+    ] + [total]
+
+
+COST_HEADER = [
+    "full truth",
+    "cost key",
+    "unit cost",
+    "n test",
+    "accepted by argmax",
+    "accepted at min-cost t",
+    "cost at that t",
+]
+
+
+def definitions(data: SheetData, width: int = 110) -> str:
+    lines = [
+        f"Cutoffs: {data.rule.describe()}, per class on p(class), one vs all. Chosen on this "
+        "test fold: descriptive, not a tuned deployment threshold.",
+        "kept = share of the class's samples (given label) with p(class) ≥ cutoff. After "
+        "cutoffs a sample abstains when p(predicted class) < that class's cutoff; the matrix "
+        "after cutoffs leaves abstentions out.",
+        "cutoff 'none': the class is absent from the fold (or its only class), nothing "
+        "abstains; 'unreachable': the precision target is never met, every prediction of the "
+        "class abstains.",
+        "Errors: grouped by (given full truth, predicted class); share = of all errors (after "
+        "cutoffs: of the remaining errors); p(given class), p(predicted): mean ± sd (n − 1) "
+        "over the group.",
+    ]
+    if data.cost is not None:
+        first = data.classes[0]
+        lines.append(
+            f"Cost: accepting = predicting {first} with p({first}) ≥ t; cost(t) = sum of "
+            "cost[full truth] over accepted samples. Exact keys win over prefix patterns "
+            "(key*); unmatched full truths cost 0"
+            + (f": {', '.join(data.cost.unmatched)}." if data.cost.unmatched else " (none here).")
+        )
+    else:
+        lines.append("Cost: " + data.cost_note)
+    return "\n".join(_wrap(line, width) for line in lines)
+
+
+def sheet_png(data: SheetData) -> bytes:
+    """The whole sheet as PNG bytes (deterministic for the same inputs)."""
+    n = len(data.classes)
+    palette = colors(n)
+    matrix_in = 5.2 + 0.2 * max(0, n - 5)
+    card_len = len(card_rows(data))
+    table_rows = max(n, card_len, len(metric_rows(data))) + 1
+    tables_in = 0.6 + ROW_IN * table_rows
+    errors_in = 0.6 + ROW_IN * (TOP_ERRORS + 1)
+    cost_len = len(cost_rows(data))
+    bottom_in = max(0.6 + ROW_IN * (cost_len + 1), 2.6)
+    heights = [matrix_in, 4.4, matrix_in, tables_in, errors_in, bottom_in]
+    with rc_context(RC):
+        fig = Figure(figsize=(WIDTH_IN, sum(heights) + 0.6), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        fig.suptitle(f"{data.title}    n_test = {data.n}", fontsize=13, fontweight="bold")
+        grid = fig.add_gridspec(6, 6, height_ratios=heights)
+        draw_confusion(
+            fig.add_subplot(grid[0, 0:2]),
+            data.before,
+            data.classes,
+            "Confusion matrix: counts and % of total",
+        )
+        draw_roc(fig.add_subplot(grid[0, 2:4]), data, palette)
+        draw_pr(fig.add_subplot(grid[0, 4:6]), data, palette)
+        draw_reliability(fig.add_subplot(grid[1, 0:2]), data, palette)
+        draw_scores(fig.add_subplot(grid[1, 2:4]), data, palette)
+        draw_history(fig.add_subplot(grid[1, 4:6]), data.history, data.metrics.get("best_epoch"))
+        abstained = data.per_class["abstained"].to_numpy(dtype=float)
+        draw_confusion(
+            fig.add_subplot(grid[2, 0:2]),
+            data.after,
+            data.classes,
+            f"After cutoffs: {data.n_abstained} of {data.n} abstained "
+            f"({fmt_pct(data.abstention_rate)}), left out",
+            abstained=abstained,
+        )
+        draw_per_class_accuracy(fig.add_subplot(grid[2, 2:4]), data)
+        draw_cost(fig.add_subplot(grid[2, 4:6]), data)
+        draw_table(
+            fig.add_subplot(grid[3, 0:4]),
+            f"Per class ({data.rule.describe()})",
+            PER_CLASS_HEADER,
+            per_class_rows(data),
+            "no samples",
+            tables_in,
+            widths=[1.6, 0.6, 0.8, 0.9, 0.7, 0.7, 1.0, 0.8, 1.0, 1.3, 0.9, 1.0],
+        )
+        draw_table(
+            fig.add_subplot(grid[3, 4]),
+            "Model card",
+            ["", "value"],
+            card_rows(data),
+            "no card",
+            tables_in,
+            widths=[1.2, 1.0],
+        )
+        draw_table(
+            fig.add_subplot(grid[3, 5]),
+            "Test metrics",
+            ["metric", "test", "w/o flagged"],
+            metric_rows(data),
+            "no metrics",
+            tables_in,
+            widths=[1.4, 0.8, 0.9],
+        )
+        draw_table(
+            fig.add_subplot(grid[4, 0:3]),
+            f"Top error contributions, before cutoffs ({data.n_errors} errors)",
+            ERROR_HEADER,
+            error_rows(data.errors_before),
+            "no errors",
+            errors_in,
+            widths=[1.3, 1.1, 0.6, 0.7, 1.2, 1.2],
+        )
+        draw_table(
+            fig.add_subplot(grid[4, 3:6]),
+            f"Top error contributions, after cutoffs ({data.n_errors_after} errors)",
+            ERROR_HEADER,
+            error_rows(data.errors_after),
+            "no errors",
+            errors_in,
+            widths=[1.3, 1.1, 0.6, 0.7, 1.2, 1.2],
+        )
+        if data.cost is not None:
+            draw_table(
+                fig.add_subplot(grid[5, 0:3]),
+                "Cost table (report.costs) on this test fold",
+                COST_HEADER,
+                cost_rows(data),
+                "no samples",
+                bottom_in,
+                widths=[1.0, 1.0, 0.7, 0.6, 1.1, 1.3, 0.7],
+            )
+            notes = fig.add_subplot(grid[5, 3:6])
+        else:
+            notes = fig.add_subplot(grid[5, 0:6])
+        notes.set_axis_off()
+        notes.set_title("Definitions", loc="left")
+        notes.text(
+            0,
+            1,
+            definitions(data, 110 if data.cost is not None else 200),
+            transform=notes.transAxes,
+            ha="left",
+            va="top",
+            fontsize=8.5,
+            linespacing=1.4,
+        )
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return compact_png(buffer.getvalue())
+
+
+def compact_png(data: bytes) -> bytes:
+    """The same picture in a 256-colour palette: flat plot colours survive, and the file
+    (stored twice per cell, as PNG and inside the HTML sheet) shrinks about threefold."""
+    with Image.open(io.BytesIO(data)) as image:
+        palette = image.convert("RGB").quantize(
+            colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG")
+    return buffer.getvalue()

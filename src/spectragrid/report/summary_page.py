@@ -1,0 +1,932 @@
+"""results/summary.html: one self-contained page a scientist opens from disk.
+
+It answers, in this order: which model and which channels are best per
+target, did label cleaning help, where are the errors, then the full tables
+(every grid point, every cell), label issues, cleaning, run cost and
+provenance. No server, no network: CSS, the sorting/filtering script and the
+charts (PNG `data:` URIs) are inline; the only references are relative paths
+to files beside the page (sheets, ONNX models, predictions, review sheets).
+Everything that comes from the data or the config goes through `esc`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectragrid.core.metrics import METRIC_NAMES
+from spectragrid.data.targets import Target
+from spectragrid.report import charts
+from spectragrid.report.compute_cost import attach_cell_costs, read_benchmarks, rule_costs
+from spectragrid.report.htmlkit import (
+    Cell,
+    esc,
+    filter_bar,
+    fmt_mean_sd,
+    fmt_number,
+    fmt_p,
+    href,
+    image,
+    integer,
+    is_nan,
+    link,
+    links,
+    mean_sd,
+    num,
+    page,
+    pct,
+    render_table,
+    sort_value,
+    text,
+    write_atomic,
+)
+from spectragrid.report.review_page import (
+    flagged_overlap,
+    issues_name,
+    model_agreement,
+    write_review_sheet,
+)
+from spectragrid.report.sheet_data import TOP_ERRORS, error_contributions
+from spectragrid.report.sheet_png import ERROR_HEADER
+from spectragrid.report.summary_tables import (
+    GROUP_KEYS,
+    PAIR_KEYS,
+    PAIRED_METRICS,
+    UNFLAGGED_METRICS,
+    add_truth_metrics,
+    aggregate,
+    best_per_target,
+    errors_by_truth,
+    folds_of,
+    given_from_cells,
+    issue_stats,
+    load_cells,
+    lower_is_better,
+    paired_raw_clean,
+    parse_issues_path,
+    pooled_predictions,
+    truth_series,
+    write_tables,
+)
+
+UNFLAGGED_NOTE = "test fold without flagged samples (easier, not comparable)"
+SHOWN_TEST_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "hter")
+GRID_METRICS: tuple[str, ...] = METRIC_NAMES
+METRIC_TITLES = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "macro_f1": "macro-F1",
+    "auc": "AUC",
+    "log_loss": "log-loss",
+    "ece": "calibration error",
+    "hter": "HTER",
+}
+NAV = (
+    ("glance", "At a glance"),
+    ("best", "Best per target"),
+    ("grid", "Grid"),
+    ("raw-vs-clean", "Raw vs clean"),
+    ("errors", "Where the errors are"),
+    ("cells", "All cells"),
+    ("issues", "Label issues"),
+    ("cleaning", "Cleaning"),
+    ("cost", "Run cost"),
+    ("provenance", "Provenance"),
+)
+
+
+@dataclass
+class SummaryExtras:
+    """The optional parts of the page: each is left out (with a note) when absent."""
+
+    base_dir: Path | None = None
+    agreement: pd.DataFrame | None = None
+    overlap: pd.DataFrame | None = None
+    rule_costs: pd.DataFrame | None = None
+    review_links: dict[str, str] = field(default_factory=dict)
+    charts: bool = True
+
+
+def _metric_label(column: str) -> str:
+    for prefix in ("test_", "truth_", "unflagged_"):
+        if column.startswith(prefix):
+            name = column[len(prefix) :]
+            title = METRIC_TITLES.get(name, name.replace("_", " "))
+            return f"{prefix[:-1]} {title}" if prefix != "test_" else title
+    return column.replace("_", " ")
+
+
+def _has_any(frame: pd.DataFrame | None, column: str) -> bool:
+    return (
+        frame is not None
+        and column in frame
+        and bool(pd.to_numeric(frame[column], errors="coerce").notna().any())
+    )
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>\n{body}\n</section>'
+
+
+def _header(cells: pd.DataFrame, provenance: dict) -> str:
+    datasets = sorted({str(d) for d in cells.get("dataset", [])}) or [
+        str(provenance.get("dataset", ""))
+    ]
+    date = provenance.get("date") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    config_hash = provenance.get("config_hash", "–")
+    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in NAV)
+    return (
+        f"<header><h1>spectragrid summary: {esc(', '.join(datasets))}</h1>"
+        f'<div class="meta">date {esc(date)} · config hash <code>{esc(config_hash)}</code> · '
+        f"{len(cells)} cells</div><nav>{nav}</nav></header>"
+    )
+
+
+def _targets_table(cells: pd.DataFrame) -> str:
+    if cells.empty:
+        return ""
+    rows = []
+    # One row per distinct class list: a target whose classes differ between cells shows up
+    # as several rows rather than hiding the difference.
+    for (name, code, listed), _ in cells.groupby(["target", "target_code", "classes"], sort=True):
+        try:
+            classes = json.loads(listed)
+        except (TypeError, ValueError):
+            classes = [listed]
+        rows.append([text(name), text(code), text(" | ".join(str(c) for c in classes))])
+    return "<h3>Targets</h3>" + render_table(
+        ["target", "code", "classes (in order)"], rows, "targets"
+    )
+
+
+def _sheet_links(cells: pd.DataFrame, point: dict) -> tuple[str, str]:
+    """Links to every fold's sheet of a grid point, and the first sheet as an image."""
+    folds = folds_of(cells, point)
+    parts = []
+    for f, png, sheet_html in zip(folds["fold"], folds["sheet"], folds["sheet_html"], strict=True):
+        target = sheet_html if not is_nan(sheet_html) else png
+        parts.append(link(f"f{f}", target).html)
+    first = folds["sheet"].dropna()
+    picture = ""
+    if len(first):
+        picture = (
+            f"<details><summary>sheet of fold {esc(folds.loc[first.index[0], 'fold'])}"
+            f'</summary><img loading="lazy" src="{href(first.iloc[0])}" alt="result sheet">'
+            "</details>"
+        )
+    return " ".join(p for p in parts if p), picture
+
+
+def _glance_section(
+    cells: pd.DataFrame,
+    agg: pd.DataFrame,
+    paired: pd.DataFrame,
+    issues: pd.DataFrame,
+    best_metric: str,
+    extras: SummaryExtras,
+) -> str:
+    if agg.empty:
+        return '<p class="empty">no cells yet</p>'
+    best = best_per_target(agg, best_metric)
+    label = _metric_label(best_metric)
+    cards, figures = [], []
+    for target in sorted(best["target"].unique()):
+        mine = best[best["target"] == target]
+        lines = []
+        for r in mine.to_dict("records"):
+            lines.append(
+                f"<p><b>{esc(r['labels'])}</b> labels: <b>{esc(r['model'])}</b> on "
+                f"<b>{esc(r['channels'])}</b> (seed {esc(r['seed'])}), {esc(label)} "
+                f"{esc(fmt_mean_sd(r[f'{best_metric}_mean'], r[f'{best_metric}_sd']))} over "
+                f"{esc(r['n_folds'])} folds</p>"
+            )
+        lines.append(_cleaning_verdict(mine, paired, best_metric))
+        lines.append(_issue_line(issues, target))
+        cards.append(
+            f'<div class="card"><h3>{esc(target)}</h3>{"".join(lines)}'
+            f'<p><a href="#errors-{esc(_anchor(target))}">where the errors are</a></p></div>'
+        )
+        if extras.charts:
+            figures += _target_charts(cells, target, best_metric, label)
+    note = (
+        f'<p class="note">Best = highest {esc(label)} mean over folds'
+        if not lower_is_better(best_metric)
+        else f'<p class="note">Best = lowest {esc(label)} mean over folds'
+    ) + " (report.best_metric); clean cells are scored on the same, uncleaned test folds.</p>"
+    charts_html = f'<div class="charts">{"".join(figures)}</div>' if figures else ""
+    return note + f'<div class="cards">{"".join(cards)}</div>' + charts_html
+
+
+def _anchor(name: object) -> str:
+    # Target names match the workflow's name pattern, but anchors must be safe regardless.
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(name))
+
+
+def _cleaning_verdict(best: pd.DataFrame, paired: pd.DataFrame, metric: str) -> str:
+    raw = best[best["labels"] == "raw"]
+    if raw.empty or paired.empty or f"{metric}_diff_mean" not in paired:
+        return "<p>Cleaning: no raw/clean pair for this target.</p>"
+    point = raw.iloc[0]
+    mask = np.ones(len(paired), dtype=bool)
+    for key in PAIR_KEYS:
+        mask &= (paired[key] == point[key]).to_numpy()
+    if not mask.any():
+        return "<p>Cleaning: the best raw configuration has no clean twin.</p>"
+    r = paired.loc[mask].iloc[0]
+    diff = r[f"{metric}_diff_mean"]
+    if is_nan(diff):
+        return "<p>Cleaning: no paired difference.</p>"
+    helped = diff < 0 if lower_is_better(metric) else diff > 0
+    tone = "better" if helped and diff != 0 else ("worse" if diff != 0 else "")
+    verdict = "helped" if helped and diff != 0 else ("hurt" if diff != 0 else "changed nothing")
+    return (
+        f'<p>Cleaning <span class="{tone}"><b>{verdict}</b></span> for this configuration: '
+        f"Δ {esc(_metric_label(metric))} clean − raw "
+        f"{esc(fmt_mean_sd(diff, r[f'{metric}_diff_sd']))} "
+        f"(p {esc(fmt_p(r[f'{metric}_p']))}, {esc(r[f'{metric}_test'] or 'no test')}, "
+        f"{esc(r['n_folds'])} folds)</p>"
+    )
+
+
+def _issue_line(issues: pd.DataFrame, target: str) -> str:
+    mine = issues[issues["target"] == target] if not issues.empty else issues
+    if mine.empty:
+        return "<p>Label issues: none computed.</p>"
+    flagged = int(pd.to_numeric(mine["n_flagged"]).sum())
+    text_ = f"<p>Label issues: {flagged} flagged over {len(mine)} file(s)"
+    precision = pd.to_numeric(mine["precision"], errors="coerce")
+    if precision.notna().any():
+        recall = pd.to_numeric(mine["recall"], errors="coerce")
+        text_ += (
+            f"; detection precision {esc(fmt_number(precision.mean(), 2))}, recall "
+            f"{esc(fmt_number(recall.mean(), 2))} against the truth"
+        )
+    return text_ + ".</p>"
+
+
+def _figure(png: bytes | None, caption: str) -> list[str]:
+    if png is None:
+        return []
+    return [f"<figure>{image(png, caption)}<figcaption>{esc(caption)}</figcaption></figure>"]
+
+
+def _target_charts(cells: pd.DataFrame, target: str, metric: str, label: str) -> list[str]:
+    mine = cells[cells["target"] == target]
+    out = _figure(
+        charts.metric_by_grid(mine, metric, label, f"{target}: {label} per fold"),
+        f"{target}: {label} of every fold, by model and channel set; raw (grey) and clean "
+        "(green) labels; bar and whisker: mean ± sd over folds.",
+    )
+    out += _figure(
+        charts.clean_minus_raw(
+            mine, metric, label, f"{target}: did cleaning help?", lower_is_better(metric)
+        ),
+        f"{target}: clean − raw {label} per fold (dots) and its mean (diamond), per grid "
+        "point; green where cleaning helped on average.",
+    )
+    return out
+
+
+def _best_section(cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str) -> str:
+    column = f"{best_metric}_mean"
+    if not agg.empty and column not in agg:
+        known = sorted(c[: -len("_mean")] for c in agg if c.endswith("_mean"))
+        raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
+    truth = [m for m in ("truth_accuracy", "truth_macro_f1") if _has_any(agg, f"{m}_mean")]
+    headers: list[str | tuple[str, str]] = [
+        "target",
+        "labels",
+        "channels",
+        "model",
+        "seed",
+        "k",
+        "folds",
+        f"{_metric_label(best_metric)} (best)",
+    ]
+    shown = [
+        f"test_{m}"
+        for m in SHOWN_TEST_METRICS
+        if f"test_{m}" != best_metric and (m != "hter" or _has_any(agg, "test_hter_mean"))
+    ]
+    headers += [_metric_label(m) for m in shown] + [_metric_label(m) for m in truth]
+    headers += ["sheets", ""]
+    rows = []
+    for best in best_per_target(agg, best_metric).to_dict("records"):
+        sheet_links, picture = _sheet_links(cells, {k: best[k] for k in GROUP_KEYS})
+        rows.append(
+            [
+                text(best["target"]),
+                text(best["labels"]),
+                text(best["channels"]),
+                text(best["model"]),
+                integer(best["seed"]),
+                integer(best["k"]),
+                integer(best["n_folds"]),
+                mean_sd(best[column], best[f"{best_metric}_sd"]),
+                *(mean_sd(best[f"{m}_mean"], best[f"{m}_sd"]) for m in shown),
+                *(mean_sd(best[f"{m}_mean"], best[f"{m}_sd"]) for m in truth),
+                Cell(sheet_links),
+                Cell(picture),
+            ]
+        )
+    direction = "lowest" if lower_is_better(best_metric) else "highest"
+    note = (
+        f'<p class="note">Per target and label set, the grid point with the {direction} '
+        f"{esc(_metric_label(best_metric))} on the test folds (mean ± sd over folds). Clean "
+        "cells are scored on the same, uncleaned test folds as raw cells.</p>"
+    )
+    return note + render_table(headers, rows, "best-table", empty="no cells")
+
+
+def _grid_section(
+    cells: pd.DataFrame, agg: pd.DataFrame, paired: pd.DataFrame, best_metric: str
+) -> str:
+    metrics = [m for m in GRID_METRICS if _has_any(agg, f"test_{m}_mean")]
+    truth = [f"truth_{m}" for m in ("accuracy", "macro_f1") if _has_any(agg, f"truth_{m}_mean")]
+    label = _metric_label(best_metric)
+    paired_ok = not paired.empty and f"{best_metric}_diff_mean" in paired
+    headers = ["labels", "target", "channels", "model", "seed", "k", "folds"]
+    headers += [METRIC_TITLES[m] for m in metrics] + [_metric_label(m) for m in truth]
+    headers += [f"Δ {label} vs raw", "p (paired)", "sheets per fold"]
+    rows = []
+    for r in agg.to_dict("records"):
+        row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
+        row += [integer(r["seed"]), integer(r["k"]), integer(r["n_folds"])]
+        row += [mean_sd(r[f"test_{m}_mean"], r[f"test_{m}_sd"]) for m in metrics]
+        row += [mean_sd(r[f"{m}_mean"], r[f"{m}_sd"]) for m in truth]
+        diff, p = Cell("", "num"), Cell("", "num")
+        if paired_ok and r["labels"] == "clean":
+            mask = np.ones(len(paired), dtype=bool)
+            for key in PAIR_KEYS:
+                mask &= (paired[key] == r[key]).to_numpy()
+            if mask.any():
+                pr = paired.loc[mask].iloc[0]
+                d = pr[f"{best_metric}_diff_mean"]
+                helped = d < 0 if lower_is_better(best_metric) else d > 0
+                tone = "" if is_nan(d) or d == 0 else ("better" if helped else "worse")
+                diff = mean_sd(d, pr[f"{best_metric}_diff_sd"], tone)
+                p = Cell(
+                    esc(fmt_p(pr[f"{best_metric}_p"])), "num", sort_value(pr[f"{best_metric}_p"])
+                )
+        row += [diff, p]
+        row.append(Cell(_sheet_links(cells, {k: r[k] for k in GROUP_KEYS})[0]))
+        rows.append(row)
+    note = (
+        '<p class="note">One row per grid point and label set: metrics on the test folds, '
+        "mean ± sd over folds. Clean rows show the paired difference with their raw twin, "
+        "fold by fold. Click a header to sort; filter with the box or the drop-downs.</p>"
+    )
+    return (
+        note
+        + filter_bar("grid-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "grid-table",
+            sortable=True,
+            empty="no cells",
+            facets=("labels", "target", "channels", "model"),
+        )
+    )
+
+
+def _raw_clean_section(paired: pd.DataFrame) -> str:
+    metrics = [m for m in PAIRED_METRICS if _has_any(paired, f"{m}_raw_mean")]
+    headers: list[str | tuple[str, str]] = [
+        "target",
+        "channels",
+        "model",
+        "seed",
+        "k",
+        "folds",
+        "flagged removed (mean)",
+        "metric",
+        "raw",
+        "clean",
+        "Δ clean − raw",
+        "p",
+        "test",
+        "Δ per fold",
+        (f"clean, {UNFLAGGED_NOTE}", "unflagged"),
+    ]
+    rows = []
+    for r in paired.to_dict("records"):
+        for m in metrics:
+            unflagged = m.replace("test_", "unflagged_", 1)
+            extra = (
+                mean_sd(r[f"{unflagged}_clean_mean"], r[f"{unflagged}_clean_sd"], "unflagged")
+                if m.startswith("test_") and unflagged in UNFLAGGED_METRICS
+                else Cell("", "unflagged")
+            )
+            diff = r[f"{m}_diff_mean"]
+            helped = diff < 0 if lower_is_better(m) else diff > 0
+            tone = "" if is_nan(diff) or diff == 0 else ("better" if helped else "worse")
+            rows.append(
+                [
+                    text(r["target"]),
+                    text(r["channels"]),
+                    text(r["model"]),
+                    integer(r["seed"]),
+                    integer(r["k"]),
+                    integer(r["n_folds"]),
+                    num(r["n_removed_flagged_mean"], 1),
+                    text(_metric_label(m)),
+                    mean_sd(r[f"{m}_raw_mean"], r[f"{m}_raw_sd"]),
+                    mean_sd(r[f"{m}_clean_mean"], r[f"{m}_clean_sd"]),
+                    mean_sd(diff, r[f"{m}_diff_sd"], tone),
+                    Cell(esc(fmt_p(r[f"{m}_p"])), "num", sort_value(r[f"{m}_p"])),
+                    text(r[f"{m}_test"]),
+                    text(r[f"{m}_diffs"], "name"),
+                    extra,
+                ]
+            )
+    note = (
+        '<p class="note">Clean cells retrain on labels with the flagged samples removed and are '
+        "scored on the original, uncleaned test fold, like their raw twins (same folds, fold by "
+        "fold). “truth” metrics score the same predictions against the noise-free labels. "
+        "Green: cleaning helped (a lower log-loss, calibration error or HTER is better). "
+        "p: Wilcoxon signed-rank with at least 5 non-zero paired differences, paired t-test "
+        f"otherwise. The last column, {esc(UNFLAGGED_NOTE)}, removes the flagged samples from "
+        "the test fold as well: it is an easier test and overstates the gain.</p>"
+    )
+    return (
+        note
+        + filter_bar("raw-vs-clean-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "raw-vs-clean-table",
+            sortable=True,
+            empty="no raw/clean pairs yet",
+            facets=("target", "metric"),
+        )
+    )
+
+
+def _errors_section(
+    cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str, extras: SummaryExtras
+) -> str:
+    if agg.empty or extras.base_dir is None:
+        return '<p class="empty">no predictions to analyse</p>'
+    best = best_per_target(agg, best_metric)
+    parts = []
+    for target in sorted(best["target"].unique()):
+        mine = best[best["target"] == target]
+        scores = pd.to_numeric(mine[f"{best_metric}_mean"], errors="coerce")
+        chosen = mine.loc[scores.idxmin() if lower_is_better(best_metric) else scores.idxmax()]
+        folds = folds_of(cells, {k: chosen[k] for k in GROUP_KEYS})
+        predictions, classes = pooled_predictions(folds, extras.base_dir)
+        title = (
+            f"{target}: {chosen['model']} · {chosen['channels']} · seed {chosen['seed']} · "
+            f"{chosen['labels']} labels, {len(folds)} test folds pooled"
+        )
+        parts.append(f'<h3 id="errors-{esc(_anchor(target))}">{esc(title)}</h3>')
+        if predictions.empty:
+            parts.append('<p class="empty">no predictions</p>')
+            continue
+        by_truth = errors_by_truth(predictions, classes)
+        if extras.charts:
+            parts += _figure(
+                charts.errors_by_truth_chart(
+                    by_truth.head(20), f"{target}: error rate per full truth"
+                ),
+                "Share of each given full truth misclassified, with the class it is most often "
+                "taken for.",
+            )
+        rows = [
+            [
+                text(r["full_truth"]),
+                integer(r["n"]),
+                integer(r["n_errors"]),
+                pct(r["error_rate"]),
+                text(r["top_wrong"]),
+                integer(r["top_wrong_count"]),
+            ]
+            for r in by_truth.to_dict("records")
+        ]
+        parts.append(
+            render_table(
+                ["full truth (given)", "n", "errors", "error rate", "mostly taken for", "times"],
+                rows,
+                f"errors-by-truth-{_anchor(target)}",
+                sortable=True,
+            )
+        )
+        y = predictions["label_index"].to_numpy(dtype=np.int64)
+        proba = predictions[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+        contributions = error_contributions(predictions["full_truth"], y, proba, classes)
+        rows = [
+            [
+                text(r["full_truth"]),
+                text(r["predicted"]),
+                integer(r["count"]),
+                pct(r["share"]),
+                text(fmt_mean_sd(r["p_true_mean"], r["p_true_sd"])),
+                text(fmt_mean_sd(r["p_pred_mean"], r["p_pred_sd"])),
+            ]
+            for r in contributions.head(TOP_ERRORS).to_dict("records")
+        ]
+        parts.append(
+            "<p class='note'>Top error contributions (before cutoffs): count, share of all "
+            "errors, p(given class) and p(predicted) as mean ± sd.</p>"
+            + render_table(
+                ERROR_HEADER,
+                rows,
+                f"error-contributions-{_anchor(target)}",
+                empty="no errors",
+            )
+        )
+    note = (
+        '<p class="note">For the best configuration of each target (over both label sets), '
+        "its test folds pooled: which given full truths are misclassified, and as what.</p>"
+    )
+    return note + "".join(parts)
+
+
+def _cells_section(cells: pd.DataFrame) -> str:
+    truth = [f"truth_{m}" for m in METRIC_NAMES if _has_any(cells, f"truth_{m}")]
+    noise = _has_any(cells, "noise_rate_test")
+    metrics = [m for m in METRIC_NAMES if m != "hter" or _has_any(cells, "test_hter")]
+    bench = _has_any(cells, "train_seconds")
+    headers = ["labels", "target", "channels", "model", "seed", "fold", "k"]
+    headers += [_metric_label(f"test_{m}") for m in metrics]
+    headers += [_metric_label(m) for m in truth]
+    headers += ["given-label noise in test"] if noise else []
+    headers += ["n train", "n test", "flagged removed"]
+    headers += ["train s", "train peak MB"] if bench else []
+    headers += ["sheet", "ONNX", "predictions", "name"]
+    rows = []
+    for r in cells.to_dict("records"):
+        row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
+        row += [integer(r["seed"]), integer(r["fold"]), integer(r["k"])]
+        row += [num(r[f"test_{m}"]) for m in metrics]
+        row += [num(r[m]) for m in truth]
+        row += [num(r["noise_rate_test"])] if noise else []
+        row += [integer(r["n_train"]), integer(r["n_test"]), integer(r["n_removed_flagged"])]
+        row += [num(r["train_seconds"], 1), num(r["train_max_rss_mb"], 0)] if bench else []
+        row += [links((("html", r.get("sheet_html")), ("png", r["sheet"])))]
+        row += [link("onnx", r["onnx"]), link("parquet", r["predictions"])]
+        row += [text(r["display_name"], "name")]
+        rows.append(row)
+    note = '<p class="note">One row per cell (one fold); metrics on its test fold.</p>'
+    return (
+        note
+        + filter_bar("cells-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "cells-table",
+            sortable=True,
+            facets=("labels", "target", "channels", "model", "fold"),
+        )
+    )
+
+
+def _issues_section(issues: pd.DataFrame, extras: SummaryExtras) -> str:
+    detection = _has_any(issues, "precision") or _has_any(issues, "recall")
+    known_n = _has_any(issues, "n_samples")
+    headers = ["target", "channels", "seed", "k", "n flagged"]
+    headers += ["n samples", "flagged share"] if known_n else []
+    headers += ["truly mislabelled", "precision", "recall", "F1"] if detection else []
+    headers += ["most suspicious (given → suggested)", "review sheet"]
+    rows = []
+    for r in issues.to_dict("records"):
+        row = [text(r["target"]), text(r["channels"]), integer(r["seed"]), integer(r["k"])]
+        row += [integer(r["n_flagged"])]
+        row += [integer(r["n_samples"]), num(r["flagged_fraction"])] if known_n else []
+        if detection:
+            row += [integer(r["n_truly_mislabelled"])]
+            row += [num(r["precision"]), num(r["recall"]), num(r["f1"])]
+        row += [text(r["top_flagged"], "name")]
+        row += [link("review", extras.review_links.get(issues_name(r)))]
+        rows.append(row)
+    note = (
+        '<p class="note">Samples flagged by cleanlab from the out-of-fold probabilities of the '
+        "raw cells, per target, channel set and seed."
+        + (
+            " Precision, recall and F1 compare the flagged set with the samples whose given "
+            "class differs from the true class."
+            if detection
+            else ""
+        )
+        + "</p>"
+    )
+    out = note
+    if extras.charts:
+        out += "".join(_figure(charts.issues_chart(issues), "Flagged share per label-issues file."))
+    out += render_table(headers, rows, "issues-table", sortable=True, empty="no label-issue files")
+    agreement = extras.agreement
+    if agreement is not None and not agreement.empty:
+        arows = [
+            [
+                text(r["target"]),
+                text(r["channels"]),
+                integer(r["seed"]),
+                text(r["model"]),
+                integer(r["n_flagged"]),
+                pct(r["flagged_model_disagrees"]),
+                pct(r["flagged_model_suggests"]),
+                pct(r["unflagged_model_disagrees"]),
+            ]
+            for r in agreement.to_dict("records")
+        ]
+        out += (
+            "<h3>Agreement between models</h3><p class='note'>For each model of the grid, "
+            "from its own raw cells' out-of-fold predictions: how often it also disagrees with "
+            "the given label of the flagged samples, how often it predicts cleanlab's suggested "
+            "class, and how often it disagrees with unflagged samples (the baseline).</p>"
+            + render_table(
+                [
+                    "target",
+                    "channels",
+                    "seed",
+                    "model",
+                    "n flagged",
+                    "disagrees with given (flagged)",
+                    "predicts suggested (flagged)",
+                    "disagrees with given (unflagged)",
+                ],
+                arows,
+                "agreement-table",
+                sortable=True,
+            )
+        )
+    overlap = extras.overlap
+    if overlap is not None and not overlap.empty:
+        orows = [
+            [
+                text(r["target"]),
+                text(r["a"]),
+                text(r["b"]),
+                integer(r["n_a"]),
+                integer(r["n_b"]),
+                integer(r["n_both"]),
+                num(r["jaccard"]),
+            ]
+            for r in overlap.to_dict("records")
+        ]
+        out += (
+            "<h3>Overlap between flagged sets</h3><p class='note'>Per target, between channel "
+            "sets and seeds: flagged by both, and the Jaccard index.</p>"
+            + render_table(
+                ["target", "A", "B", "flagged in A", "flagged in B", "in both", "Jaccard"],
+                orows,
+                "overlap-table",
+                sortable=True,
+            )
+        )
+    return out
+
+
+def _cleaning_section(report: dict) -> str:
+    if not report:
+        return '<p class="empty">no cleaning report</p>'
+    total = report.get("input_rows")
+    kept = report.get("kept")
+    share = ""
+    if isinstance(total, int | float) and isinstance(kept, int | float) and total:
+        share = f" ({100 * kept / total:.1f} % kept)"
+    summary = (
+        f"<p>input rows <b>{esc(total)}</b> · kept <b>{esc(kept)}</b>{esc(share)}</p>"
+        if total is not None
+        else ""
+    )
+    dropped = report.get("dropped") or {}
+    rows = [
+        [
+            text(reason),
+            integer(count),
+            num(100 * count / total if isinstance(total, int | float) and total else None, 2),
+        ]
+        for reason, count in sorted(dropped.items(), key=lambda kv: (-_as_float(kv[1]), kv[0]))
+    ]
+    drop_table = render_table(
+        ["dropped because", "rows", "% of input"], rows, "dropped", empty="nothing dropped"
+    )
+    files = [
+        [
+            text(f.get("file")),
+            text(f.get("sha256"), "name"),
+            integer(f.get("rows")),
+            integer(f.get("kept")),
+            text(", ".join(str(c) for c in f.get("dropped_columns") or []), "name"),
+        ]
+        for f in report.get("files") or []
+    ]
+    file_table = render_table(
+        ["file", "sha256", "rows", "kept", "dropped columns"], files, "files", empty="no files"
+    )
+    return summary + drop_table + "<h3>Raw files</h3>" + file_table
+
+
+def _as_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, list | tuple):
+        return [(prefix, json.dumps(value, default=str))]
+    return [(prefix, "" if value is None else str(value))]
+
+
+def _provenance_section(provenance: dict) -> str:
+    rows = [[text(k), text(v)] for k, v in _flatten(provenance)]
+    return render_table(["key", "value"], rows, "provenance-table", empty="no provenance")
+
+
+def _cost_section(cells: pd.DataFrame, extras: SummaryExtras) -> str:
+    out = []
+    costs = extras.rule_costs
+    if costs is not None and not costs.empty:
+        if extras.charts:
+            out += _figure(charts.rule_cost_chart(costs), "Total wall time per rule.")
+        rows = [
+            [
+                text(r["rule"]),
+                integer(r["jobs"]),
+                num(r["total_seconds"], 1),
+                num(r["mean_seconds"], 2),
+                num(r["max_seconds"], 2),
+                num(r["cpu_seconds"], 1),
+                num(r["peak_rss_mb"], 0),
+            ]
+            for r in costs.to_dict("records")
+        ]
+        total = pd.to_numeric(costs["total_seconds"], errors="coerce").sum()
+        out.append(
+            f'<p class="note">From Snakemake\'s benchmark files: {total / 3600:.2f} h of job '
+            "wall time in all (jobs may have run in parallel).</p>"
+        )
+        out.append(
+            render_table(
+                ["rule", "jobs", "total s", "mean s", "max s", "CPU s", "peak RSS MB"],
+                rows,
+                "rule-cost-table",
+                sortable=True,
+            )
+        )
+    else:
+        out.append('<p class="note">No benchmark files were given.</p>')
+    bench = _has_any(cells, "train_seconds")
+    headers = ["labels", "target", "channels", "model", "seed", "fold", "k", "device"]
+    headers += ["parameters", "FLOPs / sample", "s / epoch", "train samples / s"]
+    headers += ["epochs run", "best epoch", "wall s (in job)"]
+    headers += ["train job s", "train peak MB", "sheet job s", "sheet peak MB"] if bench else []
+    rows = []
+    for r in cells.to_dict("records"):
+        row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
+        row += [integer(r["seed"]), integer(r["fold"]), integer(r["k"]), text(r["device"])]
+        row += [integer(r["parameters"]), integer(r["flops_per_sample"])]
+        row += [num(r["seconds_per_epoch"], 3), num(r["train_samples_per_second"], 0)]
+        row += [integer(r["epochs_run"]), integer(r["best_epoch"]), num(r["wall_seconds"], 1)]
+        if bench:
+            row += [num(r["train_seconds"], 1), num(r["train_max_rss_mb"], 0)]
+            row += [num(r["sheet_seconds"], 1), num(r["sheet_max_rss_mb"], 0)]
+        rows.append(row)
+    out.append("<h3>Per cell</h3>")
+    out.append(filter_bar("cost-table", len(rows)))
+    out.append(
+        render_table(
+            headers,
+            rows,
+            "cost-table",
+            sortable=True,
+            empty="no cells",
+            facets=("labels", "target", "model"),
+        )
+    )
+    return "".join(out)
+
+
+def render_summary_html(
+    out_html: Path,
+    cells: pd.DataFrame,
+    aggregate: pd.DataFrame,
+    paired: pd.DataFrame,
+    issues: pd.DataFrame,
+    cleaning_report: dict,
+    provenance: dict,
+    best_metric: str = "test_macro_f1",
+    extras: SummaryExtras | None = None,
+) -> None:
+    """Write the self-contained summary page atomically."""
+    provenance = provenance or {}
+    extras = extras or SummaryExtras(base_dir=Path(out_html).parent)
+    if not aggregate.empty and f"{best_metric}_mean" not in aggregate:
+        known = sorted(c[: -len("_mean")] for c in aggregate if c.endswith("_mean"))
+        raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
+    body = [
+        _header(cells, provenance),
+        _section(
+            "glance",
+            "At a glance",
+            _glance_section(cells, aggregate, paired, issues, best_metric, extras),
+        ),
+        _targets_table(cells),
+        _section("best", "Best per target", _best_section(cells, aggregate, best_metric)),
+        _section("grid", "Grid", _grid_section(cells, aggregate, paired, best_metric)),
+        _section("raw-vs-clean", "Raw vs clean", _raw_clean_section(paired)),
+        _section(
+            "errors", "Where the errors are", _errors_section(cells, aggregate, best_metric, extras)
+        ),
+        _section("cells", "All cells", _cells_section(cells)),
+        _section("issues", "Label issues", _issues_section(issues, extras)),
+        _section("cleaning", "Cleaning", _cleaning_section(cleaning_report or {})),
+        _section("cost", "Run cost", _cost_section(cells, extras)),
+        _section("provenance", "Provenance", _provenance_section(provenance)),
+    ]
+    write_atomic(Path(out_html), page("spectragrid summary", body))
+
+
+def write_summary(
+    *,
+    metrics_paths: Sequence[Path],
+    issues_paths: Sequence[Path],
+    targets: dict[str, Target],
+    out_html: Path,
+    out_csv: Path,
+    out_parquet: Path,
+    truth: pd.DataFrame | None = None,
+    given: pd.Series | None = None,
+    cleaning_report: dict | None = None,
+    provenance: dict | None = None,
+    best_metric: str = "test_macro_f1",
+    benchmark_paths: Sequence[Path] = (),
+    benchmarks_root: Path | None = None,
+    review_dir: Path | None = None,
+    clean=None,
+    channel_sets: dict[str, list[str]] | None = None,
+    with_charts: bool = True,
+) -> pd.DataFrame:
+    """Every step from cell outputs to summary.csv/.parquet, summary.html and the review
+    sheets (in `review_dir`, when given).
+
+    Without `given`, the given labels come from the raw cells' predictions. `clean` (a
+    CleanData) lets the review sheets plot spectra. Returns the per-cell table.
+    """
+    out_html = Path(out_html)
+    base_dir = out_html.parent
+    cells = load_cells(metrics_paths, base_dir)
+    cells = add_truth_metrics(cells, truth, metrics_paths)
+    bench = read_benchmarks(benchmark_paths, benchmarks_root)
+    cells = attach_cell_costs(cells, bench)
+    if given is None:
+        given = given_from_cells(metrics_paths)
+    issues = issue_stats(issues_paths, given, truth, targets)
+    review_links: dict[str, str] = {}
+    if review_dir is not None:
+        Path(review_dir).mkdir(parents=True, exist_ok=True)
+        true_values = truth_series(truth) if truth is not None else None
+        given_str = given.astype(str) if given is not None else None
+        for path in map(Path, issues_paths):
+            coords = parse_issues_path(path)
+            channels = (channel_sets or {}).get(coords["channels"], [])
+            out = write_review_sheet(
+                path,
+                Path(review_dir),
+                given_str,
+                true_values,
+                targets.get(coords["target"]),
+                clean=clean if clean is not None and set(channels) <= set(clean.spectra) else None,
+                channels=channels,
+            )
+            review_links[issues_name(coords)] = Path(
+                os.path.relpath(out.resolve(), base_dir.resolve())
+            ).as_posix()
+    extras = SummaryExtras(
+        base_dir=base_dir,
+        agreement=model_agreement(issues_paths, cells, base_dir),
+        overlap=flagged_overlap(issues_paths),
+        rule_costs=rule_costs(bench),
+        review_links=review_links,
+        charts=with_charts,
+    )
+    write_tables(cells, out_csv, out_parquet)
+    render_summary_html(
+        out_html,
+        cells,
+        aggregate(cells),
+        paired_raw_clean(cells),
+        issues,
+        cleaning_report or {},
+        provenance or {},
+        best_metric,
+        extras,
+    )
+    return cells

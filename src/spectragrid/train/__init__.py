@@ -1,0 +1,1 @@
+"""One grid cell: models, the training loop, export and records (the train rule)."""

@@ -1,0 +1,335 @@
+"""One grid cell: data of one fold, training, test predictions, export, records."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import spectragrid
+from spectragrid.core.atomic import atomic_path, write_atomic
+from spectragrid.core.config import config_hash
+from spectragrid.core.metrics import classification_metrics, per_class_accuracy
+from spectragrid.data.clean_file import read_clean
+from spectragrid.data.label_patch import apply_label_patch
+from spectragrid.data.splits import fold_parts, read_folds
+from spectragrid.data.targets import check_class_sizes, display_code, resolve
+from spectragrid.train.augment import Augment
+from spectragrid.train.export import check_parity, export_onnx
+from spectragrid.train.label_action import apply_action, read_issues
+from spectragrid.train.models import build_model, count_parameters, flops_per_sample
+from spectragrid.train.training import (
+    Arrays,
+    Resume,
+    TrainSettings,
+    device_report,
+    discard_resume_state,
+    effective_precision,
+    fit,
+    predict_proba,
+)
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    dataset: str
+    labels: str  # "raw" or "clean"
+    target: str
+    target_spec: str | dict
+    channels_name: str
+    channels: list[str]
+    model: str
+    arch: str
+    model_params: dict
+    train: dict
+    tabular: list[str]
+    seed: int
+    fold: int
+    k: int
+    transforms: dict = field(default_factory=dict)
+    action: str = "drop"  # what a clean cell does with flagged samples
+    downweight: float = 0.1
+    # reviewed labels that change this cell's target: [sample id, full truth] pairs
+    label_patch: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def coordinates(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "labels": self.labels,
+            "target": self.target,
+            "channels": self.channels_name,
+            "model": self.model,
+            "seed": self.seed,
+            "fold": self.fold,
+            "k": self.k,
+        }
+
+    @property
+    def target_display(self) -> str:
+        if isinstance(self.target_spec, str):
+            return display_code(self.target_spec)
+        return repr([self.target])
+
+    def augment(self) -> Augment:
+        return Augment(self.transforms, self.channels)
+
+    def display_name(self) -> str:
+        """The name users search for, e.g. `cnn y=['OVA', 'OK'] c=('277',) t=() 0-5 s=0 eps=0.1`."""
+        return (
+            f"{self.model} y={self.target_display} c={tuple(self.channels)!r} "
+            f"t={self.augment().names!r} {self.fold}-{self.k} s={self.seed} "
+            f"eps={float(self.train.get('eps', 0.0))}"
+        )
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of everything that defines this cell's model (stored in its ONNX file)."""
+        content = {
+            "cell": self.coordinates,
+            "target": self.target_spec,
+            "channels": self.channels,
+            "arch": self.arch,
+            "model_params": self.model_params,
+            "train": self.train,
+            "tabular": self.tabular,
+            "transforms": self.transforms,
+            "action": self.action if self.labels == "clean" else None,
+            "downweight": self.downweight if self.labels == "clean" else None,
+        }
+        if self.label_patch:
+            content["label_patch"] = [list(pair) for pair in self.label_patch]
+        return config_hash(content)
+
+
+@dataclass(frozen=True)
+class CellOutputs:
+    checkpoint: Path
+    onnx: Path
+    predictions: Path
+    metrics: Path
+    history: Path
+    card: Path
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def resume_key(spec: CellSpec, inputs: list[Path]) -> str:
+    """What a saved training state must match to be resumed.
+
+    The cell's whole definition in the order the workflow gives it (a
+    reordered class list is another model, so no key sorting here), and the
+    size and modification time of each input: a cleaning or split edit that
+    rewrote clean.parquet or the folds makes an older state stale.
+    """
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in inputs]
+    content = {
+        "spec": dataclasses.asdict(spec),
+        "inputs": stats,
+        "versions": [spectragrid.__version__, torch.__version__],
+    }
+    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()[:16]
+
+
+def _arrays(
+    spectra: np.ndarray,
+    tabular: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> Arrays:
+    weights = None if weights is None else weights[rows]
+    return Arrays(
+        spectra=torch.from_numpy(np.ascontiguousarray(spectra[rows])),
+        tabular=torch.from_numpy(np.ascontiguousarray(tabular[rows])),
+        labels=torch.from_numpy(labels[rows]),
+        # weights that are all 1 are left out, which the loss then skips
+        weights=None if weights is None or (weights == 1).all() else torch.from_numpy(weights),
+    )
+
+
+def run_cell(
+    spec: CellSpec,
+    clean_path: Path,
+    folds_path: Path,
+    issues_path: Path | None,
+    out: CellOutputs,
+    threads: int = 1,
+    resume_path: Path | None = None,
+) -> dict:
+    """Train, test and export one cell.
+
+    With `resume_path`, training state is saved there at the end of epochs (it
+    is no output: Snakemake deletes the outputs of a failed job), a state
+    left by an interrupted run of this same cell is resumed, and the file is
+    removed once every output is written.
+    """
+    started = time.perf_counter()
+    torch.set_num_threads(max(1, threads))
+    data = read_clean(clean_path, spec.channels)
+    table = apply_label_patch(data.table, list(spec.label_patch))
+    target = resolve(spec.target, spec.target_spec, table)
+    y_all = target.encode(table["full_truth"])
+    check_class_sizes(target, y_all, spec.k)
+    folds = read_folds(folds_path, table["sample_id"])
+    parts = fold_parts(folds, spec.fold, spec.k)
+    in_target = y_all >= 0
+
+    # Cleaning touches training and validation rows only: the test fold stays
+    # exactly the raw cell's test fold, so raw and clean compare like for like.
+    issues = (
+        read_issues(issues_path)
+        if issues_path is not None
+        else pd.DataFrame({"sample_id": [], "suggested_label": []})
+    )
+    cleaned = apply_action(
+        spec.action,
+        issues,
+        table["sample_id"],
+        y_all,
+        list(target.classes),
+        editable=(parts.train | parts.val) & in_target,
+        weight=spec.downweight,
+    )
+    flagged = cleaned.flagged
+    y_fit = cleaned.labels
+    train_rows = np.flatnonzero(parts.train & in_target & cleaned.keep)
+    val_rows = np.flatnonzero(parts.val & in_target & cleaned.keep)
+    test_rows = np.flatnonzero(parts.test & in_target)
+
+    spectra = data.stack(spec.channels)
+    tabular = (
+        table[spec.tabular].to_numpy(dtype=np.float32)
+        if spec.tabular
+        else np.zeros((len(table), 0), dtype=np.float32)
+    )
+    n_channels, length = spectra.shape[1], spectra.shape[2]
+    settings = TrainSettings(**spec.train)
+    torch.manual_seed(spec.seed)
+    model = build_model(
+        spec.arch, spec.model_params, n_channels, length, tabular.shape[1], target.n_classes
+    )
+    model.fit_scaling(spectra[train_rows], tabular[train_rows])
+
+    train = _arrays(spectra, tabular, y_fit, train_rows, cleaned.weights)
+    val = _arrays(spectra, tabular, y_fit, val_rows, cleaned.weights)
+    test = _arrays(spectra, tabular, y_all, test_rows)
+    inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
+    resume = Resume(Path(resume_path), resume_key(spec, inputs)) if resume_path else None
+    module = fit(model, train, val, settings, target.n_classes, spec.seed, spec.augment(), resume)
+    model = module.model.to("cpu")
+
+    proba = predict_proba(model, test)
+    y_test = y_all[test_rows]
+    test_flagged = flagged[test_rows]
+
+    with atomic_path(out.checkpoint) as tmp:
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "classes": list(target.classes),
+                "channels": list(spec.channels),
+                "arch": spec.arch,
+                "model_params": spec.model_params,
+                "n_tabular": int(tabular.shape[1]),
+                "best_epoch": int(module.best_epoch),
+            },
+            tmp,
+        )
+
+    display = spec.display_name()
+    export_onnx(
+        model,
+        out.onnx,
+        n_channels,
+        length,
+        int(tabular.shape[1]),
+        {
+            "classes": list(target.classes),
+            "channels": list(spec.channels),
+            "wavelengths": [data.wavelengths[c].tolist() for c in spec.channels],
+            "target": target.code,
+            "tabular": list(spec.tabular),
+            "display_name": display,
+            "config_hash": spec.config_hash,
+        },
+    )
+    parity = check_parity(
+        out.onnx, test.spectra.numpy(), test.tabular.numpy(), proba.astype(np.float32)
+    )
+
+    predictions = pd.DataFrame(
+        {
+            "sample_id": table["sample_id"].to_numpy()[test_rows],
+            "full_truth": table["full_truth"].to_numpy()[test_rows],
+            "label": np.asarray(target.classes, dtype=object)[y_test],
+            "label_index": y_test,
+            "pred_index": proba.argmax(axis=1),
+            "flagged": test_flagged,
+        }
+    )
+    for i, name in enumerate(target.classes):
+        predictions[f"prob_{name}"] = proba[:, i]
+    with atomic_path(out.predictions) as tmp:
+        predictions.to_parquet(tmp, index=False)
+
+    history = pd.DataFrame(module.history.rows)
+    with atomic_path(out.history) as tmp:
+        history.to_csv(tmp, index=False)
+
+    metrics = {
+        "cell": spec.coordinates,
+        "display_name": display,
+        "target": target.as_dict(),
+        "channels": list(spec.channels),
+        "n_train": len(train_rows),
+        "n_val": len(val_rows),
+        "n_test": len(test_rows),
+        "label_action": spec.action if issues_path is not None else None,
+        "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
+        "n_relabelled": int((cleaned.labels != y_all).sum()),
+        "n_label_patched": len(spec.label_patch),
+        "n_downweighted": int((cleaned.weights < 1).sum()),
+        "best_epoch": int(module.best_epoch),
+        "epochs_run": len(module.epoch_seconds),
+        "transforms": list(spec.augment().names),
+        "test": classification_metrics(y_test, proba),
+        "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
+        "test_unflagged": (
+            classification_metrics(y_test[~test_flagged], proba[~test_flagged])
+            if issues_path is not None
+            else None
+        ),
+        "onnx_parity": parity,
+    }
+    _write_json(out.metrics, metrics)
+
+    epoch_seconds = float(np.mean(module.epoch_seconds)) if module.epoch_seconds else 0.0
+    # Throughput of the optimizer steps alone: an epoch's time includes its validation.
+    step_seconds = float(np.mean(module.step_seconds)) if module.step_seconds else 0.0
+    card = {
+        "display_name": display,
+        "parameters": count_parameters(model),
+        "flops_per_sample": flops_per_sample(model, n_channels, length),
+        "seconds_per_epoch": epoch_seconds,
+        "train_samples_per_second": len(train_rows) / step_seconds if step_seconds else 0.0,
+        "wall_seconds": time.perf_counter() - started,
+        **device_report(module.used_device),
+        "threads": torch.get_num_threads(),
+        "precision": effective_precision(settings.precision),
+        # Epochs an interrupted run had completed before this one resumed it.
+        "resumed_after_epoch": module.resumed_from,
+    }
+    _write_json(out.card, card)
+    if resume is not None:
+        discard_resume_state(resume)
+    return metrics

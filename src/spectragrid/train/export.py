@@ -1,0 +1,101 @@
+"""ONNX export with scaling and softmax inside, checked against onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from spectragrid.core.atomic import atomic_path
+
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(RuntimeError):
+    """The exported model disagrees with the trained one."""
+
+
+class ProbabilityModel(nn.Module):
+    def __init__(self, model: nn.Module, n_tabular: int) -> None:
+        super().__init__()
+        self.model = model
+        # Decided here, not from the traced input's shape, which the tracer
+        # would warn about and freeze.
+        self.without_tabular = n_tabular == 0
+
+    def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        logits = self.model(spectra, tabular)
+        if self.without_tabular:
+            # The tracer drops inputs the graph does not read; a sum over the
+            # empty axis is exactly 0 and keeps data_tabular an input.
+            logits = logits + tabular.sum(dim=1, keepdim=True)
+        return torch.softmax(logits, dim=1)
+
+
+def export_onnx(
+    model: nn.Module,
+    path: Path,
+    n_channels: int,
+    length: int,
+    n_tabular: int,
+    metadata: dict[str, object],
+) -> None:
+    """Write `path` atomically: inputs data_spectra (B, C, L) and data_tabular (B, T).
+
+    data_tabular is there even when T is 0, so every exported model is called
+    the same way; a model without tabular features takes a (B, 0) array.
+    """
+    model = model.to("cpu").eval()
+    wrapper = ProbabilityModel(model, n_tabular).eval()
+    inputs = (torch.zeros(2, n_channels, length), torch.zeros(2, n_tabular))
+    names = ["data_spectra", "data_tabular"]
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            wrapper,
+            inputs,
+            str(tmp),
+            input_names=names,
+            output_names=["probabilities"],
+            dynamic_axes={name: {0: "batch"} for name in [*names, "probabilities"]},
+            opset_version=17,
+            dynamo=False,
+        )
+        proto = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key = key
+            entry.value = value if isinstance(value, str) else json.dumps(value)
+        onnx.save(proto, str(tmp))
+
+
+def check_parity(
+    path: Path, spectra: np.ndarray, tabular: np.ndarray, expected: np.ndarray
+) -> dict[str, float]:
+    """Run the ONNX file on the test fold; fail unless it matches torch's probabilities."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    if names != ["data_spectra", "data_tabular"]:
+        raise ExportError(f"{path}: inputs are {names}, expected data_spectra and data_tabular")
+    feeds = {
+        "data_spectra": spectra.astype(np.float32),
+        "data_tabular": tabular.astype(np.float32),
+    }
+    got = session.run(["probabilities"], feeds)[0]
+    if len(expected) == 0:
+        return {"max_abs_diff": 0.0, "argmax_agree": 1.0, "n": 0}
+    max_diff = float(np.max(np.abs(got - expected)))
+    agree = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
+    if max_diff > PARITY_TOLERANCE or agree < 1.0:
+        raise ExportError(
+            f"{path}: onnxruntime disagrees with torch on the test fold "
+            f"(max |p_onnx - p_torch| = {max_diff:.2e} > {PARITY_TOLERANCE:g} "
+            f"or argmax agreement {agree:.4f} < 1)"
+        )
+    return {"max_abs_diff": max_diff, "argmax_agree": agree, "n": len(expected)}

@@ -1,0 +1,66 @@
+"""What a clean cell does with the samples the label_issues rule flagged.
+
+The issues file (`issues.csv`, one row per flagged sample with its given and
+suggested class) is read here, on the training side, and acted on for a
+cell's training and validation rows only: the test fold is never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ACTIONS = ("drop", "relabel", "downweight")
+
+
+@dataclass(frozen=True)
+class CleanedLabels:
+    """Labels, kept rows and loss weights of a dataset after acting on its issues."""
+
+    labels: np.ndarray  # int64 class index per row
+    keep: np.ndarray  # bool per row
+    weights: np.ndarray  # float32 loss weight per row
+    flagged: np.ndarray  # bool per row: flagged, whether or not it could be acted on
+
+
+def apply_action(
+    action: str,
+    issues: pd.DataFrame,
+    sample_ids: pd.Series,
+    labels: np.ndarray,
+    classes: list[str],
+    editable: np.ndarray,
+    weight: float = 0.1,
+) -> CleanedLabels:
+    """Drop, relabel or down-weight the flagged rows among the `editable` ones.
+
+    `editable` marks the training and validation rows of a cell: test rows are
+    never changed, whatever the issues say.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"label_issues.action: {action!r} is not one of {', '.join(ACTIONS)}")
+    ids = sample_ids.astype(str).to_numpy()
+    flagged = np.isin(ids, issues["sample_id"].astype(str).to_numpy())
+    acted = flagged & editable
+    labels = labels.copy()
+    keep = np.ones(len(ids), dtype=bool)
+    weights = np.ones(len(ids), dtype=np.float32)
+    if action == "drop":
+        keep[acted] = False
+    elif action == "downweight":
+        weights[acted] = weight
+    else:
+        index = {name: i for i, name in enumerate(classes)}
+        suggested = issues.set_index(issues["sample_id"].astype(str))["suggested_label"].astype(str)
+        unknown = set(suggested) - set(index)
+        if unknown:
+            raise ValueError(f"issues suggest classes {sorted(unknown)} outside {classes}")
+        labels[acted] = suggested.reindex(ids[acted]).map(index).to_numpy(dtype=np.int64)
+    return CleanedLabels(labels=labels, keep=keep, weights=weights, flagged=flagged)
+
+
+def read_issues(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"sample_id": str, "given_label": str, "suggested_label": str})

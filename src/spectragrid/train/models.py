@@ -1,0 +1,241 @@
+"""Model registry: every network takes spectra (B, C, L) and tabular (B, T).
+
+Preprocessing (min-max scaling fitted on the training rows) lives inside the
+network as buffers, so the checkpoint and the ONNX export carry it and a
+serving machine cannot scale differently from training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from spectragrid.train.architectures import cnn, mlp, resnetv2, transformer, vgg
+from spectragrid.train.architectures.transformer import SelfAttention
+from spectragrid.train.model_params import (
+    HEAD_DEFAULTS,
+    ModelError,
+    _check_arch,
+    allowed_params,
+    default_params,
+    resolve_params,
+)
+
+__all__ = [
+    "HEAD_DEFAULTS",
+    "REGISTRY",
+    "Architecture",
+    "MinMaxScale",
+    "ModelError",
+    "SpectraClassifier",
+    "allowed_params",
+    "build_model",
+    "count_parameters",
+    "default_params",
+    "flops_per_sample",
+    "resolve_params",
+]
+
+
+class MinMaxScale(nn.Module):
+    """Per-feature affine map of the training range onto [-1, 1]."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.register_buffer("low", torch.zeros(shape))
+        self.register_buffer("inv_span", torch.ones(shape))
+
+    def fit(self, x: np.ndarray) -> None:
+        low = x.min(axis=0)
+        span = x.max(axis=0) - low
+        # A constant feature (e.g. zero padding) maps to -1 instead of dividing by zero.
+        inv = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0)
+        self.low.copy_(torch.from_numpy(low.astype(np.float32)))
+        self.inv_span.copy_(torch.from_numpy(inv.astype(np.float32)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x * scale + offset, with scale = 2 / span and offset = -1 - low * scale:
+        # one pass over the batch instead of four (the small per-feature terms
+        # are recomputed each call, so the buffers stay the only state).
+        scale = self.inv_span * 2.0
+        return torch.addcmul(-1.0 - self.low * scale, x, scale)
+
+
+class SpectraClassifier(nn.Module):
+    """Scaling, a spectral trunk, and a head that fuses the tabular vector."""
+
+    def __init__(
+        self,
+        trunk: nn.Module,
+        trunk_features: int,
+        n_channels: int,
+        length: int,
+        n_tabular: int,
+        n_classes: int,
+        head_hidden: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.spectra_scale = MinMaxScale((n_channels, length))
+        self.tabular_scale = MinMaxScale((n_tabular,))
+        self.n_tabular = n_tabular
+        self.trunk = trunk
+        self.head = nn.Sequential(
+            nn.Linear(trunk_features + n_tabular, head_hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(head_hidden, n_classes),
+        )
+
+    def fit_scaling(self, spectra: np.ndarray, tabular: np.ndarray) -> None:
+        self.spectra_scale.fit(spectra)
+        if self.n_tabular:
+            self.tabular_scale.fit(tabular)
+
+    def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        features = self.trunk(self.spectra_scale(spectra)).flatten(1)
+        if self.n_tabular:
+            features = torch.cat([features, self.tabular_scale(tabular)], dim=1)
+        device = features.device.type
+        if not torch.is_autocast_enabled(device):
+            return self.head(features)
+        # The head runs in float32 under mixed precision: its GEMMs (a few hundred
+        # features by head_hidden) are too small to gain from bf16 or fp16, while
+        # the casts of its weights and gradients cost more than they do; measured
+        # on the demo CNN (2 threads, bf16), training steps 0.89x as long.
+        with torch.autocast(device, enabled=False):
+            return self.head(features.float())
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A trunk family: its builder, a one-line description and its own parameters.
+
+    `defaults` lists every family parameter with its default value; the head
+    parameters (HEAD_DEFAULTS) are valid for every family on top of them.
+    """
+
+    build_trunk: Callable[[int, int, dict], tuple[nn.Module, int]]
+    summary: str
+    defaults: dict[str, object] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, Architecture] = {
+    "cnn": Architecture(
+        cnn.build_trunk,
+        "LeNet-style 1-D CNN (3 conv stages; 43k parameters on the demo, 3 channels)",
+        cnn.DEFAULTS,
+    ),
+    "vgg11": Architecture(
+        vgg.trunk_builder("vgg11"),
+        "1-D VGG11 (config A): 8 kernel-3 convs in 5 max-pooled stages",
+        vgg.DEFAULTS,
+    ),
+    "vgg16": Architecture(
+        vgg.trunk_builder("vgg16"),
+        "1-D VGG16 (config D): 13 kernel-3 convs in 5 max-pooled stages",
+        vgg.DEFAULTS,
+    ),
+    "resnetv2": Architecture(
+        resnetv2.build_trunk,
+        "BiT-style 1-D ResNetV2: pre-activation bottlenecks, GroupNorm, standardised convs",
+        resnetv2.DEFAULTS,
+    ),
+    "transformer": Architecture(
+        transformer.build_trunk,
+        "Transformer encoder over (channel, patch) tokens with position + channel embeddings",
+        transformer.DEFAULTS,
+    ),
+    "mlp": Architecture(mlp.build_trunk, "MLP on the flattened spectra", mlp.DEFAULTS),
+}
+
+
+def _architecture(arch: str) -> Architecture:
+    _check_arch(arch)
+    return REGISTRY[arch]
+
+
+def build_model(
+    arch: str,
+    params: dict,
+    n_channels: int,
+    length: int,
+    n_tabular: int,
+    n_classes: int,
+) -> SpectraClassifier:
+    merged = resolve_params(arch, params)
+    head_hidden = int(merged["head_hidden"])
+    dropout = float(merged["dropout"])
+    if head_hidden < 1 or not 0.0 <= dropout < 1.0:
+        raise ModelError(
+            f"architecture {arch!r}: need head_hidden >= 1 and 0 <= dropout < 1, "
+            f"got {head_hidden} and {dropout}"
+        )
+    try:
+        trunk, features = REGISTRY[arch].build_trunk(n_channels, length, merged)
+    except ModelError as error:
+        raise ModelError(f"architecture {arch!r}: {error}") from None
+    return SpectraClassifier(
+        trunk,
+        features,
+        n_channels,
+        length,
+        n_tabular,
+        n_classes,
+        head_hidden=head_hidden,
+        dropout=dropout,
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_sample(model: SpectraClassifier, n_channels: int, length: int) -> int:
+    """FLOPs of one sample's forward pass, counted as 2 x multiply-adds.
+
+    Counted: convolutions, linear layers (once per token for token sequences)
+    and attention's two matmuls (Q K^T and softmax(.) V). Not counted:
+    normalisation, activations, pooling, softmax, additions and the weight
+    standardisation of StdConv1d (per weight, not per sample).
+    """
+    total = 0
+
+    def conv_hook(module: nn.Conv1d, _inp, out: torch.Tensor) -> None:
+        nonlocal total
+        per_out = module.in_channels // module.groups * module.kernel_size[0]
+        # numel, not (C_out x L_out): the transformer runs its patch embedding
+        # once per spectral channel, stacked along the batch axis.
+        total += 2 * per_out * out.numel()
+
+    def linear_hook(module: nn.Linear, _inp, out: torch.Tensor) -> None:
+        nonlocal total
+        total += 2 * module.in_features * out.numel()
+
+    def attention_hook(_module: SelfAttention, inp: tuple[torch.Tensor, ...], _out) -> None:
+        nonlocal total
+        tokens, dim = inp[0].shape[1], inp[0].shape[2]
+        total += SelfAttention.matmul_flops(tokens, dim)
+
+    hooks = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv1d):
+            hooks.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Linear):
+            hooks.append(module.register_forward_hook(linear_hook))
+        elif isinstance(module, SelfAttention):
+            hooks.append(module.register_forward_hook(attention_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, n_channels, length), torch.zeros(1, model.n_tabular))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return total

@@ -1,0 +1,238 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spectragrid.core.config import ConfigError, config_hash, validate
+from spectragrid.core.layout import NAME_PATTERN
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_the_default_config_is_valid_and_gets_defaults(config):
+    del config["report"]
+    checked = validate(config)
+    assert checked["report"]["best_metric"] == "test_macro_f1"
+    assert checked["label_issues"]["models"] == ["cnn"]
+
+
+def test_unknown_key_names_the_path_and_suggests(config):
+    config["splits"]["seed"] = [1]
+    with pytest.raises(ConfigError, match=r"splits: unknown key 'seed' \(did you mean 'seeds'\?\)"):
+        validate(config)
+
+
+def test_wrong_type_names_the_key(config):
+    config["splits"]["k"] = "five"
+    with pytest.raises(ConfigError, match=r"splits\.k: 'five' is not of type 'integer'"):
+        validate(config)
+
+
+def test_unknown_name_in_the_grid(config):
+    config["grid"]["models"] = ["cnm"]
+    with pytest.raises(
+        ConfigError, match=r"grid\.models: 'cnm' is not defined \(did you mean 'cnn'\?\)"
+    ):
+        validate(config)
+
+
+def test_names_that_could_escape_results_are_refused(config):
+    config["channel_sets"]["../../etc"] = ["277"]
+    with pytest.raises(ConfigError, match="channel_sets"):
+        validate(config)
+
+
+def test_unknown_channel_in_a_channel_set(config):
+    config["channel_sets"]["all"] = ["277", "999"]
+    with pytest.raises(ConfigError, match=r"channel_sets\.all: '999' is not defined"):
+        validate(config)
+
+
+def test_hash_ignores_key_order(config):
+    reordered = dict(reversed(list(copy.deepcopy(config).items())))
+    assert config_hash(config) == config_hash(reordered)
+    config["models"]["cnn"]["train"]["lr"] = 0.1
+    assert config_hash(config) != config_hash(reordered)
+
+
+def test_bad_model_params_are_rejected_before_any_job(config):
+    config["models"]["cnn"]["params"]["widht"] = 3
+    with pytest.raises(
+        ConfigError, match=r"models\.cnn\.params: .*'widht' \(did you mean 'widths'\?\)"
+    ):
+        validate(config)
+
+
+def test_every_architecture_is_accepted(config):
+    for arch in ("cnn", "vgg11", "vgg16", "resnetv2", "transformer", "mlp"):
+        config["models"]["cnn"] = {"arch": arch}
+        validate(config)
+
+
+def _set(config: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        config = config[key]
+    config[last] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # wrong types
+        ("models.cnn.train.lr", "fast", "models.cnn.train.lr: 'fast' is not of type 'number'"),
+        (
+            "dataset.channels",
+            [277, "380"],
+            "dataset.channels.0: 277 is not of type 'string' (quote it in the YAML: \"277\")",
+        ),
+        (
+            "models.cnn.transforms",
+            {"da": "yes"},
+            "models.cnn.transforms.da: 'yes' is not of type boolean or object",
+        ),
+        ("splits.grouped", "yes", "splits.grouped: 'yes' is not of type 'boolean'"),
+        # unknown keys
+        (
+            "models.cnn.train.epoch",
+            3,
+            "models.cnn.train: unknown key 'epoch' (did you mean 'epochs'?); allowed keys: ",
+        ),
+        (
+            "label_issues.filter",
+            "both",
+            "label_issues: unknown key 'filter' (did you mean 'filter_by'?)",
+        ),
+        # unknown names in the grid and elsewhere
+        (
+            "grid.targets",
+            ["OVA_KO"],
+            "grid.targets: 'OVA_KO' is not defined (did you mean 'OVA_OK'?); "
+            "defined: AVA_IN, OVA_OK",
+        ),
+        (
+            "grid.channel_sets",
+            ["al"],
+            "grid.channel_sets: 'al' is not defined (did you mean 'all'?); defined: all, ex277",
+        ),
+        (
+            "label_issues.models",
+            ["vgg"],
+            "label_issues.models: 'vgg' is not defined; defined: cnn",
+        ),
+        (
+            "cleaning.saturation",
+            {"2777": 6500, "380": 7000},
+            "cleaning.saturation: '2777' is not defined (did you mean '277'?); "
+            "defined: 277, 380, 425",
+        ),
+        (
+            "models.cnn.transforms",
+            {"new_fluorimeter": {"points": {"lspr": 10}}},
+            "models.cnn.transforms.new_fluorimeter.points: 'lspr' is not defined",
+        ),
+        (
+            "models.cnn.tabular",
+            ["brix"],
+            "models.cnn.tabular: ['brix'] must also be listed in dataset.columns.tabular",
+        ),
+        ("models.cnn.arch", "resnet", "models.cnn.arch: 'resnet' is not allowed (did you mean"),
+        (
+            "targets.OVA_OK",
+            "AVA XX",
+            "targets.OVA_OK: 'AVA XX' does not match '^(AVA (IN|INs|TY|TYs|INTY|INsTYs)|OVA "
+            "[A-Za-z0-9]+)$' (a code AVA IN, INs, TY, TYs, INTY or INsTYs, or OVA X",
+        ),
+        # impossible split sizes and demo sizes
+        (
+            "splits.k",
+            2,
+            "splits.k: 2 is less than the minimum of 3 (cell f tests on fold f, validates on "
+            "fold f+1 and trains on the rest)",
+        ),
+        ("splits.k", 101, "splits.k: 101 is greater than the maximum of 100"),
+        ("splits.seeds", [], "splits.seeds: [] should be non-empty"),
+        (
+            "dataset.demo.n_samples",
+            150,
+            "dataset.demo.n_samples: 150 is less than the minimum of 200 (the demo needs 200",
+        ),
+        # a column both requested and dropped as leakage
+        (
+            "dataset.columns.provenance",
+            ["outil_id", "sa_controle"],
+            "dataset.columns.provenance: 'sa_controle' starts with one of "
+            "dataset.columns.drop_prefixes ['sa_']",
+        ),
+    ],
+)
+def test_bad_values_are_refused_naming_the_key(config, key, value, message):
+    _set(config, key, value)
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert message in str(info.value)
+
+
+def test_every_problem_is_listed_at_once(config):
+    config["splits"]["k"] = 2
+    config["models"]["cnn"]["train"]["lr"] = "fast"
+    config["splits"]["seed"] = [1]
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "config is invalid:"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "  - models.cnn.train.lr",
+        "  - splits",
+        "  - splits.k",
+    ]
+
+
+def test_no_group_column_is_a_valid_config(config):
+    config["dataset"]["columns"]["group"] = None
+    assert validate(config)["dataset"]["columns"]["group"] is None
+
+
+def test_validated_config_is_canonical_whatever_the_key_order(config):
+    config["targets"]["mine"] = {"column": "severity", "classes": {"VR": ["VR"], "OK": ["OK"]}}
+    reordered = copy.deepcopy(config)
+    reordered["cleaning"]["saturation"] = dict(reversed(config["cleaning"]["saturation"].items()))
+    reordered["models"]["cnn"]["train"] = dict(reversed(config["models"]["cnn"]["train"].items()))
+    # Snakemake compares params by repr, which follows key order
+    assert repr(validate(config)) == repr(validate(reordered))
+    checked = validate(config)
+    # keys sorted, the schema defaults (here train.precision) filled in
+    assert list(checked["models"]["cnn"]["train"]) == sorted(
+        {*config["models"]["cnn"]["train"], "precision"}
+    )
+    # a custom target's class order is its models' class order: kept as written
+    assert list(checked["targets"]["mine"]["classes"]) == ["VR", "OK"]
+    assert list(checked["targets"]["mine"]) == ["classes", "column"]
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "x\n"])
+@pytest.mark.parametrize("section", ["models", "targets", "channel_sets"])
+def test_a_name_that_is_not_a_plain_folder_name_is_refused(config, section, name):
+    config[section][name] = copy.deepcopy(next(iter(config[section].values())))
+    with pytest.raises(ConfigError) as caught:
+        validate(config)
+    assert f"{section}: {name!r} is not a valid name" in str(caught.value)
+    assert "folder names under results/" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "x\n"])
+def test_a_dataset_name_that_is_not_a_plain_folder_name_is_refused(config, name):
+    config["dataset"]["name"] = name
+    with pytest.raises(ConfigError, match=r"dataset\.name: .* is not a valid name"):
+        validate(config)
+
+
+def test_the_schema_checks_names_with_the_wildcard_pattern():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["$defs"]["name"]["pattern"] == f"^{NAME_PATTERN}$"

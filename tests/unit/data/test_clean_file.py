@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spectragrid.data.clean_file import META_KEY, read_clean, read_meta, write_clean
+
+CHANNELS = ["277", "380", "lspr"]
+
+
+def _data(n: int = 7):
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame(
+        {
+            "sample_id": [f"23-{i:06d}" for i in range(n)],
+            "severity": ["OK", "VR", "OK", "NC", "CROCHET", "OK", "VR"][:n],
+            "type": np.array([0, 5, 0, 11, 0, 0, 2][:n], dtype=np.int64),
+            "full_truth": ["OK0", "VR5", "OK0", "NC11", "CROCHET0", "OK0", "VR2"][:n],
+            "label_raw": ["OK - Inspecteur", "VR", "OK - SpectrAcer", "NC", "CROCHET", "OK", "VR"][
+                :n
+            ],
+            "group": [f"S{i // 2}" for i in range(n)],
+            "greffon_brix": rng.uniform(65, 68, n),
+            "outil_id": ["SA3-01"] * n,
+            "mesure_date": pd.date_range("2023-02-20", periods=n, freq="h"),
+            "source_file": ["a.pkl"] * n,
+            "source_row": np.arange(n, dtype=np.int64),
+        }
+    )
+    axis = np.arange(295.0, 741.0)
+    spectra = {
+        "277": rng.normal(1000, 300, (n, 446)).astype(np.float32),
+        "380": rng.normal(2000, 300, (n, 446)).astype(np.float32),
+        "lspr": rng.normal(0.5, 0.1, (n, 251)).astype(np.float32),
+    }
+    spectra["277"][0, :3] = [-0.0, np.float32(1e-30), np.float32(-12.5)]
+    wavelengths = {"277": axis, "380": axis, "lspr": np.arange(450.0, 701.0)}
+    return table, spectra, wavelengths
+
+
+def _write(path: Path):
+    table, spectra, wavelengths = _data()
+    write_clean(path, table, spectra, wavelengths, ["greffon_brix"], ["outil_id", "mesure_date"])
+    return table, spectra, wavelengths
+
+
+def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    table, spectra, wavelengths = _write(path)
+    data = read_clean(path)
+    pd.testing.assert_frame_equal(
+        data.table, table, check_dtype=False, check_column_type=False, check_index_type=False
+    )
+    assert data.table["type"].dtype == np.int64
+    assert list(data.spectra) == CHANNELS
+    for ch in CHANNELS:
+        assert data.spectra[ch].dtype == np.float32
+        assert data.spectra[ch].shape == spectra[ch].shape
+        assert data.spectra[ch].tobytes() == spectra[ch].tobytes()
+        np.testing.assert_array_equal(data.wavelengths[ch], wavelengths[ch])
+    assert np.signbit(data.spectra["277"][0, 0])
+
+
+def test_schema_layout_and_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _write(path)
+    schema = pq.read_schema(path)
+    assert schema.field("spectrum_277").type == pa.binary(446 * 4)
+    assert schema.field("spectrum_lspr").type == pa.binary(251 * 4)
+    meta = json.loads(schema.metadata[META_KEY])
+    assert meta == read_meta(path)
+    assert meta["format"] == 1
+    assert meta["channels"] == CHANNELS
+    assert meta["wavelengths"]["lspr"][:2] == [450.0, 451.0]
+    assert len(meta["wavelengths"]["277"]) == 446
+    assert meta["group_column"] == "group"
+    assert meta["tabular_columns"] == ["greffon_brix"]
+    assert meta["provenance_columns"] == ["outil_id", "mesure_date"]
+    assert meta["label_columns"] == ["severity", "type", "full_truth", "label_raw"]
+    assert meta["dtype"] == "float32"
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_channel_selection_and_stack(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _, spectra, _ = _write(path)
+    data = read_clean(path, channels=["380", "277"])
+    assert list(data.spectra) == ["380", "277"]
+    stacked = data.stack(["380", "277"])
+    assert stacked.shape == (7, 2, 446)
+    assert stacked.dtype == np.float32
+    np.testing.assert_array_equal(stacked[:, 0], spectra["380"])
+    np.testing.assert_array_equal(stacked[:, 1], spectra["277"])
+    stacked[0, 0, 0] = 1.0  # a new, writable array
+
+
+def test_stack_places_a_shorter_channel_on_the_common_axis(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _table, spectra, _ = _data()
+    _write(path)
+    data = read_clean(path)
+    stacked = data.stack(["277", "lspr"])
+    # lspr (450-700 nm) sits at offset 155 of the 295-740 nm axis, zero-padded
+    assert stacked.shape == (7, 2, 446)
+    np.testing.assert_array_equal(stacked[:, 1, 155:406], spectra["lspr"])
+    assert not stacked[:, 1, :155].any() and not stacked[:, 1, 406:].any()
+    np.testing.assert_array_equal(stacked[:, 0], spectra["277"])
+    # lspr alone stays on its own axis
+    assert data.stack(["lspr"]).shape == (7, 1, 251)
+
+
+def test_stack_refuses_axes_off_one_grid(tmp_path: Path) -> None:
+    from spectragrid.data.clean_file import common_axis
+
+    with pytest.raises(ValueError, match="same step on one grid"):
+        common_axis({"a": np.arange(295.0, 741.0), "b": np.arange(450.5, 700.5)})
+    with pytest.raises(ValueError, match="same step on one grid"):
+        common_axis({"a": np.arange(295.0, 741.0), "b": np.arange(450.0, 700.0, 2.0)})
+    path = tmp_path / "clean.parquet"
+    _write(path)
+    with pytest.raises(ValueError, match="not loaded"):
+        read_clean(path, channels=["277"]).stack(["380"])
+
+
+def test_unknown_channel_names_file_and_available(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _write(path)
+    with pytest.raises(ValueError) as info:
+        read_clean(path, channels=["425"])
+    message = str(info.value)
+    assert str(path) in message and "'425'" in message
+    assert "available channels: ['277', '380', 'lspr']" in message
+
+
+def test_several_row_groups_are_joined(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _, spectra, _ = _write(path)
+    split = tmp_path / "split.parquet"
+    pq.write_table(pq.read_table(path), split, row_group_size=3)
+    assert pq.ParquetFile(split).num_row_groups == 3
+    data = read_clean(split)
+    for ch in CHANNELS:
+        np.testing.assert_array_equal(data.spectra[ch], spectra[ch])
+
+
+def test_write_is_atomic_and_validates(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "clean.parquet"
+    table, spectra, wavelengths = _data()
+    bad = dict(spectra, **{"380": spectra["380"][:5]})
+    with pytest.raises(ValueError, match=r"spectra\['380'\] has shape \(5, 446\)"):
+        write_clean(path, table, bad, wavelengths, [], [])
+    with pytest.raises(ValueError, match=r"wavelengths\['lspr'\] has 446 values for 251"):
+        write_clean(path, table, spectra, dict(wavelengths, lspr=np.arange(446.0)), [], [])
+    assert not path.exists()
+    write_clean(path, table, spectra, wavelengths, [], [])
+    assert sorted(p.name for p in path.parent.iterdir()) == ["clean.parquet"]
+
+
+def test_not_a_clean_file(tmp_path: Path) -> None:
+    path = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"a": [1, 2]}), path)
+    with pytest.raises(ValueError, match="not a spectragrid clean file"):
+        read_clean(path)

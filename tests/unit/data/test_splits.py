@@ -1,0 +1,55 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from spectragrid.data.splits import SplitError, assign_folds, fold_parts
+
+
+def _samples(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    groups = [f"g{i // 3}" for i in range(n)]  # replicates of a lot share a group
+    strata = np.where(rng.random(n // 3) < 0.7, "OK0", "VR11").repeat(3)
+    return pd.DataFrame(
+        {"sample_id": [f"s{i:04d}" for i in range(n)], "strata": strata, "group": groups}
+    )
+
+
+def test_folds_are_grouped_stratified_and_cover_every_sample_once():
+    df = _samples()
+    folds = assign_folds(df["sample_id"], df["strata"], df["group"], k=5, seed=42)
+    assert folds["sample_id"].tolist() == df["sample_id"].tolist()
+    assert set(folds["fold"]) == set(range(5))
+    # no group straddles two folds
+    per_group = pd.Series(folds["fold"].to_numpy()).groupby(df["group"].to_numpy()).nunique()
+    assert per_group.max() == 1
+    # stratification: each fold's VR11 share within 5 points of the overall share
+    share = (df["strata"] == "VR11").mean()
+    for f in range(5):
+        in_fold = folds["fold"].to_numpy() == f
+        assert abs((df["strata"][in_fold] == "VR11").mean() - share) < 0.05
+
+
+def test_folds_do_not_depend_on_row_order_and_change_with_seed():
+    df = _samples()
+    a = assign_folds(df["sample_id"], df["strata"], df["group"], k=5, seed=1)
+    shuffled = df.sample(frac=1, random_state=3)
+    b = assign_folds(shuffled["sample_id"], shuffled["strata"], shuffled["group"], k=5, seed=1)
+    assert a.set_index("sample_id")["fold"].equals(
+        b.set_index("sample_id")["fold"].loc[a["sample_id"]]
+    )
+    c = assign_folds(df["sample_id"], df["strata"], df["group"], k=5, seed=2)
+    assert not np.array_equal(a["fold"], c["fold"])
+
+
+def test_fold_parts_partition_the_rows():
+    folds = np.array([0, 1, 2, 3, 4] * 4)
+    parts = fold_parts(folds, 4, 5)
+    assert (parts.train.astype(int) + parts.val + parts.test == 1).all()
+    assert set(folds[parts.test]) == {4} and set(folds[parts.val]) == {0}
+    assert set(folds[parts.train]) == {1, 2, 3}
+
+
+def test_too_few_groups_is_a_clear_error():
+    df = _samples(n=9)
+    with pytest.raises(SplitError, match="only 3 groups"):
+        assign_folds(df["sample_id"], df["strata"], df["group"], k=5, seed=0)
