@@ -266,7 +266,7 @@ def test_a_job_killed_for_memory_is_retried_with_more_and_a_permanent_failure_is
     assert attempts[1]["MinMemoryNode"] == "800M"
     assert attempts[1]["TimeLimit"] == "01:00:00"
     assert last["JobState"] == "COMPLETED"
-    assert all((cell_dir(work, 0) / name).is_file() for name in layout.CELL_FILES)
+    assert all((cell_dir(work, 0) / name).is_file() for name in layout.CELL_FILES.values())
 
     # 30 MB fails every attempt: snakemake stops with the reason and leaves no
     # output of that cell behind.
@@ -288,4 +288,4 @@ def test_a_job_killed_for_memory_is_retried_with_more_and_a_permanent_failure_is
     leftovers = [p.name for p in cell_dir(work, 1).glob("*")] if cell_dir(work, 1).exists() else []
     assert not leftovers
     # the first cell is untouched
-    assert all((cell_dir(work, 0) / name).is_file() for name in layout.CELL_FILES)
+    assert all((cell_dir(work, 0) / name).is_file() for name in layout.CELL_FILES.values())

@@ -18,7 +18,6 @@ import jsonschema
 import yaml
 
 from spectragrid.core.layout import NAME_PATTERN
-from spectragrid.train.model_params import ModelError, resolve_params
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -83,22 +82,53 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _fill_defaults(schema: dict, instance: Any, root: dict) -> None:
-    """Insert schema defaults so rules always see every key."""
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        resolved = root["$defs"][ref.split("/")[-1]]
+        # keywords beside a $ref (a default, a description) apply too
+        schema = {**resolved, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _object_branch(schema: dict, root: dict) -> dict | None:
+    """The object alternative of a `oneOf` (as in `da: true` or `da: {gain_sd: ...}`)."""
+    for branch in schema.get("oneOf", []):
+        branch = _resolve(branch, root)
+        if branch.get("type") == "object" and "properties" in branch:
+            return branch
+    return None
+
+
+def _fill_defaults(schema: dict, instance: Any, root: dict) -> Any:
+    """`instance` with every schema default filled in, so code never needs a fallback.
+
+    Follows `$ref`, `allOf` and `if`/`then` (a model's parameters depend on its
+    `arch`), and expands the boolean shorthand of an option that is either
+    `true` or an object of settings: `true` becomes the object with its
+    defaults, so the settings a cell trains with are written out in its params.
+    """
+    schema = _resolve(schema, root)
+    if instance is True and (branch := _object_branch(schema, root)) is not None:
+        return _fill_defaults(branch, {}, root)
     if not isinstance(instance, dict):
-        return
-    if "$ref" in schema:
-        schema = root["$defs"][schema["$ref"].split("/")[-1]]
+        return instance
     for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
-            _fill_defaults(sub, instance[key], root)
+            instance[key] = _fill_defaults(sub, instance[key], root)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         for key, value in instance.items():
             if key not in schema.get("properties", {}):
-                _fill_defaults(extra, value, root)
+                instance[key] = _fill_defaults(extra, value, root)
+    for part in schema.get("allOf", []):
+        condition = part.get("if")
+        if condition is None or jsonschema.Draft202012Validator(condition).is_valid(instance):
+            instance = _fill_defaults(part.get("then", part), instance, root)
+    return instance
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
@@ -116,8 +146,10 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"config is invalid:\n{lines}")
-    config = copy.deepcopy(config)
-    _fill_defaults(schema, config, schema)
+    config = _fill_defaults(schema, copy.deepcopy(config), schema)
+    for model in config["models"].values():
+        # a model without its own list takes the study's tabular columns
+        model.setdefault("tabular", list(config["tabular"]))
     _check_names(config)
     _check_references(config)
     return canonical(config)
@@ -181,11 +213,6 @@ def _check_references(config: dict) -> None:
     issues["models"] = issues.get("models") or grid["models"][:1]
     if issues["enabled"]:
         require("label_issues.models", issues["models"], grid["models"])
-    for name, model in config["models"].items():
-        try:
-            resolve_params(model["arch"], model.get("params", {}))
-        except ModelError as err:
-            problems.append(f"models.{name}.params: {err}")
     for section in ("saturation", "min_integral"):
         thresholds = [str(ch) for ch in config["cleaning"].get(section, {})]
         require(f"cleaning.{section}", thresholds, channels)
@@ -225,6 +252,24 @@ def _check_references(config: dict) -> None:
         )
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def complete_model(entry: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """One `models.<name>` entry, checked and with every default filled in.
+
+    For code that builds a model outside a study (tests, benchmarks, a
+    notebook): the same schema, hence the same defaults, as the workflow.
+    """
+    schema = load_schema(schema_path)
+    model_schema = {**schema["$defs"]["model"], "$defs": schema["$defs"]}
+    errors = sorted(
+        jsonschema.Draft202012Validator(model_schema).iter_errors(entry),
+        key=lambda e: list(e.absolute_path),
+    )
+    if errors:
+        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
+        raise ConfigError(f"model is invalid:\n{lines}")
+    return canonical(_fill_defaults(model_schema, copy.deepcopy(entry), schema))
 
 
 def config_hash(config: dict) -> str:

@@ -1,30 +1,176 @@
-"""Where every output lives. Imported by the Snakefile, so it stays import-light."""
+"""Where every output lives: the one place that spells a results path.
+
+The rules take their patterns from here (the `*_KEY`/`*_DIR` templates with
+Snakemake wildcards), the library builds concrete paths with the functions
+below, and the summary and the tests read coordinates back with the parsers.
+Imported by the Snakefile, so it stays import-light (no numpy, no pandas).
+
+Keys are relative to results/, results/logs/ and results/benchmarks/ alike,
+so a job's output folder, its log and its benchmark file line up.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
+
+RESULTS = "results"
 DEMO_DIR = "resources/demo"
 DEMO_CAMPAIGNS = ("campaign_2023_SA3-01", "campaign_2024_SA3-02")
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+# The pattern of each wildcard, in the order of a cell's coordinates.
+WILDCARDS: dict[str, str] = {
+    "dataset": NAME_PATTERN,
+    "labels": "raw|clean",
+    "target": NAME_PATTERN,
+    "channels": NAME_PATTERN,
+    "model": NAME_PATTERN,
+    "seed": r"\d+",
+    "fold": r"\d+",
+    "k": r"\d+",
+}
+CELL_COORDINATES: tuple[str, ...] = tuple(WILDCARDS)
+ISSUES_COORDINATES: tuple[str, ...] = ("dataset", "target", "channels", "seed", "k")
+INT_COORDINATES: tuple[str, ...] = ("seed", "fold", "k")
 
-# Keys are relative to results/, results/logs/ and results/benchmarks/ alike.
+DATASET_KEY = "{dataset}"
 CELL_KEY = "{dataset}/cells/{labels}/{target}/{channels}/{model}/s{seed}/f{fold}of{k}"
-CELL_DIR = f"results/{CELL_KEY}"
-# In the order of spectragrid.train.cell.CellOutputs.
-CELL_FILES = (
-    "model.ckpt",
-    "model.onnx",
-    "predictions.parquet",
-    "metrics.json",
-    "history.csv",
-    "card.json",
-)
 ISSUES_KEY = "{dataset}/label_issues/{target}/{channels}/s{seed}/k{k}"
-ISSUES_DIR = f"results/{ISSUES_KEY}"
+SPLIT_NAME = "s{seed}_k{k}"
+
+DATASET_DIR = f"{RESULTS}/{DATASET_KEY}"
+CELL_DIR = f"{RESULTS}/{CELL_KEY}"
+ISSUES_DIR = f"{RESULTS}/{ISSUES_KEY}"
+CLEAN_FILE = f"{DATASET_DIR}/clean.parquet"
+CLEANING_REPORT = f"{DATASET_DIR}/cleaning_report.json"
+DROPPED_FILE = f"{DATASET_DIR}/dropped.csv"
+FOLDS_FILE = f"{DATASET_DIR}/splits/{SPLIT_NAME}.parquet"
+
+# What a training cell writes, by output name (the names of the train rule's outputs).
+CELL_FILES: dict[str, str] = {
+    "checkpoint": "model.ckpt",
+    "onnx": "model.onnx",
+    "predictions": "predictions.parquet",
+    "metrics": "metrics.json",
+    "history": "history.csv",
+    "card": "card.json",
+}
+SHEET_FILES: dict[str, str] = {"png": "sheet.png", "html": "sheet.html"}
+ISSUES_FILES: dict[str, str] = {"issues": "issues.csv", "oof": "oof.parquet"}
+
+SUMMARY_HTML = f"{RESULTS}/summary.html"
+SUMMARY_CSV = f"{RESULTS}/summary.csv"
+SUMMARY_PARQUET = f"{RESULTS}/summary.parquet"
+SUMMARY_FILES = f"{RESULTS}/summary_files"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
 # A training cell's resumable state: no declared output, since Snakemake deletes
 # the outputs of a failed job, and removed by the cell once it completes.
-RESUME_FILE = f"results/.resume/{CELL_KEY}/last.ckpt"
+RESUME_FILE = f"{RESULTS}/.resume/{CELL_KEY}/last.ckpt"
+
+
+class LayoutError(ValueError):
+    """A path that does not read as the results layout."""
 
 
 def demo_raw_files(demo_dir: str = DEMO_DIR) -> list[str]:
     return [f"{demo_dir}/raw/{name}.pkl" for name in DEMO_CAMPAIGNS]
+
+
+def demo_truth_file(demo_dir: str = DEMO_DIR) -> str:
+    return f"{demo_dir}/truth.csv"
+
+
+def log_file(key: str, job: str) -> str:
+    """The log of `job` for the output folder `key` (a *_KEY template or its value)."""
+    return f"{LOGS}/{key}/{job}.log"
+
+
+def benchmark_file(key: str, job: str) -> str:
+    return f"{BENCHMARKS}/{key}/{job}.tsv"
+
+
+def cell_dir(
+    dataset: str,
+    labels: str,
+    target: str,
+    channels: str,
+    model: str,
+    seed: int,
+    fold: int,
+    k: int,
+) -> str:
+    return CELL_DIR.format(
+        dataset=dataset,
+        labels=labels,
+        target=target,
+        channels=channels,
+        model=model,
+        seed=seed,
+        fold=fold,
+        k=k,
+    )
+
+
+def cell_key(cell_directory: str) -> str:
+    """`results/<key>` -> `<key>`: the part shared by a cell's folder, log and benchmark."""
+    prefix = f"{RESULTS}/"
+    if not cell_directory.startswith(prefix):
+        raise LayoutError(f"{cell_directory}: not under {prefix}")
+    return cell_directory[len(prefix) :]
+
+
+def issues_dir(dataset: str, target: str, channels: str, seed: int, k: int) -> str:
+    return ISSUES_DIR.format(dataset=dataset, target=target, channels=channels, seed=seed, k=k)
+
+
+def clean_file(dataset: str) -> str:
+    return CLEAN_FILE.format(dataset=dataset)
+
+
+def cleaning_report(dataset: str) -> str:
+    return CLEANING_REPORT.format(dataset=dataset)
+
+
+def folds_file(dataset: str, seed: int, k: int) -> str:
+    return FOLDS_FILE.format(dataset=dataset, seed=seed, k=k)
+
+
+def resume_file(coordinates: dict) -> str:
+    return RESUME_FILE.format(**coordinates)
+
+
+def _matcher(key: str) -> re.Pattern[str]:
+    """A regex that reads `key`'s wildcards back from the end of a path."""
+    pattern = ""
+    for literal, name in re.findall(r"([^{]*)(?:\{(\w+)\})?", key):
+        pattern += re.escape(literal)
+        if name:
+            pattern += f"(?P<{name}>{WILDCARDS[name]})"
+    return re.compile(rf"(?:^|/){pattern}$")
+
+
+_CELL = _matcher(CELL_KEY)
+_ISSUES = _matcher(ISSUES_KEY)
+
+
+def _parse(path: str | PurePath, matcher: re.Pattern[str], what: str, key: str) -> dict:
+    text = PurePath(path).as_posix()
+    found = matcher.search(text)
+    if found is None:
+        raise LayoutError(f"{text}: does not read as {what} folder {RESULTS}/{key}")
+    return {
+        name: int(value) if name in INT_COORDINATES else value
+        for name, value in found.groupdict().items()
+    }
+
+
+def parse_cell_dir(path: str | PurePath) -> dict:
+    """The coordinates of a cell folder (`.../cells/raw/OVA_OK/all/cnn/s0/f1of5`)."""
+    return _parse(path, _CELL, "a cell", CELL_KEY)
+
+
+def parse_issues_dir(path: str | PurePath) -> dict:
+    """The coordinates of a label-issues folder (`.../label_issues/OVA_OK/all/s0/k5`)."""
+    return _parse(path, _ISSUES, "a label-issues", ISSUES_KEY)

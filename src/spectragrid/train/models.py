@@ -8,36 +8,27 @@ serving machine cannot scale differently from training.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from spectragrid.core.config import ConfigError, complete_model
 from spectragrid.train.architectures import cnn, mlp, resnetv2, transformer, vgg
+from spectragrid.train.architectures._common import ModelError
 from spectragrid.train.architectures.transformer import SelfAttention
-from spectragrid.train.model_params import (
-    HEAD_DEFAULTS,
-    ModelError,
-    _check_arch,
-    allowed_params,
-    default_params,
-    resolve_params,
-)
 
 __all__ = [
-    "HEAD_DEFAULTS",
     "REGISTRY",
     "Architecture",
     "MinMaxScale",
     "ModelError",
     "SpectraClassifier",
-    "allowed_params",
     "build_model",
     "count_parameters",
-    "default_params",
     "flops_per_sample",
-    "resolve_params",
+    "model_params",
 ]
 
 
@@ -113,50 +104,48 @@ class SpectraClassifier(nn.Module):
 
 @dataclass(frozen=True)
 class Architecture:
-    """A trunk family: its builder, a one-line description and its own parameters.
+    """A trunk family: its builder and a one-line description.
 
-    `defaults` lists every family parameter with its default value; the head
-    parameters (HEAD_DEFAULTS) are valid for every family on top of them.
+    Its parameters, their types and defaults are in the config schema
+    (`$defs/params_<family>`), which checks a study before any job runs.
     """
 
     build_trunk: Callable[[int, int, dict], tuple[nn.Module, int]]
     summary: str
-    defaults: dict[str, object] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, Architecture] = {
     "cnn": Architecture(
         cnn.build_trunk,
         "LeNet-style 1-D CNN (3 conv stages; 43k parameters on the demo, 3 channels)",
-        cnn.DEFAULTS,
     ),
     "vgg11": Architecture(
         vgg.trunk_builder("vgg11"),
         "1-D VGG11 (config A): 8 kernel-3 convs in 5 max-pooled stages",
-        vgg.DEFAULTS,
     ),
     "vgg16": Architecture(
         vgg.trunk_builder("vgg16"),
         "1-D VGG16 (config D): 13 kernel-3 convs in 5 max-pooled stages",
-        vgg.DEFAULTS,
     ),
     "resnetv2": Architecture(
         resnetv2.build_trunk,
         "BiT-style 1-D ResNetV2: pre-activation bottlenecks, GroupNorm, standardised convs",
-        resnetv2.DEFAULTS,
     ),
     "transformer": Architecture(
         transformer.build_trunk,
         "Transformer encoder over (channel, patch) tokens with position + channel embeddings",
-        transformer.DEFAULTS,
     ),
-    "mlp": Architecture(mlp.build_trunk, "MLP on the flattened spectra", mlp.DEFAULTS),
+    "mlp": Architecture(mlp.build_trunk, "MLP on the flattened spectra"),
 }
 
 
-def _architecture(arch: str) -> Architecture:
-    _check_arch(arch)
-    return REGISTRY[arch]
+def model_params(arch: str, params: dict) -> dict:
+    """`params` of an `arch` model with the schema's defaults filled in; ModelError
+    names an unknown architecture, an unknown parameter or a wrong type."""
+    try:
+        return complete_model({"arch": arch, "params": params})["params"]
+    except ConfigError as error:
+        raise ModelError(f"architecture {arch!r}: {error}") from None
 
 
 def build_model(
@@ -167,14 +156,7 @@ def build_model(
     n_tabular: int,
     n_classes: int,
 ) -> SpectraClassifier:
-    merged = resolve_params(arch, params)
-    head_hidden = int(merged["head_hidden"])
-    dropout = float(merged["dropout"])
-    if head_hidden < 1 or not 0.0 <= dropout < 1.0:
-        raise ModelError(
-            f"architecture {arch!r}: need head_hidden >= 1 and 0 <= dropout < 1, "
-            f"got {head_hidden} and {dropout}"
-        )
+    merged = model_params(arch, params)
     try:
         trunk, features = REGISTRY[arch].build_trunk(n_channels, length, merged)
     except ModelError as error:
@@ -186,8 +168,8 @@ def build_model(
         length,
         n_tabular,
         n_classes,
-        head_hidden=head_hidden,
-        dropout=dropout,
+        head_hidden=int(merged["head_hidden"]),
+        dropout=float(merged["dropout"]),
     )
 
 

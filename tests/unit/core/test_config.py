@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spectragrid.core.config import ConfigError, config_hash, validate
+from spectragrid.core.config import ConfigError, config_hash, load_schema, validate
 from spectragrid.core.layout import NAME_PATTERN
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -207,10 +207,10 @@ def test_validated_config_is_canonical_whatever_the_key_order(config):
     # Snakemake compares params by repr, which follows key order
     assert repr(validate(config)) == repr(validate(reordered))
     checked = validate(config)
-    # keys sorted, the schema defaults (here train.precision) filled in
-    assert list(checked["models"]["cnn"]["train"]) == sorted(
-        {*config["models"]["cnn"]["train"], "precision"}
-    )
+    # keys sorted, every schema default filled in
+    train_keys = load_schema()["$defs"]["train"]["properties"]
+    assert list(checked["models"]["cnn"]["train"]) == sorted(train_keys)
+    assert checked["models"]["cnn"]["train"]["precision"] == "auto"
     # a custom target's class order is its models' class order: kept as written
     assert list(checked["targets"]["mine"]["classes"]) == ["VR", "OK"]
     assert list(checked["targets"]["mine"]) == ["classes", "column"]

@@ -52,7 +52,7 @@ def _spec(labels="raw"):
 
 def _outputs(folder: Path) -> CellOutputs:
     folder.mkdir(parents=True, exist_ok=True)
-    return CellOutputs(*(folder / name for name in CELL_FILES))
+    return CellOutputs(**{key: folder / name for key, name in CELL_FILES.items()})
 
 
 def test_same_config_and_seed_give_identical_metrics(prepared):

@@ -6,19 +6,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spectragrid.core.config import load_schema
 from spectragrid.train.architectures.resnetv2 import StdConv1d
 from spectragrid.train.architectures.vgg import AveragePoolTo
 from spectragrid.train.export import check_parity, export_onnx
 from spectragrid.train.models import (
-    HEAD_DEFAULTS,
     REGISTRY,
     ModelError,
-    allowed_params,
     build_model,
     count_parameters,
-    default_params,
     flops_per_sample,
-    resolve_params,
+    model_params,
 )
 
 ARCHS = list(REGISTRY)
@@ -148,47 +146,54 @@ def test_unknown_parameter_names_the_key_and_the_allowed_ones(arch):
         small(arch, dropuot=0.2)
     message = str(error.value)
     assert repr(arch) in message and "'dropuot'" in message and "did you mean 'dropout'" in message
-    assert all(key in message for key in allowed_params(arch))
+    assert all(key in message for key in model_params(arch, {}))
+
+
+def test_every_registered_family_has_its_parameters_in_the_schema():
+    schema = load_schema()
+    arch_enum = schema["$defs"]["model"]["properties"]["arch"]["enum"]
+    assert set(arch_enum) == set(REGISTRY)
+    for arch in REGISTRY:
+        assert {"head_hidden", "dropout"} <= set(model_params(arch, {}))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_family_accepts_the_head_parameters(arch):
-    assert set(HEAD_DEFAULTS) <= set(allowed_params(arch))
     model = small(arch, head_hidden=5, dropout=0.3)
     assert model.head[0].out_features == 5 and model.head[2].p == 0.3
 
 
-def test_defaults_are_a_fresh_copy_and_params_are_not_mutated():
-    defaults = default_params("mlp")
+def test_defaults_come_fresh_from_the_schema_and_params_are_not_mutated():
+    defaults = model_params("mlp", {})
     defaults["hidden"].append(1)
-    assert default_params("mlp")["hidden"] == [256, 64]
+    assert model_params("mlp", {})["hidden"] == [256, 64]
     params = {"hidden": [8]}
-    resolved = resolve_params("mlp", params)
+    resolved = model_params("mlp", params)
     assert params == {"hidden": [8]} and resolved["batch_norm"] is False
 
 
 @pytest.mark.parametrize(
     ("arch", "params", "match"),
     [
-        ("resnetv2", {"depth": "3_4_6"}, r"'resnetv2'.*'depth' must be four"),
-        ("resnetv2", {"depth": 3}, r"'resnetv2'.*'depth' must be a string"),
-        ("resnetv2", {"width": 1.5}, r"'width' must be an integer"),
-        ("vgg11", {"batch_norm": "yes"}, r"'vgg11'.*'batch_norm' must be true or false"),
-        ("vgg16", {"width": 0}, r"'vgg16'.*'width' must be > 0"),
+        ("resnetv2", {"depth": "3_4_6"}, r"'resnetv2'.*params\.depth: '3_4_6' does not match"),
+        ("resnetv2", {"depth": 3}, r"'resnetv2'.*params\.depth: 3 is not of type 'string'"),
+        ("resnetv2", {"width": 1.5}, r"params\.width: 1\.5 is not of type 'integer'"),
+        ("vgg11", {"batch_norm": "yes"}, r"'vgg11'.*params\.batch_norm: 'yes' is not of type"),
+        ("vgg16", {"width": 0}, r"'vgg16'.*params\.width: 0 is less than or equal to"),
         ("transformer", {"heads": 5}, r"'heads' \(5\) must divide 'dim' \(64\)"),
-        ("transformer", {"pool": "max"}, r"'pool' must be one of cls, mean"),
-        ("mlp", {"hidden": [8, 0]}, r"'hidden' must be a list of positive integers"),
-        ("cnn", {"widths": 16}, r"'widths' must be a list"),
-        ("mlp", {"dropout": 1.0}, r"0 <= dropout < 1"),
+        ("transformer", {"pool": "max"}, r"params\.pool: 'max' is not allowed.*allowed: cls, mean"),
+        ("mlp", {"hidden": [8, 0]}, r"params\.hidden\.1: 0 is less than the minimum of 1"),
+        ("cnn", {"widths": 16}, r"params\.widths: 16 is not of type 'array'"),
+        ("mlp", {"dropout": 1.0}, r"params\.dropout: 1\.0 is greater than or equal to"),
     ],
 )
 def test_bad_parameter_values_are_rejected_with_the_key(arch, params, match):
-    with pytest.raises(ModelError, match=match):
+    with pytest.raises(ModelError, match=f"(?s){match}"):
         small(arch, **params)
 
 
 def test_unknown_architecture_suggests_the_closest():
-    with pytest.raises(ModelError, match=r"'vgg61' \(did you mean 'vgg16'\?\); known: cnn"):
+    with pytest.raises(ModelError, match=r"'vgg61' is not allowed \(did you mean 'vgg16'\?\)"):
         small("vgg61")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spectragrid.train.model_params import ModelError
 
-__all__ = ["ModelError"]
+class ModelError(ValueError):
+    """A model that cannot be built from its parameters and the data's shape."""
 
 
 def trunk_features(trunk: nn.Module, n_channels: int, length: int) -> int:

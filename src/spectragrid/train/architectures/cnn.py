@@ -11,9 +11,6 @@ from spectragrid.train.architectures._common import (
     trunk_features,
 )
 from spectragrid.train.architectures.planar import PlanarConv1d, PlanarMaxPool1d, PlanarSequential
-from spectragrid.train.model_params import ARCH_DEFAULTS
-
-DEFAULTS = ARCH_DEFAULTS["cnn"]
 
 
 def build_trunk(n_channels: int, length: int, params: dict) -> tuple[nn.Module, int]:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from torch import nn
 
 from spectragrid.train.architectures._common import int_list
-from spectragrid.train.model_params import ARCH_DEFAULTS
-
-DEFAULTS = ARCH_DEFAULTS["mlp"]
 
 
 def build_trunk(n_channels: int, length: int, params: dict) -> tuple[nn.Module, int]:

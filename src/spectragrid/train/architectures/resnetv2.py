@@ -7,9 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectragrid.train.architectures._common import ModelError, group_count, positive_int
-from spectragrid.train.model_params import ARCH_DEFAULTS
-
-DEFAULTS = ARCH_DEFAULTS["resnetv2"]
 
 
 class StdConv1d(nn.Conv1d):

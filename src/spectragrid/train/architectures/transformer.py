@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectragrid.train.architectures._common import ModelError, positive_float, positive_int
-from spectragrid.train.model_params import ARCH_DEFAULTS
 
-DEFAULTS = ARCH_DEFAULTS["transformer"]
 POOLS = ("cls", "mean")
 
 

@@ -19,13 +19,10 @@ from spectragrid.train.architectures.planar import (
     PlanarMaxPool1d,
     PlanarSequential,
 )
-from spectragrid.train.model_params import ARCH_DEFAULTS
 
 # Convolutions per stage of the VGG configurations "A" (11 layers) and "D" (16 layers).
 CONFIGS: dict[str, tuple[int, ...]] = {"vgg11": (1, 1, 2, 2, 2), "vgg16": (2, 2, 3, 3, 3)}
 STAGE_WIDTHS = (64, 128, 256, 512, 512)
-
-DEFAULTS = ARCH_DEFAULTS["vgg11"]
 
 
 class AveragePoolTo(nn.Module):
