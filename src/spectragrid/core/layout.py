@@ -65,6 +65,9 @@ SUMMARY_PARQUET = f"{RESULTS}/summary.parquet"
 SUMMARY_FILES = f"{RESULTS}/summary_files"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
+# A cell's per-epoch curves as Fabric's loggers write them (CSV, and TensorBoard
+# event files where tensorboard is installed): `tensorboard --logdir results/`.
+CURVES_DIR = f"{LOGS}/{CELL_KEY}/curves"
 # A training cell's resumable state: no declared output, since Snakemake deletes
 # the outputs of a failed job, and removed by the cell once it completes.
 RESUME_FILE = f"{RESULTS}/.resume/{CELL_KEY}/last.ckpt"
@@ -139,6 +142,10 @@ def folds_file(dataset: str, seed: int, k: int) -> str:
 
 def resume_file(coordinates: dict) -> str:
     return RESUME_FILE.format(**coordinates)
+
+
+def curves_dir(coordinates: dict) -> str:
+    return CURVES_DIR.format(**coordinates)
 
 
 def _matcher(key: str) -> re.Pattern[str]:
