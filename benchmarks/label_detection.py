@@ -40,14 +40,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from spectragrid.core import layout
 from spectragrid.core.config import validate
-from spectragrid.core.layout import CELL_KEY, ISSUES_KEY
 from spectragrid.data.clean_file import read_clean
 from spectragrid.data.splits import read_folds
 from spectragrid.data.targets import resolve
 from spectragrid.data.truth import read_truth
-from spectragrid.issues.find import find_issues, read_flagged
+from spectragrid.issues.find import find_issues
 from spectragrid.issues.flagged_set_scores import detection_scores, truly_mislabelled
+from spectragrid.issues.out_of_fold import prob_columns
+from spectragrid.train.label_action import read_issues
 
 LR_SETTINGS = {"max_iter": 1000}
 LR_DESCRIPTION = "StandardScaler + LogisticRegression(max_iter=1000), other settings default"
@@ -62,17 +64,20 @@ class Detection:
     oof_note: str
 
 
+def in_results(results: Path, path: str) -> Path:
+    """A layout path (`results/...`) under the study's own results folder."""
+    return results / layout.results_key(path)
+
+
 def study_paths(
     results: Path, dataset: str, target: str, channels: str, seed: int, k: int
 ) -> dict[str, Path]:
-    issues_dir = results / ISSUES_KEY.format(
-        dataset=dataset, target=target, channels=channels, seed=seed, k=k
-    )
+    issues_dir = in_results(results, layout.issues_dir(dataset, target, channels, seed, k))
     paths = {
-        "issues": issues_dir / "issues.csv",
-        "oof": issues_dir / "oof.parquet",
-        "clean": results / dataset / "clean.parquet",
-        "folds": results / dataset / "splits" / f"s{seed}_k{k}.parquet",
+        "issues": issues_dir / layout.ISSUES_FILES["issues"],
+        "oof": issues_dir / layout.ISSUES_FILES["oof"],
+        "clean": in_results(results, layout.clean_file(dataset)),
+        "folds": in_results(results, layout.folds_file(dataset, seed, k)),
     }
     missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
@@ -91,17 +96,8 @@ def training_seconds(
     total = 0.0
     for model in models:
         for fold in range(k):
-            cell = CELL_KEY.format(
-                dataset=dataset,
-                labels="raw",
-                target=target,
-                channels=channels,
-                model=model,
-                seed=seed,
-                fold=fold,
-                k=k,
-            )
-            card = results / cell / "card.json"
+            cell = layout.cell_dir(dataset, "raw", target, channels, model, seed, fold, k)
+            card = in_results(results, cell) / layout.CELL_FILES["card"]
             if not card.exists():
                 return math.nan
             total += float(json.loads(card.read_text()).get("wall_seconds", math.nan))
@@ -111,7 +107,7 @@ def training_seconds(
 def spectragrid_default(
     paths: dict, classes: list[str], issues_cfg: dict, train_s: float, models: list[str]
 ) -> Detection:
-    flagged = read_flagged(paths["issues"])
+    flagged = set(read_issues(paths["issues"])["sample_id"])
     oof = pd.read_parquet(paths["oof"])
     start = time.perf_counter()
     # Re-running the study's filter on its own OOF times it and catches a stale issues.csv.
@@ -141,7 +137,7 @@ def spectragrid_default(
 def argmax_differs(paths: dict, classes: list[str], train_s: float) -> Detection:
     oof = pd.read_parquet(paths["oof"])
     start = time.perf_counter()
-    proba = oof[[f"prob_{c}" for c in classes]].to_numpy()
+    proba = oof[prob_columns(classes)].to_numpy()
     differs = proba.argmax(axis=1) != oof["label_index"].to_numpy()
     flagged = set(oof["sample_id"].astype(str).to_numpy()[differs])
     seconds = time.perf_counter() - start
@@ -321,9 +317,9 @@ def features_note(channels: list[str], data) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default="results", help="the study's results folder")
+    parser.add_argument("--results", default=layout.RESULTS, help="the study's results folder")
     parser.add_argument("--dataset", default="demo")
-    parser.add_argument("--truth", default="resources/demo/truth.csv")
+    parser.add_argument("--truth", default=layout.demo_truth_file())
     parser.add_argument("--config", default="config/config.yaml", help="the study's config")
     parser.add_argument("--target", default="OVA_OK")
     parser.add_argument("--channels", default="all", help="a channel-set name of the config")

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from spectragrid.core.joblog import job_log
-from spectragrid.report.jobs import build_report
+from spectragrid.report.summary import build_report
 
 with job_log(snakemake.log[0]):
     build_report(

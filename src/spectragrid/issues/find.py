@@ -1,9 +1,10 @@
-"""Label issues from the grid's own out-of-fold predictions.
+"""Label issues from the grid's own out-of-fold predictions: the label_issues job.
 
 The K raw cells of one (model, target, channels, seed, k) test on disjoint
 folds that cover the dataset, so their test predictions are out-of-fold
-probabilities for every sample: the cross-validation cleanlab needs, without
-training anything twice.
+probabilities for every sample (`out_of_fold`): the cross-validation cleanlab
+needs, without training anything twice. The issues file written here is read
+back by `spectragrid.train.label_action.read_issues` alone.
 """
 
 from __future__ import annotations
@@ -16,61 +17,14 @@ from cleanlab.filter import find_label_issues
 
 from spectragrid.core.atomic import atomic_path
 from spectragrid.data.label_patch import apply_label_patch
-from spectragrid.data.targets import resolve
-
-
-class OOFError(ValueError):
-    """Out-of-fold predictions that do not cover the data exactly once, or leak."""
-
-
-def prob_columns(classes: list[str]) -> list[str]:
-    return [f"prob_{c}" for c in classes]
-
-
-def assemble_oof(
-    prediction_files: list[Path], classes: list[str], expected_ids: pd.Series | None = None
-) -> pd.DataFrame:
-    """Stack the test-fold predictions of one model's K cells into one OOF table.
-
-    Fails when a sample is predicted twice (two folds claim it) or, given the
-    expected ids, when one is never predicted.
-    """
-    frames = []
-    for path in prediction_files:
-        frame = pd.read_parquet(path)
-        missing = [c for c in prob_columns(classes) if c not in frame.columns]
-        if missing:
-            raise OOFError(f"{path}: no column {missing[0]!r}; the cell has other classes")
-        frames.append(frame.assign(source=str(path)))
-    oof = pd.concat(frames, ignore_index=True)
-    counts = oof["sample_id"].value_counts()
-    twice = counts[counts > 1]
-    if len(twice):
-        example = twice.index[0]
-        sources = oof.loc[oof["sample_id"] == example, "source"].tolist()
-        raise OOFError(
-            f"{len(twice)} samples have more than one out-of-fold prediction, e.g. "
-            f"{example!r} from {sources}: the folds overlap"
-        )
-    if expected_ids is not None:
-        absent = set(expected_ids.astype(str)) - set(oof["sample_id"].astype(str))
-        if absent:
-            raise OOFError(
-                f"{len(absent)} samples have no out-of-fold prediction, "
-                f"e.g. {sorted(absent)[0]!r}: a fold is missing"
-            )
-    return oof.sort_values("sample_id", kind="stable").reset_index(drop=True)
-
-
-def mean_oof(oofs: list[pd.DataFrame], classes: list[str]) -> pd.DataFrame:
-    """Average the OOF probabilities of several models (same samples, same classes)."""
-    base = oofs[0][["sample_id", "label_index", "label"]].reset_index(drop=True)
-    cols = prob_columns(classes)
-    for other in oofs[1:]:
-        if not np.array_equal(other["sample_id"].to_numpy(), base["sample_id"].to_numpy()):
-            raise OOFError("the models to average do not predict the same samples")
-    mean = np.mean([o[cols].to_numpy(dtype=np.float64) for o in oofs], axis=0)
-    return pd.concat([base, pd.DataFrame(mean, columns=cols)], axis=1)
+from spectragrid.data.targets import Target, resolve
+from spectragrid.issues.out_of_fold import (
+    OOFError,
+    assemble_oof,
+    check_out_of_fold,
+    mean_oof,
+    prob_columns,
+)
 
 
 def find_issues(
@@ -112,26 +66,6 @@ def write_issues(path: Path, issues: pd.DataFrame) -> None:
         issues.to_csv(tmp, index=False, float_format="%.6g")
 
 
-def check_out_of_fold(oof: pd.DataFrame, folds: pd.DataFrame) -> None:
-    """Fail when a prediction came from a cell that trained or validated on its sample.
-
-    `oof` carries the fold of the cell that made each prediction (`cell_fold`);
-    a genuine out-of-fold prediction comes from the cell whose test fold holds
-    the sample.
-    """
-    lookup = pd.Series(folds["fold"].to_numpy(), index=folds["sample_id"].astype(str))
-    sample_fold = lookup.reindex(oof["sample_id"].astype(str).to_numpy()).to_numpy()
-    leaked = sample_fold != oof["cell_fold"].to_numpy()
-    if leaked.any():
-        i = int(np.flatnonzero(leaked)[0])
-        raise OOFError(
-            f"{int(leaked.sum())} predictions are not out-of-fold, e.g. sample "
-            f"{oof['sample_id'].iloc[i]!r} (test fold {sample_fold[i]}) predicted by the cell "
-            f"of fold {oof['cell_fold'].iloc[i]} in {oof['source'].iloc[i]}, which trained "
-            "or validated on it"
-        )
-
-
 def run_label_issues(
     prediction_files: list[Path],
     models: list[str],
@@ -154,26 +88,14 @@ def run_label_issues(
     """
     if len(prediction_files) != len(models) * k:
         raise OOFError(f"expected {len(models) * k} prediction files, got {len(prediction_files)}")
-    if label_patch:
-        columns = ["sample_id", "severity", "type", "full_truth"]
-        table = apply_label_patch(pd.read_parquet(clean_path, columns=columns), label_patch)
-    else:
-        table = pd.read_parquet(clean_path, columns=["sample_id", "full_truth"])
-    target = resolve("label_issues", target_spec, table)
-    expected = table["sample_id"][target.encode(table["full_truth"]) >= 0]
+    target, expected = _target_samples(clean_path, target_spec, label_patch)
     folds = pd.read_parquet(folds_path, columns=["sample_id", "fold"])
-    classes: list[str] | None = None
-    oofs = []
-    for m in range(len(models)):
-        files = prediction_files[m * k : (m + 1) * k]
-        if classes is None:
-            first = pd.read_parquet(files[0])
-            classes = [c.removeprefix("prob_") for c in first.columns if c.startswith("prob_")]
-        oof = assemble_oof(files, classes, expected)
-        oof["cell_fold"] = oof["source"].map({str(f): i for i, f in enumerate(files)})
-        check_out_of_fold(oof, folds)
-        oofs.append(oof)
-    assert classes is not None
+    first = pd.read_parquet(prediction_files[0])
+    classes = [c.removeprefix("prob_") for c in first.columns if c.startswith("prob_")]
+    oofs = [
+        _model_oof(prediction_files[m * k : (m + 1) * k], classes, expected, folds)
+        for m in range(len(models))
+    ]
     if list(classes) != list(target.classes):
         raise OOFError(f"cells predict {classes}, the target {target_spec!r} has {target.classes}")
     unknown = set(oofs[0]["sample_id"].astype(str)) - set(expected.astype(str))
@@ -201,5 +123,24 @@ def run_label_issues(
     return issues
 
 
-def read_flagged(path: Path) -> set[str]:
-    return set(pd.read_csv(path, dtype={"sample_id": str})["sample_id"])
+def _target_samples(
+    clean_path: Path, target_spec: str | dict, label_patch: list | None
+) -> tuple[Target, pd.Series]:
+    """The target, and the ids of the samples it classifies, under the cells' own labels."""
+    if label_patch:
+        columns = ["sample_id", "severity", "type", "full_truth"]
+        table = apply_label_patch(pd.read_parquet(clean_path, columns=columns), label_patch)
+    else:
+        table = pd.read_parquet(clean_path, columns=["sample_id", "full_truth"])
+    target = resolve("label_issues", target_spec, table)
+    return target, table["sample_id"][target.encode(table["full_truth"]) >= 0]
+
+
+def _model_oof(
+    files: list[Path], classes: list[str], expected: pd.Series, folds: pd.DataFrame
+) -> pd.DataFrame:
+    """One model's OOF table from its K cells (fold-ordered), checked for leaks."""
+    oof = assemble_oof(files, classes, expected)
+    oof["cell_fold"] = oof["source"].map({str(f): i for i, f in enumerate(files)})
+    check_out_of_fold(oof, folds)
+    return oof

@@ -1,4 +1,4 @@
-"""Business cost of auto-accepting samples (domain.md §5, item 8).
+"""Business cost of auto-accepting samples (docs/domain.md, "Business cost").
 
 The sorting use case: a binary target whose first class is the "accept" class
 (e.g. `OVA OK`). Accepting a sample means predicting class 0 (argmax) with
@@ -7,9 +7,10 @@ truth (its given full truth, the only one known in production):
 
     cost(t) = sum over accepted samples of cost[full_truth]
 
-The table maps full truths to costs. A key ending in `*` is a prefix pattern
-(`NC*` matches NC1, NC11, …); an exact key wins over any pattern and the
-longest matching prefix wins among patterns. A full truth that nothing
+The table (`report.costs`, whose default is the config schema's) maps full
+truths to costs. A key ending in `*` is a prefix pattern (`NC*` matches NC1,
+NC11, …); an exact key wins over any pattern and the longest matching prefix
+wins among patterns. A full truth that nothing
 matches costs 0 and is listed as unmatched, so a gap in the table is visible
 instead of silently cheap.
 """
@@ -23,16 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DEFAULT_COSTS: dict[str, float] = {
-    "OK0": -1,
-    "CROCHET0": 0,
-    "NC*": 100,
-    "VR5": 50,
-    "VR2": 20,
-    "VR14": 20,
-    "VR*": 10,
-}
-
 
 class CostError(ValueError):
     """A cost table that cannot be read as configured."""
@@ -45,9 +36,8 @@ class CostTable:
     patterns: tuple[tuple[str, float, str], ...]
 
     @classmethod
-    def from_config(cls, config: Mapping | None) -> CostTable:
-        """From `report.costs`; None gives the default table of domain.md §5."""
-        config = DEFAULT_COSTS if config is None else config
+    def from_config(cls, config: Mapping) -> CostTable:
+        """From the validated `report.costs`."""
         exact: list[tuple[str, float]] = []
         patterns: list[tuple[str, float, str]] = []
         for key, value in config.items():

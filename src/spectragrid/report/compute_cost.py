@@ -2,9 +2,9 @@
 per cell.
 
 A benchmark file sits at `results/benchmarks/<key>/<rule>.tsv` where <key> is
-the output folder of the job without `results/` (for a cell:
-`<dataset>/cells/<labels>/<target>/<channels>/<model>/s<seed>/f<fold>of<k>`),
-or at `results/benchmarks/<dataset>/<rule>_s<seed>_k<k>.tsv` for the split.
+the output folder of the job without `results/` (`layout.benchmark_file`; for
+a cell, `layout.CELL_KEY`), or at `results/benchmarks/<dataset>/<rule>_<split>.tsv`
+for the split, <split> being the folds file's name (`layout.SPLIT_NAME`).
 Columns: s, h:m:s, max_rss, max_vms, max_uss, max_pss, io_in, io_out,
 mean_load, cpu_time (memory in MB); one row per repeat.
 """
@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from spectragrid.core import layout
 
 BENCH_COLUMNS: tuple[str, ...] = (
     "rule",
@@ -38,11 +41,21 @@ RULE_COST_COLUMNS: tuple[str, ...] = (
     "cpu_seconds",
     "peak_rss_mb",
 )
-_SPLIT_SUFFIX = re.compile(r"_s\d+_k\d+$")
-_CELL = re.compile(
-    r"(?P<dataset>[^/]+)/cells/(?P<labels>[^/]+)/(?P<target>[^/]+)/(?P<channels>[^/]+)/"
-    r"(?P<model>[^/]+)/s(?P<seed>\d+)/f(?P<fold>\d+)of(?P<k>\d+)"
-)
+# The per-cell rules whose cost joins the cell's row of the summary.
+CELL_RULES: tuple[str, ...] = ("train", "sheet")
+
+
+def _split_suffix() -> re.Pattern[str]:
+    """`_<split name>` at the end of a benchmark file's stem, its wildcards as patterns."""
+    pattern = ""
+    for literal, name, _, _ in string.Formatter().parse(layout.SPLIT_NAME):
+        pattern += re.escape(literal)
+        if name:
+            pattern += layout.WILDCARDS[name]
+    return re.compile(f"_{pattern}$")
+
+
+_SPLIT_SUFFIX = _split_suffix()
 
 
 def _number(frame: pd.DataFrame, column: str, how: str) -> float:
@@ -108,19 +121,20 @@ def rule_costs(bench: pd.DataFrame) -> pd.DataFrame:
 def cell_costs(bench: pd.DataFrame) -> pd.DataFrame:
     """Per cell key: `<rule>_seconds` and `<rule>_max_rss_mb` for the per-cell rules
     (train, sheet), with the cell's coordinates parsed from the key."""
-    columns = ["dataset", "labels", "target", "channels", "model", "seed", "fold", "k"]
+    columns = list(layout.CELL_COORDINATES)
     rows: dict[str, dict] = {}
     for r in bench.itertuples(index=False):
-        match = _CELL.fullmatch(str(r.key))
-        if match is None:
-            continue
-        row = rows.setdefault(r.key, {c: match[c] for c in columns})
+        try:
+            coordinates = layout.parse_cell_dir(str(r.key))
+        except layout.LayoutError:
+            continue  # a whole-study or per-dataset job, not a cell's
+        row = rows.setdefault(r.key, coordinates)
         row[f"{r.rule}_seconds"] = r.seconds
         row[f"{r.rule}_max_rss_mb"] = r.max_rss_mb
     frame = pd.DataFrame(list(rows.values()))
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    for name in ("seed", "fold", "k"):
+    for name in layout.INT_COORDINATES:
         frame[name] = frame[name].astype(np.int64)
     return frame
 
@@ -128,13 +142,8 @@ def cell_costs(bench: pd.DataFrame) -> pd.DataFrame:
 def attach_cell_costs(cells: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     """`cells` with train/sheet wall seconds and peak RSS from the benchmarks (NaN where a
     cell has no benchmark file)."""
-    keys = ["dataset", "labels", "target", "channels", "model", "seed", "fold", "k"]
-    added = [
-        "train_seconds",
-        "train_max_rss_mb",
-        "sheet_seconds",
-        "sheet_max_rss_mb",
-    ]
+    keys = list(layout.CELL_COORDINATES)
+    added = [f"{rule}_{measure}" for rule in CELL_RULES for measure in ("seconds", "max_rss_mb")]
     costs = cell_costs(bench)
     out = cells.drop(columns=[c for c in added if c in cells])
     if costs.empty or out.empty:

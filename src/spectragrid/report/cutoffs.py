@@ -1,4 +1,4 @@
-"""Per-class decision cutoffs of the result sheet (domain.md §5, items 5 and 6).
+"""Per-class decision cutoffs of the result sheet (docs/domain.md, "The result sheet").
 
 For class c the score is p(c). A cutoff t "keeps" the class-c samples (by
 given label) whose p(c) >= t: kept = TPR(t). After cutoffs, a sample
@@ -8,7 +8,8 @@ The cutoff is chosen on the same test predictions it is reported on: it
 describes the cell, it is not a tuned deployment threshold (that would need
 a validation set of its own).
 
-Rules (`report.cutoff.rule`):
+Rules (`report.cutoff.rule`; its default, and the default recall and
+precision targets, are the config schema's):
 
 - `youden_product`: maximise (1 - FPR)·TPR, exactly this product (not Youden's
   J = TPR - FPR); ties go to the highest cutoff.
@@ -42,9 +43,9 @@ class CutoffError(ValueError):
 
 @dataclass(frozen=True)
 class CutoffRule:
-    rule: str = "youden_product"
-    recall: float = 0.95
-    precision: float = 0.95
+    rule: str
+    recall: float
+    precision: float
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -55,18 +56,18 @@ class CutoffRule:
                 raise CutoffError(f"cutoff {name} must lie in (0, 1], got {value!r}")
 
     @classmethod
-    def from_config(cls, config: Mapping | None) -> CutoffRule:
-        """From `report.cutoff` (any key may be left out)."""
-        config = dict(config or {})
-        unknown = sorted(set(config) - {"rule", "recall", "precision"})
+    def from_config(cls, config: Mapping) -> CutoffRule:
+        """From the validated `report.cutoff` (the schema fills in every key)."""
+        keys = {"rule", "recall", "precision"}
+        unknown = sorted(set(config) - keys)
         if unknown:
             raise CutoffError(f"report.cutoff has unknown key(s) {unknown}")
-        defaults = cls()
-        return cls(
-            rule=str(config.get("rule", defaults.rule)),
-            recall=config.get("recall", defaults.recall),
-            precision=config.get("precision", defaults.precision),
-        )
+        missing = sorted(keys - set(config))
+        if missing:
+            raise CutoffError(
+                f"report.cutoff lacks {missing}: pass the config as validated against its schema"
+            )
+        return cls(rule=str(config["rule"]), recall=config["recall"], precision=config["precision"])
 
     def describe(self) -> str:
         if self.rule == "youden_product":

@@ -1,25 +1,32 @@
-"""The label-issues part of the summary: how the flagged sets agree with each other and
-with every model of the grid, and one review sheet per label-issues file.
+"""The review sheet of one issues file, as a self-contained HTML page.
 
-A review sheet lists every flagged sample (rank, given and suggested class,
-label quality, given and, where known, true full truth) and plots the most
-suspicious spectra against the typical spectrum of their given class and of
-the class cleanlab suggests, so a person can judge the label.
+It lists every flagged sample (rank, given and suggested class, label
+quality, given and, where known, true full truth: `issues.review.review_table`)
+and plots the most suspicious spectra against the typical spectrum of their
+given class and of the class cleanlab suggests, so a person can judge the
+label. The CSV the reviewer fills in is written beside it, with the same stem.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
-import json
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from spectragrid.data.clean_file import CleanData
 from spectragrid.data.targets import Target
+from spectragrid.issues.review import (
+    issues_coordinates,
+    issues_name,
+    review_table,
+    write_review_csv,
+)
 from spectragrid.report.htmlkit import (
     BASE_CSS,
     Cell,
@@ -33,168 +40,20 @@ from spectragrid.report.htmlkit import (
     text,
     write_atomic,
 )
-from spectragrid.report.summary_tables import parse_issues_path, read_issues
+from spectragrid.train.label_action import read_issues
 
-AGREEMENT_COLUMNS: tuple[str, ...] = (
-    "target",
-    "channels",
-    "seed",
-    "k",
-    "model",
-    "n_flagged",
-    "n_predicted",
-    "flagged_model_disagrees",
-    "flagged_model_suggests",
-    "unflagged_model_disagrees",
-)
-OVERLAP_COLUMNS: tuple[str, ...] = (
-    "target",
-    "a",
-    "b",
-    "n_a",
-    "n_b",
-    "n_both",
-    "jaccard",
-)
 REVIEW_PLOTTED = 6
-
-
-def issues_name(coords: Mapping) -> str:
-    """File-name stem of an issues file's review sheet; coordinates are names that match
-    the workflow's wildcard pattern, so the stem is a safe file name."""
-    return f"issues_{coords['target']}_{coords['channels']}_s{coords['seed']}_k{coords['k']}"
-
-
-def model_agreement(
-    issues_paths: Iterable[Path], cells: pd.DataFrame, base_dir: Path
-) -> pd.DataFrame:
-    """Per label-issues file and per model of the grid (its raw cells' out-of-fold test
-    predictions): the share of flagged samples whose given label the model disagrees with,
-    the share where it predicts cleanlab's suggested class, and, for contrast, the share of
-    unflagged samples it disagrees with."""
-    rows = []
-    raw = cells[cells["labels"] == "raw"] if not cells.empty else cells
-    for path in map(Path, issues_paths):
-        coords = parse_issues_path(path)
-        issues = read_issues(path)
-        flagged = set(issues["sample_id"].astype(str))
-        suggested = dict(
-            zip(issues["sample_id"].astype(str), issues["suggested_label"].astype(str), strict=True)
-        )
-        if raw.empty:
-            continue
-        mine = raw[
-            (raw["target"] == coords["target"])
-            & (raw["channels"] == coords["channels"])
-            & (raw["seed"] == coords["seed"])
-            & (raw["k"] == coords["k"])
-        ]
-        for model, group in mine.groupby("model", sort=True):
-            oof = _read_predictions(group, base_dir)
-            if oof is None:
-                continue
-            classes = np.asarray(json.loads(group["classes"].iloc[0]), dtype=object)
-            ids = oof["sample_id"].astype(str).to_numpy()
-            is_flagged = np.isin(ids, list(flagged))
-            disagree = oof["pred_index"].to_numpy() != oof["label_index"].to_numpy()
-            predicted = classes[oof["pred_index"].to_numpy()]
-            says = np.array([suggested.get(i) for i in ids], dtype=object) == predicted
-            rows.append(
-                {
-                    **coords,
-                    "model": model,
-                    "n_flagged": len(flagged),
-                    "n_predicted": int(is_flagged.sum()),
-                    "flagged_model_disagrees": _mean(disagree[is_flagged]),
-                    "flagged_model_suggests": _mean(says[is_flagged]),
-                    "unflagged_model_disagrees": _mean(disagree[~is_flagged]),
-                }
-            )
-    return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
-
-
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values)) if len(values) else math.nan
-
-
-def _read_predictions(group: pd.DataFrame, base_dir: Path) -> pd.DataFrame | None:
-    parts = []
-    for relative in group["predictions"].dropna():
-        try:
-            parts.append(
-                pd.read_parquet(
-                    Path(base_dir) / str(relative),
-                    columns=["sample_id", "label_index", "pred_index"],
-                )
-            )
-        except (OSError, ValueError, KeyError):
-            continue
-    return pd.concat(parts, ignore_index=True) if parts else None
-
-
-def flagged_overlap(issues_paths: Iterable[Path]) -> pd.DataFrame:
-    """Per target, every pair of its label-issues files (channel sets, seeds): flagged
-    counts, the count flagged by both and the Jaccard index."""
-    sets: dict[str, list[tuple[str, set[str]]]] = {}
-    for path in map(Path, issues_paths):
-        coords = parse_issues_path(path)
-        label = f"{coords['channels']} s{coords['seed']} k{coords['k']}"
-        flagged = set(read_issues(path)["sample_id"].astype(str))
-        sets.setdefault(coords["target"], []).append((label, flagged))
-    rows = []
-    for target, entries in sorted(sets.items()):
-        for (a, fa), (b, fb) in itertools.combinations(sorted(entries, key=lambda e: e[0]), 2):
-            union = fa | fb
-            rows.append(
-                {
-                    "target": target,
-                    "a": a,
-                    "b": b,
-                    "n_a": len(fa),
-                    "n_b": len(fb),
-                    "n_both": len(fa & fb),
-                    "jaccard": len(fa & fb) / len(union) if union else math.nan,
-                }
-            )
-    return pd.DataFrame(rows, columns=list(OVERLAP_COLUMNS))
-
-
-def review_table(
-    issues: pd.DataFrame,
-    given: pd.Series | None,
-    true_values: pd.Series | None,
-    target: Target | None,
-) -> pd.DataFrame:
-    """The flagged samples by rank, with their given (and true) full truth and whether the
-    truth says the given class is wrong."""
-    table = issues.sort_values("rank", kind="stable").reset_index(drop=True).copy()
-    ids = table["sample_id"].astype(str)
-    table["given_full_truth"] = ids.map(given) if given is not None else None
-    if true_values is not None:
-        table["true_full_truth"] = ids.map(true_values)
-        if target is not None:
-            given_class = target.encode(table["given_full_truth"])
-            true_class = target.encode(table["true_full_truth"])
-            known = (given_class >= 0) & (true_class >= 0)
-            table["truly_mislabelled"] = np.where(
-                known, np.where(given_class != true_class, "yes", "no"), ""
-            )
-    return table
 
 
 def _spectra_png(
     table: pd.DataFrame,
-    clean,
+    clean: CleanData,
     channels: Sequence[str],
     target: Target,
     n_plotted: int,
 ) -> bytes | None:
     """Top flagged spectra (black) against the median and 10-90 % band of their given class
     (grey) and the median of the suggested class (dashed), one panel per channel."""
-    from matplotlib import rc_context
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     ids = clean.table["sample_id"].astype(str).to_numpy()
     classes = target.encode(clean.table["full_truth"].astype(str))
     top = table.head(n_plotted)
@@ -247,11 +106,11 @@ def write_review_sheet(
     given: pd.Series | None,
     true_values: pd.Series | None,
     target: Target | None,
-    clean=None,
+    clean: CleanData | None = None,
     channels: Sequence[str] = (),
 ) -> Path:
     """One issues file's review sheet (HTML, self-contained) in `out_dir`; returns it."""
-    coords = parse_issues_path(path)
+    coords = issues_coordinates(path)
     table = review_table(read_issues(path), given, true_values, target)
     plot = ""
     if clean is not None and target is not None and channels:
@@ -301,16 +160,3 @@ def write_review_sheet(
     write_atomic(out, page(title, body, css=BASE_CSS))
     write_review_csv(table, out.with_suffix(".csv"))
     return out
-
-
-REVIEW_COLUMNS = ("sample_id", "rank", "given_label", "suggested_label", "label_quality")
-
-
-def write_review_csv(table: pd.DataFrame, path: Path) -> None:
-    """The flagged samples, most suspicious first, with empty `corrected_label` and
-    `comment` columns for the person who reviews them."""
-    columns = [c for c in (*REVIEW_COLUMNS, "flagged_by", "given_full_truth") if c in table]
-    review = table[columns].copy()
-    review["corrected_label"] = ""
-    review["comment"] = ""
-    write_atomic(path, review.to_csv(index=False, float_format="%.6g"))

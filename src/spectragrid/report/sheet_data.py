@@ -1,4 +1,5 @@
-"""The result sheet users read for every trained model (domain.md §5), on its test fold.
+"""Every number of the result sheet users read for every trained model, on its test fold
+(docs/domain.md, "The result sheet").
 
 `sheet_data` computes every number once; the PNG (`sheet_png`) and the HTML
 (`sheet_html`) both render from it, so the two can never disagree. Definitions
@@ -21,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,6 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from spectragrid.report.business_cost import CostCurve, CostTable, cost_curve
 from spectragrid.report.cutoffs import ClassCutoff, CutoffRule, abstentions, class_cutoffs
-from spectragrid.report.htmlkit import write_atomic
 
 TOP_ERRORS = 10
 ERROR_COLUMNS: tuple[str, ...] = (
@@ -206,11 +205,12 @@ def sheet_data(
     predictions: pd.DataFrame,
     classes: Sequence[str],
     title: str,
+    *,
+    rule: CutoffRule,
+    costs: CostTable,
     history: pd.DataFrame | None = None,
     card: Mapping | None = None,
     metrics: Mapping | None = None,
-    rule: CutoffRule | None = None,
-    costs: CostTable | None = None,
 ) -> SheetData:
     """Every number of one cell's sheet."""
     classes = [str(c) for c in classes]
@@ -222,8 +222,6 @@ def sheet_data(
         if "full_truth" in predictions
         else np.asarray(classes, dtype=object)[y]
     )
-    rule = rule or CutoffRule()
-    costs = costs or CostTable.from_config(None)
     cutoffs = class_cutoffs(y, proba, classes, rule)
     abstain = abstentions(proba, cutoffs)
     before = Confusion(*confusion_with_margins(y, pred, n_classes))
@@ -285,29 +283,3 @@ def sheet_data(
         card=dict(card or {}),
         metrics=dict(metrics or {}),
     )
-
-
-def render_sheet(
-    predictions: pd.DataFrame,
-    classes: Sequence[str],
-    title: str,
-    out_png: Path,
-    history: pd.DataFrame | None = None,
-    *,
-    out_html: Path | None = None,
-    card: Mapping | None = None,
-    metrics: Mapping | None = None,
-    rule: CutoffRule | None = None,
-    costs: CostTable | None = None,
-) -> SheetData:
-    """Render one cell's sheet to `out_png` (and `out_html` when given), atomically."""
-    # Imported here: matplotlib costs start-up time that the data layer does not need.
-    from spectragrid.report.sheet_html import sheet_page
-    from spectragrid.report.sheet_png import sheet_png
-
-    data = sheet_data(predictions, classes, title, history, card, metrics, rule, costs)
-    png = sheet_png(data)
-    write_atomic(Path(out_png), png)
-    if out_html is not None:
-        write_atomic(Path(out_html), sheet_page(data, png))
-    return data

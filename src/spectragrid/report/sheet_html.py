@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from spectragrid.report.formatting import fmt_pct, fmt_pm, fmt_threshold
 from spectragrid.report.htmlkit import (
     BASE_CSS,
     Cell,
@@ -23,12 +22,11 @@ from spectragrid.report.htmlkit import (
     text,
 )
 from spectragrid.report.sheet_data import Confusion, SheetData
-from spectragrid.report.sheet_png import (
+from spectragrid.report.sheet_text import (
     COST_HEADER,
     ERROR_HEADER,
     card_rows,
     definitions,
-    fmt_threshold,
     metric_rows,
 )
 
@@ -63,15 +61,11 @@ def confusion_table(confusion: Confusion, classes: list[str], table_id: str, abs
         rows.append(row)
     last = [text("precision", "margin")]
     last += [pct(p, css="margin") for p in confusion.precision]
-    last.append(Cell(f"<b>accuracy {esc(_pct(confusion.accuracy))}</b>", "num margin"))
+    last.append(Cell(f"<b>accuracy {esc(fmt_pct(confusion.accuracy))}</b>", "num margin"))
     if abstained is not None:
         last.append(Cell("", "margin"))
     rows.append(last)
     return render_table(headers, rows, table_id)
-
-
-def _pct(value: float) -> str:
-    return "–" if not np.isfinite(value) else f"{100 * value:.1f}%"
 
 
 def per_class_table(data: SheetData) -> str:
@@ -118,16 +112,12 @@ def errors_table(errors, table_id: str) -> str:
             text(r["predicted"]),
             integer(r["count"]),
             pct(r["share"]),
-            Cell(esc(_pm(r["p_true_mean"], r["p_true_sd"])), "num", repr(r["p_true_mean"])),
-            Cell(esc(_pm(r["p_pred_mean"], r["p_pred_sd"])), "num", repr(r["p_pred_mean"])),
+            Cell(esc(fmt_pm(r["p_true_mean"], r["p_true_sd"])), "num", repr(r["p_true_mean"])),
+            Cell(esc(fmt_pm(r["p_pred_mean"], r["p_pred_sd"])), "num", repr(r["p_pred_mean"])),
         ]
         for r in errors.to_dict("records")
     ]
     return render_table(ERROR_HEADER, rows, table_id, sortable=True, empty="no errors")
-
-
-def _pm(mean: float, sd: float) -> str:
-    return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
 
 
 def cost_section(data: SheetData) -> str:
@@ -139,7 +129,7 @@ def cost_section(data: SheetData) -> str:
         best = (
             f"Minimum cost <b>{esc(f'{curve.best_cost:g}')}</b> at t = "
             f"<b>{esc(fmt_threshold(curve.best_threshold))}</b>: {curve.best_n_accepted} samples "
-            f"accepted, {esc(_pct(curve.best_accept_fraction))} of given {esc(first)}."
+            f"accepted, {esc(fmt_pct(curve.best_accept_fraction))} of given {esc(first)}."
         )
     else:
         best = "Every cutoff costs more than accepting nothing."
@@ -196,7 +186,7 @@ def sheet_page(data: SheetData, png: bytes) -> str:
         f"<h2>Per class ({esc(data.rule.describe())})</h2>",
         per_class_table(data),
         f"<h2>After cutoffs: {data.n_abstained} of {data.n} abstained "
-        f"({esc(_pct(data.abstention_rate))}), left out</h2>",
+        f"({esc(fmt_pct(data.abstention_rate))}), left out</h2>",
         confusion_table(data.after, data.classes, "confusion-after", abstained),
         f"<h2>Top error contributions, before cutoffs ({data.n_errors} errors)</h2>",
         errors_table(data.errors_before, "errors-before"),

@@ -23,8 +23,19 @@ from PIL import Image
 from sklearn.metrics import auc as area_under
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
-from spectragrid.core.metrics import classification_metrics
+from spectragrid.report.formatting import fmt_pct, fmt_threshold, wrap
 from spectragrid.report.sheet_data import TOP_ERRORS, Confusion, SheetData
+from spectragrid.report.sheet_text import (
+    COST_HEADER,
+    ERROR_HEADER,
+    PER_CLASS_HEADER,
+    card_rows,
+    cost_rows,
+    definitions,
+    error_rows,
+    metric_rows,
+    per_class_rows,
+)
 
 DPI = 100
 RELIABILITY_BINS = 10
@@ -41,37 +52,6 @@ RC = {
     "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
 }
-
-
-def fmt_pct(x: float) -> str:
-    return "–" if not np.isfinite(x) else f"{100 * x:.1f}%"
-
-
-def fmt_num(x: object, digits: int = 3) -> str:
-    try:
-        value = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "–"
-    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
-
-
-def fmt_threshold(x: float) -> str:
-    """Three decimals, more when three would round a score next to 0 or 1 onto it."""
-    for digits in range(3, 8):
-        text = f"{x:.{digits}f}"
-        if float(text) == x or 0 < float(text) < 1:
-            return text
-    return text
-
-
-def fmt_cutoff(x: float) -> str:
-    if math.isnan(x):
-        return "none"
-    return "unreachable" if math.isinf(x) else fmt_threshold(x)
-
-
-def pm(mean: float, sd: float) -> str:
-    return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
 
 
 def curve_classes(n_classes: int) -> list[int]:
@@ -388,7 +368,7 @@ def draw_cost(ax: Axes, data: SheetData) -> None:
     )
     if curve is None:
         ax.text(
-            0.5, 0.5, _wrap(data.cost_note, 60), transform=ax.transAxes, ha="center", va="center"
+            0.5, 0.5, wrap(data.cost_note, 60), transform=ax.transAxes, ha="center", va="center"
         )
         ax.set_axis_off()
         return
@@ -458,19 +438,6 @@ def draw_cost(ax: Axes, data: SheetData) -> None:
     ax.legend(handles + more_handles, labels + more_labels, loc="lower left", fontsize=7.5)
 
 
-def _wrap(text: str, width: int) -> str:
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    if line:
-        lines.append(line)
-    return "\n".join(lines)
-
-
 def draw_table(
     ax: Axes,
     title: str,
@@ -501,187 +468,6 @@ def draw_table(
         if row == 0:
             cell.set_facecolor("#eeeeee")
             cell.set_text_props(fontweight="bold")
-
-
-def per_class_rows(data: SheetData) -> list[list[str]]:
-    rows = []
-    for r in data.per_class.itertuples(index=False):
-        rows.append(
-            [
-                str(r[0]),
-                str(r.n),
-                fmt_pct(r.recall),
-                fmt_pct(r.precision),
-                fmt_num(r.auc),
-                fmt_num(r.ap),
-                fmt_cutoff(r.cutoff),
-                fmt_pct(r.kept),
-                fmt_pct(r.fpr_at_cutoff),
-                fmt_pct(r.precision_at_cutoff),
-                fmt_pct(r.abstained),
-                fmt_pct(r.recall_after),
-            ]
-        )
-    return rows
-
-
-PER_CLASS_HEADER = [
-    "class",
-    "n",
-    "recall",
-    "precision",
-    "AUC",
-    "AP",
-    "cutoff",
-    "kept",
-    "FPR at cutoff",
-    "precision at cutoff",
-    "abstained",
-    "recall after",
-]
-
-
-def error_rows(errors: pd.DataFrame) -> list[list[str]]:
-    return [
-        [
-            str(r.full_truth),
-            str(r.predicted),
-            str(int(r.count)),
-            fmt_pct(r.share),
-            pm(r.p_true_mean, r.p_true_sd),
-            pm(r.p_pred_mean, r.p_pred_sd),
-        ]
-        for r in errors.head(TOP_ERRORS).itertuples(index=False)
-    ]
-
-
-ERROR_HEADER = [
-    "full truth (given)",
-    "predicted",
-    "count",
-    "share",
-    "p(given class)",
-    "p(predicted)",
-]
-
-
-def card_rows(data: SheetData) -> list[list[str]]:
-    card, metrics = data.card, data.metrics
-
-    def number(value: object) -> str:
-        text = fmt_num(value, 0)
-        return text if text == "–" else f"{round(float(text)):,}"
-
-    rows = [
-        ["parameters", number(card.get("parameters"))],
-        ["FLOPs / sample", number(card.get("flops_per_sample"))],
-        ["s / epoch", fmt_num(card.get("seconds_per_epoch"), 3)],
-        ["train samples / s", number(card.get("train_samples_per_second"))],
-        ["wall s (train job)", fmt_num(card.get("wall_seconds"), 1)],
-        ["device · threads", f"{card.get('device', '–')} · {card.get('threads', '–')}"],
-        [
-            "epochs run · best",
-            f"{metrics.get('epochs_run', '–')} · {metrics.get('best_epoch', '–')}",
-        ],
-        [
-            "n train · val · test",
-            f"{metrics.get('n_train', '–')} · {metrics.get('n_val', '–')} · {len(data.y)}",
-        ],
-    ]
-    if (metrics.get("cell") or {}).get("labels") == "clean":
-        rows.append(["removed as flagged", str(metrics.get("n_removed_flagged", "–"))])
-    return rows
-
-
-METRIC_LABELS = (
-    ("accuracy", "accuracy"),
-    ("balanced_accuracy", "balanced accuracy"),
-    ("macro_f1", "macro-F1"),
-    ("auc", "AUC (macro OvR)"),
-    ("log_loss", "log-loss"),
-    ("ece", "calibration error"),
-    ("hter", "HTER"),
-)
-
-
-def metric_rows(data: SheetData) -> list[list[str]]:
-    values = classification_metrics(data.y, data.proba)
-    unflagged = data.metrics.get("test_unflagged") or {}
-    rows = []
-    for key, label in METRIC_LABELS:
-        if key == "hter" and len(data.classes) != 2:
-            continue
-        rows.append([label, fmt_num(values.get(key)), fmt_num(unflagged.get(key))])
-    rows.append(
-        ["accuracy after cutoffs", fmt_pct(data.after.accuracy), ""],
-    )
-    rows.append(["abstained", fmt_pct(data.abstention_rate), ""])
-    return rows
-
-
-def cost_rows(data: SheetData) -> list[list[str]]:
-    if data.cost is None:
-        return []
-    table = data.cost.breakdown
-    total = [
-        "total",
-        "",
-        "",
-        str(int(table["n"].sum())),
-        str(int(table["accepted_argmax"].sum())),
-        str(int(table["accepted"].sum())),
-        f"{table['cost'].sum():g}",
-    ]
-    return [
-        [
-            str(r.full_truth),
-            str(r.key),
-            f"{r.unit_cost:g}",
-            str(int(r.n)),
-            str(int(r.accepted_argmax)),
-            str(int(r.accepted)),
-            f"{r.cost:g}",
-        ]
-        for r in data.cost.breakdown.itertuples(index=False)
-    ] + [total]
-
-
-COST_HEADER = [
-    "full truth",
-    "cost key",
-    "unit cost",
-    "n test",
-    "accepted by argmax",
-    "accepted at min-cost t",
-    "cost at that t",
-]
-
-
-def definitions(data: SheetData, width: int = 110) -> str:
-    lines = [
-        f"Cutoffs: {data.rule.describe()}, per class on p(class), one vs all. Chosen on this "
-        "test fold: descriptive, not a tuned deployment threshold.",
-        "kept = share of the class's samples (given label) with p(class) ≥ cutoff. After "
-        "cutoffs a sample abstains when p(predicted class) < that class's cutoff; the matrix "
-        "after cutoffs leaves abstentions out.",
-        "cutoff 'none': the class is absent from the fold (or its only class), nothing "
-        "abstains; 'unreachable': the precision target is never met, every prediction of the "
-        "class abstains.",
-        "Errors: grouped by (given full truth, predicted class); share = of all errors (after "
-        "cutoffs: of the remaining errors); p(given class), p(predicted): mean ± sd (n − 1) "
-        "over the group.",
-    ]
-    if data.cost is not None:
-        first = data.classes[0]
-        lines.append(
-            f"Cost: accepting = predicting {first} with p({first}) ≥ t; cost(t) = sum of "
-            "cost[full truth] over accepted samples. Exact keys win over prefix patterns "
-            "(key*); unmatched full truths cost 0"
-            + (f": {', '.join(data.cost.unmatched)}." if data.cost.unmatched else " (none here).")
-        )
-    else:
-        lines.append("Cost: " + data.cost_note)
-    return "\n".join(_wrap(line, width) for line in lines)
 
 
 def sheet_png(data: SheetData) -> bytes:

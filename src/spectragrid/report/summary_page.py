@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +21,8 @@ import numpy as np
 import pandas as pd
 
 from spectragrid.core.metrics import METRIC_NAMES
-from spectragrid.data.targets import Target
+from spectragrid.issues.review import issues_name
 from spectragrid.report import charts
-from spectragrid.report.compute_cost import attach_cell_costs, read_benchmarks, rule_costs
 from spectragrid.report.htmlkit import (
     Cell,
     esc,
@@ -48,33 +45,17 @@ from spectragrid.report.htmlkit import (
     text,
     write_atomic,
 )
-from spectragrid.report.review_page import (
-    flagged_overlap,
-    issues_name,
-    model_agreement,
-    write_review_sheet,
-)
+from spectragrid.report.raw_vs_clean import PAIRED_METRICS, UNFLAGGED_METRICS
 from spectragrid.report.sheet_data import TOP_ERRORS, error_contributions
-from spectragrid.report.sheet_png import ERROR_HEADER
+from spectragrid.report.sheet_text import ERROR_HEADER
 from spectragrid.report.summary_tables import (
     GROUP_KEYS,
     PAIR_KEYS,
-    PAIRED_METRICS,
-    UNFLAGGED_METRICS,
-    add_truth_metrics,
-    aggregate,
     best_per_target,
     errors_by_truth,
     folds_of,
-    given_from_cells,
-    issue_stats,
-    load_cells,
     lower_is_better,
-    paired_raw_clean,
-    parse_issues_path,
     pooled_predictions,
-    truth_series,
-    write_tables,
 )
 
 UNFLAGGED_NOTE = "test fold without flagged samples (easier, not comparable)"
@@ -852,81 +833,3 @@ def render_summary_html(
         _section("provenance", "Provenance", _provenance_section(provenance)),
     ]
     write_atomic(Path(out_html), page("spectragrid summary", body))
-
-
-def write_summary(
-    *,
-    metrics_paths: Sequence[Path],
-    issues_paths: Sequence[Path],
-    targets: dict[str, Target],
-    out_html: Path,
-    out_csv: Path,
-    out_parquet: Path,
-    truth: pd.DataFrame | None = None,
-    given: pd.Series | None = None,
-    cleaning_report: dict | None = None,
-    provenance: dict | None = None,
-    best_metric: str = "test_macro_f1",
-    benchmark_paths: Sequence[Path] = (),
-    benchmarks_root: Path | None = None,
-    review_dir: Path | None = None,
-    clean=None,
-    channel_sets: dict[str, list[str]] | None = None,
-    with_charts: bool = True,
-) -> pd.DataFrame:
-    """Every step from cell outputs to summary.csv/.parquet, summary.html and the review
-    sheets (in `review_dir`, when given).
-
-    Without `given`, the given labels come from the raw cells' predictions. `clean` (a
-    CleanData) lets the review sheets plot spectra. Returns the per-cell table.
-    """
-    out_html = Path(out_html)
-    base_dir = out_html.parent
-    cells = load_cells(metrics_paths, base_dir)
-    cells = add_truth_metrics(cells, truth, metrics_paths)
-    bench = read_benchmarks(benchmark_paths, benchmarks_root)
-    cells = attach_cell_costs(cells, bench)
-    if given is None:
-        given = given_from_cells(metrics_paths)
-    issues = issue_stats(issues_paths, given, truth, targets)
-    review_links: dict[str, str] = {}
-    if review_dir is not None:
-        Path(review_dir).mkdir(parents=True, exist_ok=True)
-        true_values = truth_series(truth) if truth is not None else None
-        given_str = given.astype(str) if given is not None else None
-        for path in map(Path, issues_paths):
-            coords = parse_issues_path(path)
-            channels = (channel_sets or {}).get(coords["channels"], [])
-            out = write_review_sheet(
-                path,
-                Path(review_dir),
-                given_str,
-                true_values,
-                targets.get(coords["target"]),
-                clean=clean if clean is not None and set(channels) <= set(clean.spectra) else None,
-                channels=channels,
-            )
-            review_links[issues_name(coords)] = Path(
-                os.path.relpath(out.resolve(), base_dir.resolve())
-            ).as_posix()
-    extras = SummaryExtras(
-        base_dir=base_dir,
-        agreement=model_agreement(issues_paths, cells, base_dir),
-        overlap=flagged_overlap(issues_paths),
-        rule_costs=rule_costs(bench),
-        review_links=review_links,
-        charts=with_charts,
-    )
-    write_tables(cells, out_csv, out_parquet)
-    render_summary_html(
-        out_html,
-        cells,
-        aggregate(cells),
-        paired_raw_clean(cells),
-        issues,
-        cleaning_report or {},
-        provenance or {},
-        best_metric,
-        extras,
-    )
-    return cells

@@ -1,10 +1,12 @@
-"""Every cell of the grid gathered into tables: one row per cell, folds aggregated,
-raw-vs-clean pairs, metrics against the ground truth and label-issue detection quality.
+"""Every cell of the grid gathered into tables: one row per cell (summary.csv and
+summary.parquet), folds aggregated per grid point, metrics against the ground truth,
+the best grid point per target and where its errors are.
 
 Clean-label cells are scored on the original, untouched test fold; their
 `unflagged_` metrics (test fold minus the flagged samples) are an easier test
 and are kept apart so they are never mistaken for the comparable figure
-(domain.md §6).
+(docs/domain.md, "Label noise"). The raw-vs-clean pairs are `raw_vs_clean`'s,
+the label-issue detection quality `issue_stats`'.
 """
 
 from __future__ import annotations
@@ -12,34 +14,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from spectragrid.core import layout
 from spectragrid.core.atomic import atomic_path
 from spectragrid.core.metrics import METRIC_NAMES, classification_metrics
 from spectragrid.data.targets import Target, full_truth
-from spectragrid.issues.flagged_set_scores import detection_scores, truly_mislabelled
 
-COORDINATES: tuple[str, ...] = (
-    "dataset",
-    "labels",
-    "target",
-    "channels",
-    "model",
-    "seed",
-    "fold",
-    "k",
-)
-INT_COORDINATES = ("seed", "fold", "k")
-# A raw cell and its clean twin share everything but `labels`.
-PAIR_KEYS: tuple[str, ...] = ("dataset", "target", "channels", "model", "seed", "k")
-GROUP_KEYS: tuple[str, ...] = ("dataset", "labels", "target", "channels", "model", "seed", "k")
+COORDINATES: tuple[str, ...] = layout.CELL_COORDINATES
+INT_COORDINATES: tuple[str, ...] = layout.INT_COORDINATES
+# The folds of one grid point share everything but `fold`.
+GROUP_KEYS: tuple[str, ...] = tuple(c for c in COORDINATES if c != "fold")
+# A raw grid point and its clean twin share everything but `labels`.
+PAIR_KEYS: tuple[str, ...] = tuple(c for c in GROUP_KEYS if c != "labels")
 COST_COLUMNS: tuple[str, ...] = (
     "parameters",
     "flops_per_sample",
@@ -48,32 +39,11 @@ COST_COLUMNS: tuple[str, ...] = (
     "wall_seconds",
     "device",
 )
-PAIRED_METRICS: tuple[str, ...] = (
-    "test_accuracy",
-    "test_balanced_accuracy",
-    "test_macro_f1",
-    "test_auc",
-    "test_log_loss",
-    "test_ece",
-    "test_hter",
-    "truth_accuracy",
-    "truth_macro_f1",
-)
 # Metrics where a smaller value is the better one (the sign of "did cleaning help").
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "hter"})
-UNFLAGGED_METRICS: tuple[str, ...] = (
-    "unflagged_accuracy",
-    "unflagged_macro_f1",
-    "unflagged_balanced_accuracy",
-)
 # Aggregated over folds besides the test_/truth_/unflagged_ metric columns.
 EXTRA_AGGREGATED: tuple[str, ...] = ("noise_rate_test", "n_removed_flagged", "wall_seconds")
 CELL_COUNTS = ("n_train", "n_val", "n_test", "n_removed_flagged", "best_epoch", "epochs_run")
-WILCOXON_MIN_PAIRS = 5
-
-_ISSUES_DIR = "label_issues"
-_SEED = re.compile(r"s(\d+)")
-_K = re.compile(r"k(\d+)")
 
 
 class SummaryError(ValueError):
@@ -119,6 +89,12 @@ def _cell_key(metrics: dict, path: Path) -> tuple:
     return tuple(key)
 
 
+def cell_coordinates(metrics_path: Path) -> dict:
+    """The grid coordinates a cell's metrics file states, integers where the layout has them."""
+    path = Path(metrics_path)
+    return dict(zip(COORDINATES, _cell_key(_read_json(path), path), strict=True))
+
+
 def _relative(path: Path, base_dir: Path) -> str | None:
     # No link rather than a broken one when an optional output is missing.
     if not path.exists():
@@ -157,17 +133,17 @@ def load_cells(metrics_paths: Iterable[Path], base_dir: Path) -> pd.DataFrame:
         parity = metrics.get("onnx_parity") or {}
         row["onnx_max_abs_diff"] = _float(parity.get("max_abs_diff"))
         row["onnx_argmax_agree"] = _float(parity.get("argmax_agree"))
-        card_path = path.parent / "card.json"
+        card_path = path.parent / layout.CELL_FILES["card"]
         card = _read_json(card_path) if card_path.exists() else {}
         for name in COST_COLUMNS:
             if name == "device":
                 row[name] = str(card[name]) if card.get(name) is not None else None
             else:
                 row[name] = _float(card.get(name))
-        row["sheet"] = _relative(path.parent / "sheet.png", base_dir)
-        row["sheet_html"] = _relative(path.parent / "sheet.html", base_dir)
-        row["onnx"] = _relative(path.parent / "model.onnx", base_dir)
-        row["predictions"] = _relative(path.parent / "predictions.parquet", base_dir)
+        row["sheet"] = _relative(path.parent / layout.SHEET_FILES["png"], base_dir)
+        row["sheet_html"] = _relative(path.parent / layout.SHEET_FILES["html"], base_dir)
+        row["onnx"] = _relative(path.parent / layout.CELL_FILES["onnx"], base_dir)
+        row["predictions"] = _relative(path.parent / layout.CELL_FILES["predictions"], base_dir)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=_cell_columns())
     for name in INT_COORDINATES:
@@ -195,7 +171,7 @@ def _cell_columns() -> list[str]:
     ]
 
 
-def target_of(metrics: dict, where: object = "metrics.json") -> Target:
+def target_of(metrics: dict, where: object = layout.CELL_FILES["metrics"]) -> Target:
     """The cell's Target, rebuilt from the `target` object of its metrics.json."""
     target = metrics.get("target")
     if not isinstance(target, dict) or not {"name", "classes", "members"} <= set(target):
@@ -251,7 +227,8 @@ def add_truth_metrics(
         if key not in index:
             continue
         target = target_of(metrics, path)
-        values = _truth_metrics(path.parent / "predictions.parquet", target, true_values)
+        predictions = path.parent / layout.CELL_FILES["predictions"]
+        values = _truth_metrics(predictions, target, true_values)
         for column, value in values.items():
             out.at[out.index[index[key]], column] = value
     return out
@@ -276,87 +253,16 @@ def _truth_metrics(predictions_path: Path, target: Target, true_values: pd.Serie
     return values
 
 
-def paired_p_value(raw: np.ndarray, clean: np.ndarray) -> tuple[float, str]:
-    """Two-sided p-value of the paired difference clean - raw, and the test used.
-
-    Wilcoxon signed-rank once there are enough non-zero differences to reach a
-    meaningful p-value, a paired t-test below that; NaN under two pairs.
-    """
-    raw = np.asarray(raw, dtype=np.float64)
-    clean = np.asarray(clean, dtype=np.float64)
-    ok = np.isfinite(raw) & np.isfinite(clean)
-    diff = clean[ok] - raw[ok]
-    if len(diff) < 2:
-        return math.nan, ""
-    nonzero = diff[diff != 0]
-    if len(nonzero) == 0:
-        return 1.0, "none (all differences 0)"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if len(nonzero) >= WILCOXON_MIN_PAIRS:
-            return float(stats.wilcoxon(diff).pvalue), "Wilcoxon"
-        if np.all(diff == diff[0]):
-            # Zero variance: the t statistic is undefined, not infinitely significant.
-            return math.nan, "t (constant difference)"
-        return float(stats.ttest_rel(clean[ok], raw[ok]).pvalue), "paired t"
-
-
-def _sd(values: pd.Series) -> float:
+def sd_of(values: pd.Series) -> float:
+    """Sample sd (n − 1) of the values present; NaN under two (a single fold has none)."""
     values = values.dropna()
     return float(values.std(ddof=1)) if len(values) >= 2 else math.nan
 
 
-def _mean(values: pd.Series) -> float:
+def mean_of(values: pd.Series) -> float:
+    """Mean of the values present; NaN when there is none."""
     values = values.dropna()
     return float(values.mean()) if len(values) else math.nan
-
-
-def paired_raw_clean(cells: pd.DataFrame) -> pd.DataFrame:
-    """Clean cells against their raw twins, fold by fold, per (dataset, target, channels,
-    model, seed, k).
-
-    Per metric m: `m_raw_mean/_sd`, `m_clean_mean/_sd`, `m_diff_mean/_sd` (clean - raw),
-    `m_diffs` (per fold), `m_p` and `m_test`. The clean cells' `unflagged_` metrics come
-    as `<name>_clean_mean/_sd`.
-    """
-    keys = [*PAIR_KEYS, "fold"]
-    metrics = [m for m in PAIRED_METRICS if m in cells]
-    unflagged = [m for m in UNFLAGGED_METRICS if m in cells]
-    columns = [*PAIR_KEYS, "n_folds", "folds", "n_removed_flagged_mean"]
-    for m in PAIRED_METRICS:
-        columns += [f"{m}_{s}" for s in ("raw_mean", "raw_sd", "clean_mean", "clean_sd")]
-        columns += [f"{m}_{s}" for s in ("diff_mean", "diff_sd", "diffs", "p", "test")]
-    for m in UNFLAGGED_METRICS:
-        columns += [f"{m}_clean_mean", f"{m}_clean_sd"]
-    if cells.empty:
-        return pd.DataFrame(columns=columns)
-    raw = cells.loc[cells["labels"] == "raw", keys + metrics]
-    clean = cells.loc[
-        cells["labels"] == "clean", keys + metrics + unflagged + ["n_removed_flagged"]
-    ]
-    merged = raw.merge(clean, on=keys, suffixes=("_raw", "_clean")).sort_values(keys)
-    rows = []
-    for key, group in merged.groupby(list(PAIR_KEYS), sort=True):
-        row: dict = dict(zip(PAIR_KEYS, key, strict=True))
-        row["n_folds"] = len(group)
-        row["folds"] = ",".join(str(f) for f in group["fold"])
-        row["n_removed_flagged_mean"] = _mean(group["n_removed_flagged"])
-        for m in PAIRED_METRICS:
-            if m not in metrics:
-                continue
-            r, c = group[f"{m}_raw"], group[f"{m}_clean"]
-            diff = c - r
-            row[f"{m}_raw_mean"], row[f"{m}_raw_sd"] = _mean(r), _sd(r)
-            row[f"{m}_clean_mean"], row[f"{m}_clean_sd"] = _mean(c), _sd(c)
-            row[f"{m}_diff_mean"], row[f"{m}_diff_sd"] = _mean(diff), _sd(diff)
-            row[f"{m}_diffs"] = " ".join(
-                f"f{f}:{d:+.3f}" for f, d in zip(group["fold"], diff, strict=True) if np.isfinite(d)
-            )
-            row[f"{m}_p"], row[f"{m}_test"] = paired_p_value(r.to_numpy(), c.to_numpy())
-        for m in unflagged:
-            row[f"{m}_clean_mean"], row[f"{m}_clean_sd"] = _mean(group[m]), _sd(group[m])
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
 
 
 def aggregated_columns(cells: pd.DataFrame) -> list[str]:
@@ -381,151 +287,9 @@ def aggregate(cells: pd.DataFrame) -> pd.DataFrame:
         row["folds"] = ",".join(str(f) for f in sorted(group["fold"]))
         for c in values:
             numbers = pd.to_numeric(group[c], errors="coerce")
-            row[f"{c}_mean"], row[f"{c}_sd"] = _mean(numbers), _sd(numbers)
+            row[f"{c}_mean"], row[f"{c}_sd"] = mean_of(numbers), sd_of(numbers)
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
-
-
-def parse_issues_path(path: Path) -> dict:
-    """Coordinates of `.../label_issues/{target}/{channels}/s{seed}/k{k}/issues.csv`."""
-    parts = Path(path).parts
-    expected = f"…/{_ISSUES_DIR}/<target>/<channels>/s<seed>/k<k>/issues.csv"
-    if _ISSUES_DIR not in parts:
-        raise SummaryError(f"{path}: not under a '{_ISSUES_DIR}' folder; expected {expected}")
-    i = len(parts) - 1 - parts[::-1].index(_ISSUES_DIR)
-    tail = parts[i + 1 :]
-    seed = _SEED.fullmatch(tail[2]) if len(tail) == 5 else None
-    k = _K.fullmatch(tail[3]) if len(tail) == 5 else None
-    if seed is None or k is None:
-        raise SummaryError(f"{path}: does not read as {expected}")
-    return {"target": tail[0], "channels": tail[1], "seed": int(seed[1]), "k": int(k[1])}
-
-
-def given_labels(predictions_paths: Iterable[Path]) -> pd.Series:
-    """sample_id -> given full truth, from cells' predictions (their test folds together
-    cover every sample of a target)."""
-    parts = []
-    for path in map(Path, predictions_paths):
-        try:
-            parts.append(pd.read_parquet(path, columns=["sample_id", "full_truth"]))
-        except (OSError, ValueError, KeyError) as err:
-            raise SummaryError(f"{path}: cannot read sample_id/full_truth ({err})") from None
-    if not parts:
-        return pd.Series(dtype=object, name="full_truth")
-    frame = pd.concat(parts).astype(str).drop_duplicates()
-    conflict = frame["sample_id"].duplicated()
-    if conflict.any():
-        raise SummaryError(
-            f"sample {frame['sample_id'][conflict].iloc[0]!r} has different given labels "
-            "in different predictions files"
-        )
-    return frame.set_index("sample_id")["full_truth"].sort_index()
-
-
-def given_from_cells(metrics_paths: Iterable[Path]) -> pd.Series:
-    """sample_id -> given full truth from the raw cells' predictions: per target, the folds
-    of one grid point suffice, so not every predictions file has to be read."""
-    chosen: dict[str, tuple] = {}
-    files: list[tuple[tuple, Path]] = []
-    for path in map(Path, metrics_paths):
-        key = dict(zip(COORDINATES, _cell_key(_read_json(path), path), strict=True))
-        predictions = path.parent / "predictions.parquet"
-        if key["labels"] != "raw" or not predictions.exists():
-            continue
-        point = tuple(key[c] for c in ("dataset", "channels", "model", "seed", "k"))
-        files.append(((key["target"], point), predictions))
-        if key["target"] not in chosen or point < chosen[key["target"]]:
-            chosen[key["target"]] = point
-    return given_labels(p for (target, point), p in files if chosen[target] == point)
-
-
-ISSUE_COLUMNS: tuple[str, ...] = (
-    "target",
-    "channels",
-    "seed",
-    "k",
-    "n_flagged",
-    "n_samples",
-    "flagged_fraction",
-    "n_truly_mislabelled",
-    "true_positives",
-    "precision",
-    "recall",
-    "f1",
-    "top_flagged",
-    "path",
-)
-TOP_FLAGGED = 5
-
-
-def issue_stats(
-    issues_paths: Iterable[Path],
-    given: pd.Series | None,
-    truth: pd.DataFrame | None,
-    targets: dict[str, Target],
-) -> pd.DataFrame:
-    """Per label-issues file: how many samples were flagged, and with `given` (sample_id ->
-    given full truth) and `truth`, detection precision, recall and F1 against the samples
-    whose given target class differs from their true one."""
-    true_values = truth_series(truth) if truth is not None else None
-    if given is not None:
-        given = pd.Series(given.to_numpy(), index=given.index.astype(str)).astype(str)
-    rows = []
-    for path in map(Path, issues_paths):
-        row: dict = {**parse_issues_path(path), "path": path.as_posix()}
-        issues = read_issues(path)
-        row["n_flagged"] = len(issues)
-        top = issues.sort_values("rank", kind="stable").head(TOP_FLAGGED)
-        row["top_flagged"] = "; ".join(
-            f"{r.sample_id} ({r.given_label}→{r.suggested_label})"
-            for r in top.itertuples(index=False)
-        )
-        row.update(_detection(issues, row["target"], given, true_values, targets, path))
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(ISSUE_COLUMNS))
-    return frame.sort_values(["target", "channels", "seed", "k"], kind="stable").reset_index(
-        drop=True
-    )
-
-
-def read_issues(path: Path) -> pd.DataFrame:
-    needed = {"sample_id", "given_label", "suggested_label", "label_quality", "rank"}
-    try:
-        issues = pd.read_csv(
-            path, dtype={"sample_id": str, "given_label": str, "suggested_label": str}
-        )
-    except (OSError, ValueError) as err:
-        raise SummaryError(f"{path}: cannot read label issues ({err})") from None
-    missing = needed - set(issues)
-    if missing:
-        raise SummaryError(f"{path}: missing column(s) {sorted(missing)}; have {list(issues)}")
-    return issues
-
-
-def _detection(
-    issues: pd.DataFrame,
-    target_name: str,
-    given: pd.Series | None,
-    true_values: pd.Series | None,
-    targets: dict[str, Target],
-    path: Path,
-) -> dict:
-    out: dict = {}
-    if given is None:
-        return out
-    if target_name not in targets:
-        raise SummaryError(f"{path}: unknown target {target_name!r}; known: {sorted(targets)}")
-    target = targets[target_name]
-    given_class = pd.Series(target.encode(given), index=given.index)
-    in_target = given_class[given_class >= 0]
-    out["n_samples"] = len(in_target)
-    out["flagged_fraction"] = len(issues) / len(in_target) if len(in_target) else math.nan
-    if true_values is None:
-        return out
-    truly = truly_mislabelled(given.reindex(in_target.index), true_values, target)
-    scores = detection_scores(set(issues["sample_id"].astype(str)), truly)
-    out.update({k: v for k, v in scores.items() if k != "n_flagged"})
-    return out
 
 
 def write_tables(cells: pd.DataFrame, out_csv: Path, out_parquet: Path) -> None:

@@ -3,6 +3,8 @@
 The issues file (`issues.csv`, one row per flagged sample with its given and
 suggested class) is read here, on the training side, and acted on for a
 cell's training and validation rows only: the test fold is never changed.
+`read_issues` is the one reader of that file: the label-issues stage and the
+report read it through here too, so they all agree on what it must hold.
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ import numpy as np
 import pandas as pd
 
 ACTIONS = ("drop", "relabel", "downweight")
+# What every issues file holds, one row per flagged sample (more columns may follow).
+ISSUES_COLUMNS: tuple[str, ...] = (
+    "sample_id",
+    "given_label",
+    "suggested_label",
+    "label_quality",
+    "rank",
+)
+
+
+class IssuesFileError(ValueError):
+    """An issues file that cannot be read, or lacks a column every reader relies on."""
 
 
 @dataclass(frozen=True)
@@ -63,4 +77,14 @@ def apply_action(
 
 
 def read_issues(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"sample_id": str, "given_label": str, "suggested_label": str})
+    """The flagged samples of one issues file, ids and class names as text."""
+    try:
+        issues = pd.read_csv(
+            path, dtype={"sample_id": str, "given_label": str, "suggested_label": str}
+        )
+    except (OSError, ValueError) as err:
+        raise IssuesFileError(f"{path}: cannot read label issues ({err})") from None
+    missing = [c for c in ISSUES_COLUMNS if c not in issues]
+    if missing:
+        raise IssuesFileError(f"{path}: missing column(s) {missing}; have {list(issues)}")
+    return issues

@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from report_cases import default_costs, schema_report
 
-from spectragrid.report.business_cost import DEFAULT_COSTS, CostError, CostTable, cost_curve
+from spectragrid.report.business_cost import CostError, CostTable, cost_curve
 
 
 def test_default_table_matches_domain_figures() -> None:
-    table = CostTable.from_config(None)
+    table = default_costs()
     expected = {
         "OK0": -1,
         "CROCHET0": 0,
@@ -29,7 +30,7 @@ def test_default_table_matches_domain_figures() -> None:
     assert table.lookup("VR14") == (20, "VR14")
     assert table.lookup("VR13") == (10, "VR*")
     assert table.lookup("OK1") == (0.0, None)
-    assert dict(table.as_rows()) == {k: float(v) for k, v in DEFAULT_COSTS.items()}
+    assert dict(table.as_rows()) == {k: float(v) for k, v in schema_report()["costs"].items()}
 
 
 def test_longest_pattern_wins_and_unmatched_are_listed() -> None:
@@ -68,7 +69,7 @@ P_OK = np.array([0.95, 0.80, 0.90, 0.60, 0.70, 0.30, 0.40, 0.85])
 
 def test_cost_curve_hand_computed() -> None:
     proba = np.column_stack([P_OK, 1 - P_OK])
-    curve = cost_curve(TRUTH, GIVEN, proba, CostTable.from_config(None))
+    curve = cost_curve(TRUTH, GIVEN, proba, default_costs())
     points = curve.points
     # accepted at t: the predicted-OK samples with p(OK) >= t
     assert points["threshold"].tolist() == [0.60, 0.70, 0.80, 0.85, 0.90, 0.95]
@@ -94,14 +95,14 @@ def test_cost_curve_hand_computed() -> None:
 def test_cost_curve_ties_go_to_the_lowest_cutoff() -> None:
     # OK0 at 0.9 (-1) and CROCHET0 at 0.8 (0): cost -1 at both cutoffs; 0.8 accepts more.
     proba = np.array([[0.9, 0.1], [0.8, 0.2]])
-    curve = cost_curve(["OK0", "CROCHET0"], np.array([0, 1]), proba, CostTable.from_config(None))
+    curve = cost_curve(["OK0", "CROCHET0"], np.array([0, 1]), proba, default_costs())
     assert curve.points["cost"].tolist() == [-1, -1]
     assert curve.best_threshold == 0.8 and curve.best_n_accepted == 2
 
 
 def test_cost_curve_accepting_nothing_when_every_cutoff_costs() -> None:
     proba = np.array([[0.9, 0.1], [0.2, 0.8]])
-    curve = cost_curve(["NC1", "OK0"], np.array([1, 0]), proba, CostTable.from_config(None))
+    curve = cost_curve(["NC1", "OK0"], np.array([1, 0]), proba, default_costs())
     assert curve.points["cost"].tolist() == [100]
     assert math.isinf(curve.best_threshold) and curve.best_cost == 0
     assert curve.best_n_accepted == 0 and curve.best_accept_fraction == 0
@@ -110,4 +111,4 @@ def test_cost_curve_accepting_nothing_when_every_cutoff_costs() -> None:
 
 def test_cost_curve_refuses_multiclass() -> None:
     with pytest.raises(CostError, match="binary"):
-        cost_curve(["OK0"], np.array([0]), np.array([[0.5, 0.3, 0.2]]), CostTable.from_config(None))
+        cost_curve(["OK0"], np.array([0]), np.array([[0.5, 0.3, 0.2]]), default_costs())
