@@ -5,8 +5,8 @@ epochs (evaluating the validation part before the first epoch and after each,
 as a cell does), with the same threads, batch size and allocator settings.
 The cell keeps its resumable state as in the workflow; a third variant
 without it shows what that costs (with the workflow's 10 s minimum before a
-first save, a fit this short saves nothing, so what remains is the resume
-callback and the look for an earlier state). A fourth variant runs the bare
+first save, a fit this short saves nothing, so what remains is the save
+policy and the look for an earlier state). A fourth variant runs the bare
 loop with the C kernels off (SPECTRAGRID_NATIVE=0), to show what they give.
 
 This machine's speed drifts by 10-30 % over seconds (a shared VM), more than
@@ -15,8 +15,8 @@ time: each fresh process trains all four one after the other, in rounds
 whose order rotates, after a warm-up they share (the first optimiser's
 imports, oneDNN's kernels for these shapes, the C kernels' build or load,
 the allocator's pages); the
-cell's own first-use costs (Lightning's trainer and loops) stay in its
-first round's time, as in a workflow job. Printed per thread count: the
+cell's own first-use costs (Fabric's set-up) stay in its first round's time,
+as in a workflow job. Printed per thread count: the
 median over rounds of the per-round ratios cell / bare loop and cell / cell
 without state, with their range, and achieved GFLOP/s against a float32
 matmul measured in the same process right before and after each fit: over
@@ -86,22 +86,20 @@ def worker(
     import numpy as np
     import torch
 
+    from spectragrid.core.config import complete_model
     from spectragrid.data.clean_file import read_clean
     from spectragrid.data.splits import fold_parts, read_folds
     from spectragrid.data.targets import resolve
+    from spectragrid.train.batches import Arrays
+    from spectragrid.train.devices import effective_precision
+    from spectragrid.train.loop import fit
     from spectragrid.train.models import build_model, flops_per_sample
-    from spectragrid.train.training import (
-        Arrays,
-        Resume,
-        TrainSettings,
-        discard_resume_state,
-        effective_precision,
-        fit,
-    )
+    from spectragrid.train.resume import Resume, discard_resume_state
+    from spectragrid.train.settings import TrainSettings
 
     torch.set_num_threads(threads)
     config = json.loads((folder / "config.json").read_text())
-    model_cfg = config["models"]["cnn"]
+    model_cfg = complete_model(config["models"]["cnn"])
     channels = config["channel_sets"]["all"]
     data = read_clean(folder / "clean.parquet", channels)
     table = data.table
@@ -124,7 +122,7 @@ def worker(
         overrides["batch_size"] = batch
     if "SPECTRAGRID_BENCH_PRECISION" in os.environ:
         overrides["precision"] = os.environ["SPECTRAGRID_BENCH_PRECISION"]
-    settings = TrainSettings(**{**model_cfg["train"], **overrides})
+    settings = TrainSettings.from_config({**model_cfg["train"], **overrides})
     torch.manual_seed(0)
     initial = build_model(
         model_cfg["arch"],
@@ -149,11 +147,11 @@ def worker(
         model = copy.deepcopy(initial)
         start = time.perf_counter()
         if variant == "spectragrid":
-            module = fit(model, train, val, settings, target.n_classes, seed=0, resume=resume)
-            step_seconds = sum(module.step_seconds)
+            result = fit(model, train, val, settings, target.n_classes, seed=0, resume=resume)
+            step_seconds = sum(result.step_seconds)
         elif variant == "no-state":
-            module = fit(model, train, val, settings, target.n_classes, seed=0)
-            step_seconds = sum(module.step_seconds)
+            result = fit(model, train, val, settings, target.n_classes, seed=0)
+            step_seconds = sum(result.step_seconds)
         elif variant == "bare-no-kernel":
             os.environ["SPECTRAGRID_NATIVE"] = "0"
             try:
@@ -205,7 +203,7 @@ def bare_loop(model, train, val, settings, epochs: int) -> float:
     import torch
     from torch import nn
 
-    from spectragrid.train.training import effective_precision
+    from spectragrid.train.devices import effective_precision
 
     bf16 = effective_precision(settings.precision) == "bf16-mixed"
 

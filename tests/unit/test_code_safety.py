@@ -26,7 +26,9 @@ PYTHON_FILES = sorted(
         *(ROOT / "benchmarks").glob("*.py"),
     ]
 )
-RULE_FILES = sorted([ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
+RULE_FILES = sorted(
+    [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
+)
 
 _DYNAMIC_CODE = {"eval", "exec", "compile", "__import__"}
 # Module aliases whose `load`-like functions unpickle arbitrary objects.
@@ -75,9 +77,12 @@ def python_findings(source: str, name: str) -> list[str]:
             found.append(f"{where}: torch.load without weights_only=True")
         lightning_load = isinstance(func, ast.Attribute) and func.attr == "load_from_checkpoint"
         resumes = any(k.arg == "ckpt_path" for k in node.keywords)
-        if (lightning_load or resumes) and not _keyword_is_true(node, "weights_only"):
+        fabric_load = dotted is not None and dotted[0] == "fabric" and dotted[1] == "load"
+        if (lightning_load or resumes or fabric_load) and not _keyword_is_true(
+            node, "weights_only"
+        ):
             found.append(f"{where}: Lightning checkpoint loading without weights_only=True")
-        # safe_pickle subclasses pickle.Unpickler (a class base, not a call) to allow-list
+        # data/unpickle.py subclasses pickle.Unpickler (a class base, not a call) to allow-list
         if dotted in _UNPICKLERS:
             found.append(f"{where}: {'.'.join(dotted)} can run code stored in the file")
         if dotted == ("np", "load") and _keyword_is_true(node, "allow_pickle"):
@@ -153,6 +158,7 @@ def test_rules_build_no_shell_command_or_code_from_values() -> None:
         ("state = torch.load(path, weights_only=False)", "torch.load without weights_only=True"),
         ("trainer.fit(module, ckpt_path=last)", "Lightning checkpoint loading"),
         ("Model.load_from_checkpoint(path)", "Lightning checkpoint loading"),
+        ("state = fabric.load(path, state)", "Lightning checkpoint loading"),
         ("df = pd.read_pickle(path)", "pd.read_pickle can run code"),
         ("obj = pickle.loads(data)", "pickle.loads can run code"),
         ("cfg = yaml.load(text, Loader=yaml.Loader)", "yaml.load can run code"),

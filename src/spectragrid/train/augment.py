@@ -14,7 +14,7 @@ the same way gives the same draws whether the model trains on CPU or GPU.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from typing import Any
 
@@ -23,52 +23,46 @@ import torch
 TRANSFORMS: tuple[str, ...] = ("da", "new_fluorimeter")
 """Transform names, in the order they are applied."""
 
-DA_DEFAULTS: dict[str, float] = {
-    "gain_sd": 0.1,
-    "shift_scale": 1.5,
-    "noise_sd": 0.05,
-    "tabular_sd": 0.05,
-}
-NEW_FLUORIMETER_DEFAULTS: dict[str, Any] = {
-    "p": 0.5,
-    "points": {"277": 45, "380": 113, "425": 158},
-}
-
 
 @dataclass(frozen=True)
 class DaParams:
     """The users' `da` augmentation; a zero parameter switches that effect off."""
 
-    gain_sd: float = DA_DEFAULTS["gain_sd"]
-    shift_scale: float = DA_DEFAULTS["shift_scale"]
-    noise_sd: float = DA_DEFAULTS["noise_sd"]
-    tabular_sd: float = DA_DEFAULTS["tabular_sd"]
+    gain_sd: float
+    shift_scale: float
+    noise_sd: float
+    tabular_sd: float
 
 
 @dataclass(frozen=True)
 class NewFluorimeterParams:
     """Blind first points of some channels, as on the newer instrument."""
 
-    p: float = NEW_FLUORIMETER_DEFAULTS["p"]
-    points: dict[str, int] = field(default_factory=lambda: dict(NEW_FLUORIMETER_DEFAULTS["points"]))
+    p: float
+    points: dict[str, int]
 
 
-def _merged(name: str, value: Any, defaults: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Defaults overridden by a transform's config; None when it is switched off."""
+def _settings(name: str, value: Any, keys: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """A transform's complete settings; None when it is switched off."""
     if value is None or value is False:
         return None
-    if value is True:
-        return dict(defaults)
     if not isinstance(value, Mapping):
         raise ValueError(
-            f"augment.{name}: expected true, false or a mapping of parameters, got {value!r}"
+            f"augment.{name}: expected false or the mapping of its settings, got {value!r} "
+            "(spectragrid.core.config.complete_model expands `true` into the schema's defaults)"
         )
-    unknown = [key for key in value if key not in defaults]
+    unknown = [key for key in value if key not in keys]
     if unknown:
         raise ValueError(
-            f"augment.{name}: unknown parameter {unknown[0]!r}; allowed: {', '.join(defaults)}"
+            f"augment.{name}: unknown parameter {unknown[0]!r}; allowed: {', '.join(keys)}"
         )
-    return {**defaults, **value}
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise ValueError(
+            f"augment.{name}: missing {', '.join(missing)}; pass the complete settings "
+            "(spectragrid.core.config.complete_model fills in the schema's defaults)"
+        )
+    return value
 
 
 def _non_negative(name: str, key: str, value: Any) -> float:
@@ -81,20 +75,21 @@ def _non_negative(name: str, key: str, value: Any) -> float:
 
 
 def _da_params(value: Any) -> DaParams | None:
-    merged = _merged("da", value, DA_DEFAULTS)
-    if merged is None:
+    keys = tuple(field.name for field in fields(DaParams))
+    settings = _settings("da", value, keys)
+    if settings is None:
         return None
-    return DaParams(**{key: _non_negative("da", key, v) for key, v in merged.items()})
+    return DaParams(**{key: _non_negative("da", key, settings[key]) for key in keys})
 
 
 def _new_fluorimeter_params(value: Any) -> NewFluorimeterParams | None:
-    merged = _merged("new_fluorimeter", value, NEW_FLUORIMETER_DEFAULTS)
-    if merged is None:
+    settings = _settings("new_fluorimeter", value, ("p", "points"))
+    if settings is None:
         return None
-    p = merged["p"]
+    p = settings["p"]
     if isinstance(p, bool) or not isinstance(p, Real) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"augment.new_fluorimeter.p: must be in [0, 1], got {merged['p']!r}")
-    points = merged["points"]
+        raise ValueError(f"augment.new_fluorimeter.p: must be in [0, 1], got {p!r}")
+    points = settings["points"]
     if not isinstance(points, Mapping):
         raise ValueError(
             f"augment.new_fluorimeter.points: expected a mapping channel -> points, got {points!r}"
@@ -154,8 +149,9 @@ def shift_along_length(spectra: torch.Tensor, shift: torch.Tensor) -> torch.Tens
 class Augment:
     """Batch transforms configured from plain values.
 
-    `config` maps a transform name (`da`, `new_fluorimeter`) to `true`
-    (defaults), `false`/absent (off) or a mapping overriding some defaults.
+    `config` maps a transform name (`da`, `new_fluorimeter`) to the mapping of
+    its complete settings (as the config schema fills them in), or to
+    `false` (off); an absent transform is off.
     `channels` names the channels of the batches, in order; `new_fluorimeter`
     needs them, channels it does not list are left untouched.
 

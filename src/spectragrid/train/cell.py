@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,23 +22,23 @@ from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.splits import fold_parts, read_folds
 from spectragrid.data.targets import check_class_sizes, display_code, resolve
 from spectragrid.train.augment import Augment
+from spectragrid.train.batches import Arrays
+from spectragrid.train.devices import device_report
 from spectragrid.train.export import check_parity, export_onnx
-from spectragrid.train.label_action import apply_action, read_issues
+from spectragrid.train.label_action import CleanedLabels, apply_action, read_issues
+from spectragrid.train.loop import fit
 from spectragrid.train.models import build_model, count_parameters, flops_per_sample
-from spectragrid.train.training import (
-    Arrays,
-    Resume,
-    TrainSettings,
-    device_report,
-    discard_resume_state,
-    effective_precision,
-    fit,
-    predict_proba,
-)
+from spectragrid.train.predict import predict_proba
+from spectragrid.train.resume import Resume, discard_resume_state
+from spectragrid.train.settings import TrainSettings
 
 
 @dataclass(frozen=True)
 class CellSpec:
+    """Everything that defines one cell. `model_params`, `train` and `transforms`
+    are complete (the schema's defaults filled in, as the workflow's validated
+    config and spectragrid.core.config.complete_model give them)."""
+
     dataset: str
     labels: str  # "raw" or "clean"
     target: str
@@ -53,9 +53,11 @@ class CellSpec:
     seed: int
     fold: int
     k: int
-    transforms: dict = field(default_factory=dict)
-    action: str = "drop"  # what a clean cell does with flagged samples
-    downweight: float = 0.1
+    transforms: dict
+    # what a clean cell does with flagged samples, and their weight under
+    # `downweight`; None for a raw cell
+    action: str | None
+    downweight: float | None
     # reviewed labels that change this cell's target: [sample id, full truth] pairs
     label_patch: tuple[tuple[str, str], ...] = ()
 
@@ -86,7 +88,7 @@ class CellSpec:
         return (
             f"{self.model} y={self.target_display} c={tuple(self.channels)!r} "
             f"t={self.augment().names!r} {self.fold}-{self.k} s={self.seed} "
-            f"eps={float(self.train.get('eps', 0.0))}"
+            f"eps={float(self.train['eps'])}"
         )
 
     @property
@@ -157,6 +159,37 @@ def _arrays(
     )
 
 
+def _cleaned(
+    spec: CellSpec,
+    issues_path: Path | None,
+    sample_ids: pd.Series,
+    labels: np.ndarray,
+    classes: list[str],
+    editable: np.ndarray,
+) -> CleanedLabels:
+    """The labels, kept rows and weights a cell trains on: a clean cell acts on
+    its flagged samples, a raw cell keeps every row as it is."""
+    if issues_path is None:
+        rows = len(labels)
+        return CleanedLabels(
+            labels=labels.copy(),
+            keep=np.ones(rows, dtype=bool),
+            weights=np.ones(rows, dtype=np.float32),
+            flagged=np.zeros(rows, dtype=bool),
+        )
+    if spec.action is None or spec.downweight is None:
+        raise ValueError(f"{spec.display_name()}: a clean cell needs its action and downweight")
+    return apply_action(
+        spec.action,
+        read_issues(issues_path),
+        sample_ids,
+        labels,
+        classes,
+        editable=editable,
+        weight=spec.downweight,
+    )
+
+
 def run_cell(
     spec: CellSpec,
     clean_path: Path,
@@ -165,13 +198,16 @@ def run_cell(
     out: CellOutputs,
     threads: int = 1,
     resume_path: Path | None = None,
+    curves_dir: Path | None = None,
 ) -> dict:
     """Train, test and export one cell.
 
     With `resume_path`, training state is saved there at the end of epochs (it
     is no output: Snakemake deletes the outputs of a failed job), a state
     left by an interrupted run of this same cell is resumed, and the file is
-    removed once every output is written.
+    removed once every output is written. With `curves_dir`
+    (core.layout.curves_dir), the per-epoch curves are logged there as training
+    goes.
     """
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
@@ -186,19 +222,13 @@ def run_cell(
 
     # Cleaning touches training and validation rows only: the test fold stays
     # exactly the raw cell's test fold, so raw and clean compare like for like.
-    issues = (
-        read_issues(issues_path)
-        if issues_path is not None
-        else pd.DataFrame({"sample_id": [], "suggested_label": []})
-    )
-    cleaned = apply_action(
-        spec.action,
-        issues,
+    cleaned = _cleaned(
+        spec,
+        issues_path,
         table["sample_id"],
         y_all,
         list(target.classes),
         editable=(parts.train | parts.val) & in_target,
-        weight=spec.downweight,
     )
     flagged = cleaned.flagged
     y_fit = cleaned.labels
@@ -213,7 +243,7 @@ def run_cell(
         else np.zeros((len(table), 0), dtype=np.float32)
     )
     n_channels, length = spectra.shape[1], spectra.shape[2]
-    settings = TrainSettings(**spec.train)
+    settings = TrainSettings.from_config(spec.train)
     torch.manual_seed(spec.seed)
     model = build_model(
         spec.arch, spec.model_params, n_channels, length, tabular.shape[1], target.n_classes
@@ -225,8 +255,18 @@ def run_cell(
     test = _arrays(spectra, tabular, y_all, test_rows)
     inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
     resume = Resume(Path(resume_path), resume_key(spec, inputs)) if resume_path else None
-    module = fit(model, train, val, settings, target.n_classes, spec.seed, spec.augment(), resume)
-    model = module.model.to("cpu")
+    result = fit(
+        model,
+        train,
+        val,
+        settings,
+        target.n_classes,
+        spec.seed,
+        spec.augment(),
+        resume,
+        Path(curves_dir) if curves_dir is not None else None,
+    )
+    model = result.model.to("cpu")
 
     proba = predict_proba(model, test)
     y_test = y_all[test_rows]
@@ -241,7 +281,7 @@ def run_cell(
                 "arch": spec.arch,
                 "model_params": spec.model_params,
                 "n_tabular": int(tabular.shape[1]),
-                "best_epoch": int(module.best_epoch),
+                "best_epoch": int(result.best_epoch),
             },
             tmp,
         )
@@ -282,7 +322,7 @@ def run_cell(
     with atomic_path(out.predictions) as tmp:
         predictions.to_parquet(tmp, index=False)
 
-    history = pd.DataFrame(module.history.rows)
+    history = pd.DataFrame(result.history)
     with atomic_path(out.history) as tmp:
         history.to_csv(tmp, index=False)
 
@@ -299,8 +339,8 @@ def run_cell(
         "n_relabelled": int((cleaned.labels != y_all).sum()),
         "n_label_patched": len(spec.label_patch),
         "n_downweighted": int((cleaned.weights < 1).sum()),
-        "best_epoch": int(module.best_epoch),
-        "epochs_run": len(module.epoch_seconds),
+        "best_epoch": int(result.best_epoch),
+        "epochs_run": len(result.epoch_seconds),
         "transforms": list(spec.augment().names),
         "test": classification_metrics(y_test, proba),
         "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
@@ -313,9 +353,9 @@ def run_cell(
     }
     _write_json(out.metrics, metrics)
 
-    epoch_seconds = float(np.mean(module.epoch_seconds)) if module.epoch_seconds else 0.0
+    epoch_seconds = float(np.mean(result.epoch_seconds)) if result.epoch_seconds else 0.0
     # Throughput of the optimizer steps alone: an epoch's time includes its validation.
-    step_seconds = float(np.mean(module.step_seconds)) if module.step_seconds else 0.0
+    step_seconds = float(np.mean(result.step_seconds)) if result.step_seconds else 0.0
     card = {
         "display_name": display,
         "parameters": count_parameters(model),
@@ -323,11 +363,14 @@ def run_cell(
         "seconds_per_epoch": epoch_seconds,
         "train_samples_per_second": len(train_rows) / step_seconds if step_seconds else 0.0,
         "wall_seconds": time.perf_counter() - started,
-        **device_report(module.used_device),
+        **device_report(result.device),
         "threads": torch.get_num_threads(),
-        "precision": effective_precision(settings.precision),
+        "precision": result.precision,
+        # Which path trained the first stage and the pool-ReLU pairs: the C
+        # kernels or the PyTorch layers (the same numbers up to float32 rounding).
+        "native": result.native,
         # Epochs an interrupted run had completed before this one resumed it.
-        "resumed_after_epoch": module.resumed_from,
+        "resumed_after_epoch": result.resumed_from,
     }
     _write_json(out.card, card)
     if resume is not None:

@@ -20,7 +20,7 @@ training rows is 1, keep the loss scale of the unweighted loss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-LOSS_DEFAULTS: dict[str, Any] = {"eps": 0.0, "class_weights": "none", "focal_gamma": 0.0}
+from spectragrid.train.settings import TrainSettings
+
 CLASS_WEIGHT_MODES: tuple[str, ...] = ("none", "balanced")
 
 # (1 - p) ** gamma has an infinite derivative at p = 1 when gamma < 1; the
@@ -53,9 +54,9 @@ def class_weights(spec: Any, class_counts: np.ndarray | Sequence[int]) -> np.nda
     counts = np.asarray(class_counts, dtype=np.float64)
     if counts.ndim != 1 or counts.size == 0 or (counts < 0).any():
         raise ValueError(f"class_counts: expected C non-negative counts, got {class_counts!r}")
-    if spec is None or spec is False or spec == "none":
-        return None
     if isinstance(spec, str):
+        if spec == "none":
+            return None
         if spec != "balanced":
             raise ValueError(
                 f"train.class_weights: unknown value {spec!r}; allowed: "
@@ -86,9 +87,9 @@ class LossFn(nn.Module):
     def __init__(
         self,
         n_classes: int,
-        eps: float = 0.0,
-        weight: np.ndarray | None = None,
-        focal_gamma: float = 0.0,
+        eps: float,
+        weight: np.ndarray | None,
+        focal_gamma: float,
     ) -> None:
         super().__init__()
         if n_classes < 1:
@@ -174,16 +175,16 @@ class LossFn(nn.Module):
         return per_sample.mean()
 
 
-def build_loss(config: Mapping[str, Any], class_counts: np.ndarray) -> LossFn:
-    """The training loss from the `train` config; keys other than LOSS_DEFAULTS' are ignored.
+def build_loss(settings: TrainSettings, class_counts: np.ndarray) -> LossFn:
+    """The training loss of a cell's settings (`eps`, `class_weights`, `focal_gamma`).
 
     `class_counts` (C,) counts the training rows of each class, in class order;
     C is taken from its length.
     """
-    eps = _number("eps", config.get("eps", LOSS_DEFAULTS["eps"]))
-    gamma = _number("focal_gamma", config.get("focal_gamma", LOSS_DEFAULTS["focal_gamma"]))
+    eps = _number("eps", settings.eps)
+    gamma = _number("focal_gamma", settings.focal_gamma)
     counts = np.asarray(class_counts)
-    weights = class_weights(config.get("class_weights", LOSS_DEFAULTS["class_weights"]), counts)
+    weights = class_weights(settings.class_weights, counts)
     return LossFn(len(counts), eps=eps, weight=weights, focal_gamma=gamma)
 
 

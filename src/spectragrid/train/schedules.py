@@ -1,57 +1,37 @@
-"""Optimizer and learning-rate schedule from the `train` config.
+"""Optimizer and learning-rate schedule from a cell's train settings.
 
-`build_scheduler` returns the torch scheduler (or None), which
-`configure_optimizers` hands to Lightning so that its state is saved and
-restored with the rest. The training loop steps every schedule once per
-epoch; ReduceLROnPlateau is given PLATEAU_MONITOR's value.
-
-Keys other than those in SCHEDULE_DEFAULTS are ignored, so the whole `train`
-mapping can be passed. The plateau and step parameters carry a prefix
+`build_scheduler` returns the torch scheduler (or None); the training loop
+saves and restores its state with the rest of the resumable state, and steps
+every schedule once per epoch, after validation; ReduceLROnPlateau is given
+PLATEAU_MONITOR's value. The plateau and step settings carry a prefix
 because `train.patience` is already the early-stopping patience.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau, StepLR
 
+from spectragrid.train.settings import TrainSettings
+
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 SCHEDULERS: tuple[str, ...] = ("none", "step", "plateau", "three_plateau")
-
-SCHEDULE_DEFAULTS: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "scheduler": "none",
-    "step_size": 50,
-    "step_gamma": 0.1,
-    "plateau_factor": 0.1,
-    "plateau_patience": 5,
-}
 
 PLATEAU_MONITOR = "val_loss"
 """The metric ReduceLROnPlateau watches: the training loop records it every epoch."""
 
 
-def _get(config: Mapping[str, Any], key: str) -> Any:
-    return config.get(key, SCHEDULE_DEFAULTS[key])
-
-
-def _choice(config: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
-    value = _get(config, key)
-    if value is None:
-        value = "none"
-    if not isinstance(value, str) or value.lower() not in allowed:
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
         raise ValueError(f"train.{key}: unknown value {value!r}; allowed: {', '.join(allowed)}")
-    return value.lower()
+    return value
 
 
-def _positive(config: Mapping[str, Any], key: str, *, integer: bool = False) -> Any:
-    value = _get(config, key)
+def _positive(key: str, value: Any, *, integer: bool = False) -> Any:
     kind = Integral if integer else Real
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
         noun = "an integer" if integer else "a number"
@@ -60,12 +40,12 @@ def _positive(config: Mapping[str, Any], key: str, *, integer: bool = False) -> 
 
 
 def build_optimizer(
-    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], config: Mapping[str, Any]
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], settings: TrainSettings
 ) -> torch.optim.Optimizer:
     """Adam (L2 penalty added to the gradient) or AdamW (decoupled weight decay)."""
-    name = _choice(config, "optimizer", OPTIMIZERS)
-    lr = _positive(config, "lr")
-    weight_decay = _get(config, "weight_decay")
+    name = _choice("optimizer", settings.optimizer, OPTIMIZERS)
+    lr = _positive("lr", settings.lr)
+    weight_decay = settings.weight_decay
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, Real) or weight_decay < 0:
         raise ValueError(f"train.weight_decay: expected a number >= 0, got {weight_decay!r}")
     optimizer_class = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
@@ -103,24 +83,25 @@ class ThreePlateau:
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, config: Mapping[str, Any], max_epochs: int
+    optimizer: torch.optim.Optimizer, settings: TrainSettings
 ) -> LRScheduler | ReduceLROnPlateau | None:
-    """The scheduler for `train.scheduler`, stepped once per epoch, or None for `none`."""
-    name = _choice(config, "scheduler", SCHEDULERS)
+    """The scheduler for `train.scheduler` over `train.epochs`, stepped once per
+    epoch, or None for `none`."""
+    name = _choice("scheduler", settings.scheduler, SCHEDULERS)
     if name == "none":
         return None
     if name == "step":
         return StepLR(
             optimizer,
-            step_size=_positive(config, "step_size", integer=True),
-            gamma=_positive(config, "step_gamma"),
+            step_size=_positive("step_size", settings.step_size, integer=True),
+            gamma=_positive("step_gamma", settings.step_gamma),
         )
     if name == "plateau":
-        factor = _positive(config, "plateau_factor")
+        factor = _positive("plateau_factor", settings.plateau_factor)
         if factor >= 1:
             raise ValueError(f"train.plateau_factor: must be < 1, got {factor!r}")
-        patience = _get(config, "plateau_patience")
+        patience = settings.plateau_patience
         if isinstance(patience, bool) or not isinstance(patience, Integral) or patience < 0:
             raise ValueError(f"train.plateau_patience: expected an integer >= 0, got {patience!r}")
         return ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=int(patience))
-    return LambdaLR(optimizer, lr_lambda=ThreePlateau(max_epochs))
+    return LambdaLR(optimizer, lr_lambda=ThreePlateau(settings.epochs))

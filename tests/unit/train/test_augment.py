@@ -4,10 +4,20 @@ import re
 import pytest
 import torch
 
+from spectragrid.core.config import complete_model
 from spectragrid.train.augment import Augment, laplace_from_uniform, shift_along_length
 
 CHANNELS = ["277", "380", "425"]
 B, C, L = 4000, 3, 64
+
+
+def complete(**config) -> dict:
+    """Transform settings as the workflow hands them over: the schema's defaults filled in."""
+    return complete_model({"arch": "cnn", "transforms": config})["transforms"]
+
+
+DA = complete(da=True)["da"]
+NEW_FLUORIMETER = complete(new_fluorimeter=True)["new_fluorimeter"]
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -99,7 +109,7 @@ def test_tabular_factor_and_spectra_untouched_by_it():
 
 
 def test_full_da_is_reproducible_and_never_in_place():
-    augment = Augment({"da": True}, CHANNELS)
+    augment = Augment(complete(da=True), CHANNELS)
     spectra = torch.rand(64, C, L, generator=gen(9)) + 0.5
     tabular = torch.rand(64, 2, generator=gen(10))
     before = (spectra.clone(), tabular.clone())
@@ -114,7 +124,7 @@ def test_full_da_is_reproducible_and_never_in_place():
 
 
 def test_empty_tabular_passes_through():
-    spectra, tabular = Augment({"da": True}, CHANNELS)(
+    spectra, tabular = Augment(complete(da=True), CHANNELS)(
         torch.ones(8, C, L), torch.zeros(8, 0), gen()
     )
     assert tabular.shape == (8, 0)
@@ -125,7 +135,7 @@ def test_new_fluorimeter_zeroes_the_first_points_of_listed_channels():
     channels = ["277", "lspr", "380", "425"]
     length = 200
     n = 2000
-    augment = Augment({"new_fluorimeter": True}, channels)
+    augment = Augment(complete(new_fluorimeter=True), channels)
     out, _ = augment(torch.ones(n, 4, length), torch.zeros(n, 0), gen(3))
     hit = out[:, 0, 0] == 0
     assert hit.float().mean().item() == pytest.approx(0.5, abs=4 * math.sqrt(0.25 / n))
@@ -143,7 +153,7 @@ def test_new_fluorimeter_probability_and_yaml_int_channel_keys():
     assert torch.equal(out[:, 0, :10], torch.zeros(50, 10))
     assert torch.equal(out[:, 0, 10:], torch.ones(50, 10))
     assert torch.equal(out[:, 1], torch.ones(50, 20))
-    never = Augment({"new_fluorimeter": {"p": 0.0}}, CHANNELS)
+    never = Augment({"new_fluorimeter": {**NEW_FLUORIMETER, "p": 0.0}}, CHANNELS)
     out, _ = never(torch.ones(50, 3, 200), torch.zeros(50, 0), gen())
     assert torch.equal(out, torch.ones(50, 3, 200))
 
@@ -151,15 +161,17 @@ def test_new_fluorimeter_probability_and_yaml_int_channel_keys():
 def test_names_follow_application_order():
     assert Augment({}, CHANNELS).names == ()
     assert Augment(None, CHANNELS).names == ()
-    assert Augment({"da": True, "new_fluorimeter": False}, CHANNELS).names == ("da",)
-    both = Augment({"new_fluorimeter": {"p": 0.2}, "da": {"gain_sd": 0.2}}, CHANNELS)
+    assert Augment(complete(da=True, new_fluorimeter=False), CHANNELS).names == ("da",)
+    both = Augment(
+        {"new_fluorimeter": {**NEW_FLUORIMETER, "p": 0.2}, "da": {**DA, "gain_sd": 0.2}}, CHANNELS
+    )
     assert both.names == ("da", "new_fluorimeter")
     assert both.da is not None and both.da.gain_sd == 0.2 and both.da.shift_scale == 1.5
 
 
 def test_no_transform_returns_the_batch_itself():
     spectra, tabular = torch.ones(4, C, L), torch.ones(4, 1)
-    out = Augment({"da": False}, CHANNELS)(spectra, tabular, gen())
+    out = Augment(complete(da=False), CHANNELS)(spectra, tabular, gen())
     assert out[0] is spectra and out[1] is tabular
 
 
@@ -168,10 +180,13 @@ def test_no_transform_returns_the_batch_itself():
     [
         ({"flip": True}, "'flip'; allowed: da, new_fluorimeter"),
         ({"da": {"gain": 0.1}}, "'gain'; allowed: gain_sd, shift_scale, noise_sd, tabular_sd"),
-        ({"da": {"gain_sd": -1}}, "gain_sd: must be >= 0"),
-        ({"new_fluorimeter": {"p": 1.5}}, "p: must be in [0, 1]"),
-        ({"new_fluorimeter": {"points": {"277": -1}}}, "integer >= 0"),
-        ({"da": "yes"}, "expected true, false or a mapping"),
+        ({"da": {**DA, "gain_sd": -1}}, "gain_sd: must be >= 0"),
+        ({"new_fluorimeter": {**NEW_FLUORIMETER, "p": 1.5}}, "p: must be in [0, 1]"),
+        ({"new_fluorimeter": {"p": 0.5, "points": {"277": -1}}}, "integer >= 0"),
+        ({"da": "yes"}, "expected false or the mapping of its settings"),
+        # the defaults live in the schema alone: settings come complete
+        ({"da": True}, "complete_model expands `true`"),
+        ({"da": {"gain_sd": 0.2}}, "augment.da: missing shift_scale, noise_sd, tabular_sd"),
     ],
 )
 def test_bad_config_is_rejected_with_the_key(config, fragment):
@@ -181,4 +196,4 @@ def test_bad_config_is_rejected_with_the_key(config, fragment):
 
 def test_channel_count_mismatch_is_rejected():
     with pytest.raises(ValueError, match="3 channels"):
-        Augment({"da": True}, ["277", "380"])(torch.ones(2, 3, 8), torch.zeros(2, 0), gen())
+        Augment(complete(da=True), ["277", "380"])(torch.ones(2, 3, 8), torch.zeros(2, 0), gen())

@@ -5,9 +5,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from spectragrid.train.batches import Arrays
 from spectragrid.train.export import ExportError, check_parity, export_onnx
 from spectragrid.train.models import build_model
-from spectragrid.train.training import Arrays, predict_proba
+from spectragrid.train.predict import predict_proba
 
 
 @pytest.mark.parametrize("n_tabular", [0, 2])

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -6,9 +7,16 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch.nn import functional as F
 
+from spectragrid.core.config import complete_model
 from spectragrid.train.losses import build_loss, class_weights, draw_mixup, mixup
+from spectragrid.train.settings import TrainSettings
 
 COUNTS = np.array([6, 3, 1])
+
+
+def settings(config: dict) -> TrainSettings:
+    """Complete settings: the schema's defaults and `config`."""
+    return TrainSettings.from_config(complete_model({"arch": "cnn", "train": config})["train"])
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -33,7 +41,7 @@ def test_label_smoothing_matches_a_hand_computation():
             target = 1 - eps + eps / c if k == label else eps / c
             expected -= target * (z - norm)
     expected /= len(labels)
-    loss = build_loss({"eps": eps}, COUNTS)(torch.tensor(logits), torch.tensor(labels))
+    loss = build_loss(settings({"eps": eps}), COUNTS)(torch.tensor(logits), torch.tensor(labels))
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     # PyTorch's label_smoothing puts the same 1 - eps + eps / C on the true class.
     reference = F.cross_entropy(torch.tensor(logits), torch.tensor(labels), label_smoothing=eps)
@@ -46,7 +54,7 @@ def test_balanced_weights_are_sklearns():
     assert float((weights * COUNTS).sum()) == pytest.approx(COUNTS.sum())
     y = np.repeat(np.arange(3), COUNTS)
     assert weights == pytest.approx(compute_class_weight("balanced", classes=np.arange(3), y=y))
-    loss = build_loss({"class_weights": "balanced"}, COUNTS)
+    loss = build_loss(settings({"class_weights": "balanced"}), COUNTS)
     assert loss.weight is not None
     assert loss.weight.tolist() == pytest.approx(weights.tolist())
 
@@ -63,9 +71,8 @@ def test_absent_class_gets_weight_one_and_the_sum_still_holds():
 
 def test_explicit_and_absent_weights():
     assert class_weights("none", COUNTS) is None
-    assert class_weights(None, COUNTS) is None
     assert class_weights([1, 2, 0.5], COUNTS).tolist() == [1.0, 2.0, 0.5]
-    assert build_loss({}, COUNTS).weight is None
+    assert build_loss(settings({}), COUNTS).weight is None
 
 
 @pytest.mark.parametrize(
@@ -80,18 +87,21 @@ def test_explicit_and_absent_weights():
     ],
 )
 def test_bad_loss_config_is_rejected(config, fragment):
+    """Settings made in code, past the schema's checks, are still checked where used;
+    a list of class weights of the wrong length passes the schema, which cannot know C."""
+    bad = dataclasses.replace(settings({}), **config)
     with pytest.raises(ValueError, match=fragment):
-        build_loss(config, COUNTS)
+        build_loss(bad, COUNTS)
 
 
 def test_gamma_zero_is_cross_entropy_with_weights_and_smoothing():
     logits, labels = random_batch()
     eps = 0.1
-    plain = build_loss({"eps": eps, "focal_gamma": 0}, COUNTS)(logits, labels)
+    plain = build_loss(settings({"eps": eps, "focal_gamma": 0}), COUNTS)(logits, labels)
     assert plain.item() == pytest.approx(
         F.cross_entropy(logits, labels, label_smoothing=eps).item(), rel=1e-6
     )
-    weighted = build_loss({"eps": eps, "class_weights": "balanced"}, COUNTS)
+    weighted = build_loss(settings({"eps": eps, "class_weights": "balanced"}), COUNTS)
     w = torch.tensor(class_weights("balanced", COUNTS), dtype=torch.float32)
     onehot = F.one_hot(labels, 3).float()
     # PyTorch's probability-target form: -sum_c w_c q_c log p_c averaged over B.
@@ -101,7 +111,9 @@ def test_gamma_zero_is_cross_entropy_with_weights_and_smoothing():
 
 def test_index_and_one_hot_targets_give_the_same_loss():
     logits, labels = random_batch()
-    loss = build_loss({"eps": 0.2, "class_weights": "balanced", "focal_gamma": 2.0}, COUNTS)
+    loss = build_loss(
+        settings({"eps": 0.2, "class_weights": "balanced", "focal_gamma": 2.0}), COUNTS
+    )
     by_index = loss(logits, labels)
     by_row = loss(logits, F.one_hot(labels, 3).float())
     assert by_index.item() == pytest.approx(by_row.item(), rel=1e-6)
@@ -110,7 +122,9 @@ def test_index_and_one_hot_targets_give_the_same_loss():
 def test_focal_matches_a_hand_computation_with_class_weights():
     logits, labels = random_batch(n=8)
     gamma, weights = 2.0, [1.0, 2.0, 3.0]
-    loss = build_loss({"focal_gamma": gamma, "class_weights": weights}, COUNTS)(logits, labels)
+    loss = build_loss(settings({"focal_gamma": gamma, "class_weights": weights}), COUNTS)(
+        logits, labels
+    )
     p = torch.softmax(logits.double(), dim=1)
     expected = 0.0
     for i, y in enumerate(labels.tolist()):
@@ -120,8 +134,8 @@ def test_focal_matches_a_hand_computation_with_class_weights():
 
 
 def test_focal_down_weights_easy_examples():
-    focal = build_loss({"focal_gamma": 2.0}, COUNTS)
-    ce = build_loss({}, COUNTS)
+    focal = build_loss(settings({"focal_gamma": 2.0}), COUNTS)
+    ce = build_loss(settings({}), COUNTS)
     easy = torch.tensor([[4.0, 0.0, 0.0]])  # p_t about 0.96
     hard = torch.tensor([[0.0, 2.0, 0.0]])  # p_t about 0.11
     target = torch.tensor([0])
@@ -136,7 +150,9 @@ def test_focal_down_weights_easy_examples():
 
 def test_focal_gradients_stay_finite_on_confident_logits():
     logits = torch.tensor([[60.0, -60.0, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)
-    loss = build_loss({"focal_gamma": 0.5, "eps": 0.1}, COUNTS)(logits, torch.tensor([0, 1]))
+    loss = build_loss(settings({"focal_gamma": 0.5, "eps": 0.1}), COUNTS)(
+        logits, torch.tensor([0, 1])
+    )
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
 
@@ -163,7 +179,7 @@ def test_mixup_is_the_exact_convex_combination_with_the_drawn_lambda():
 
     # Cross-entropy is linear in the target: the mixed loss mixes the two losses.
     logits = torch.randn(16, 4, generator=gen(6))
-    loss = build_loss({}, np.ones(4))
+    loss = build_loss(settings({}), np.ones(4))
     per_pair = lam * loss(logits, labels) + (1 - lam) * loss(logits, labels[partner])
     assert loss(logits, soft).item() == pytest.approx(per_pair.item(), rel=1e-5)
 

@@ -1,5 +1,6 @@
 """The C kernels compute what the layers they replace compute (conv -> max-pool -> ReLU over
-the raw spectra; max-pool -> ReLU later on), and step aside wherever they do not apply."""
+the raw spectra; max-pool -> ReLU later on), step aside wherever they do not apply, and
+training takes the same numbers with them or without them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from spectragrid.train import native
+from spectragrid.core.config import complete_model
 from spectragrid.train.architectures.planar import (
     PlanarBatchNorm1d,
     PlanarConv1d,
@@ -17,7 +18,7 @@ from spectragrid.train.architectures.planar import (
     PlanarSequential,
 )
 from spectragrid.train.models import build_model
-from spectragrid.train.native import first_stage, pool_relu
+from spectragrid.train.native import KernelPaths, build, first_stage, pool_relu
 
 
 @pytest.fixture(autouse=True)
@@ -26,14 +27,14 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("SPECTRAGRID_CACHE", str(tmp_path_factory.getbasetemp() / "native-cache"))
     monkeypatch.delenv("SPECTRAGRID_NATIVE", raising=False)
     monkeypatch.delenv("CC", raising=False)
-    native.load.cache_clear()
+    build.load.cache_clear()
     yield
-    native.load.cache_clear()
+    build.load.cache_clear()
 
 
 @pytest.fixture
 def kernel():
-    if native.load("first_stage") is None or native.load("pool_relu") is None:
+    if build.load("first_stage") is None or build.load("pool_relu") is None:
         pytest.skip("no working C compiler on this machine: the kernel is off by design")
 
 
@@ -122,26 +123,108 @@ def test_bf16_output_is_the_float32_result_rounded_and_gradients_match(kernel):
     torch.testing.assert_close(b16, b32, rtol=1e-6, atol=1e-6)
 
 
-def test_bf16_kernel_is_at_least_as_close_to_float32_as_the_bf16_layers(kernel):
-    model = build_model(
-        "cnn", {"widths": [16, 32, 64], "kernel": 7, "head_hidden": 64, "dropout": 0.0},
-        3, 446, 2, 2,
-    )  # fmt: skip
-    x, tabular = torch.rand(32, 3, 446), torch.rand(32, 2)
+def demo_cnn() -> torch.nn.Module:
+    """The default study's CNN at the demo's shape: 3 channels of 446 points, 2 tabular."""
+    torch.manual_seed(0)
+    params = complete_model({"arch": "cnn"})["params"]
+    return build_model("cnn", params, 3, 446, 2, 2)
 
-    def first_layer_grad(*, native_on: bool, bf16: bool) -> torch.Tensor:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("SPECTRAGRID_NATIVE", "1" if native_on else "0")
-            model.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x, tabular)
-            logits.float().sum().backward()
-        return model.trunk[0].weight.grad.clone()
 
-    exact = first_layer_grad(native_on=False, bf16=False)
-    ours = (first_layer_grad(native_on=True, bf16=True) - exact).norm() / exact.norm()
-    theirs = (first_layer_grad(native_on=False, bf16=True) - exact).norm() / exact.norm()
-    assert ours <= theirs * 1.05, (float(ours), float(theirs))
+def demo_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    spectra = torch.rand(64, 3, 446, generator=g) * 5000
+    return spectra, torch.rand(64, 2, generator=g), torch.randint(0, 2, (64,), generator=g)
+
+
+def bf16_first_stage(layers, planar):
+    """The first stage's layers as autocast would run them: the convolution in bf16."""
+    for layer in layers:
+        planar = layer(planar)
+    return planar
+
+
+def sgd_steps(native_on: bool, steps: int = 3, stage=None):
+    """The losses of `steps` SGD steps of the demo CNN under bf16 autocast, the
+    parameters after the first, and the kernel paths taken.
+
+    SGD, because Adam divides each step by the gradient's running scale: a
+    weight whose gradient is near zero then moves by a whole learning rate on
+    a rounding-level difference. Parameters are compared after one step: from
+    the second on, the later layers' bf16 roundings turn any float32-level
+    difference (another thread count does it too) into bf16-level ones.
+    """
+    model = demo_cnn()
+    spectra, tabular, labels = demo_batch()
+    model.fit_scaling(spectra.numpy(), tabular.numpy())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    losses, first, paths = [], None, KernelPaths()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPECTRAGRID_NATIVE", "1" if native_on else "0")
+        if stage is not None:
+            patch.setattr(first_stage, "float32_stage", stage)
+        torch.manual_seed(2)  # the same dropout masks in every run
+        with paths.recording():
+            for _ in range(steps):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    logits = model(spectra, tabular)
+                loss = nn.functional.cross_entropy(logits.float(), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                if first is None:
+                    first = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return torch.tensor(losses, dtype=torch.float64), first, paths.describe()
+
+
+def test_training_takes_the_same_numbers_with_and_without_the_kernels(kernel):
+    ours_loss, ours_weights, ours_paths = sgd_steps(native_on=True)
+    theirs_loss, theirs_weights, theirs_paths = sgd_steps(native_on=False)
+    assert ours_paths == {"first_stage": "c kernel", "pool_relu": "c kernel"}
+    assert theirs_paths == {"first_stage": "torch layers", "pool_relu": "torch layers"}
+    # the losses within float32 rounding, the stepped weights within a few parts in 10^5
+    # (the later layers round a few values the other way in bf16)
+    torch.testing.assert_close(ours_loss, theirs_loss, rtol=2e-6, atol=0)
+    torch.testing.assert_close(ours_weights, theirs_weights, rtol=1e-5, atol=2e-6)
+    # the tolerances tell the numerics apart: a bf16 first stage misses them by far
+    bf16_loss, bf16_weights, _ = sgd_steps(native_on=False, stage=bf16_first_stage)
+    assert not torch.allclose(ours_loss, bf16_loss, rtol=2e-6, atol=0)
+    gap = (ours_weights - theirs_weights).abs().max()
+    assert (ours_weights - bf16_weights).abs().max() > 10 * gap
+
+
+def test_kernel_and_float32_layers_differ_by_rare_bf16_roundings(kernel):
+    conv, pool = PlanarConv1d(3, 16, 7, padding=3), PlanarMaxPool1d(4)
+    x = torch.rand(64, 3, 446) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = first_stage.first_stage(conv, pool, x).detach()
+        theirs = first_stage.float32_stage([conv, pool, nn.ReLU()], x.unsqueeze(2))
+        bf16 = bf16_first_stage([conv, pool, nn.ReLU()], x.unsqueeze(2))
+    assert ours.dtype == theirs.dtype == torch.bfloat16
+    differ = ours.float() != theirs.float()
+    # a float32 result within rounding of a bf16 tie rounds either way: a few in 10^5
+    assert differ.float().mean() < 1e-3
+    ulp = ours.float().abs() * 2.0**-7
+    assert ((ours.float() - theirs.float()).abs() <= ulp).all()
+    assert (bf16.float() != ours.float()).float().mean() > 0.1
+
+
+def test_evaluation_runs_a_first_stage_of_the_kernels_form_in_float32():
+    """As training does, kernel or not: a model is validated with the numerics it trains with."""
+    model = demo_cnn().eval()
+    spectra, tabular, _ = demo_batch()
+    model.fit_scaling(spectra.numpy(), tabular.numpy())
+    seen = []
+    model.trunk[3].register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(spectra, tabular)
+        scaled = model.spectra_scale(spectra).unsqueeze(2)
+    with torch.no_grad():
+        expected = model.trunk[2](model.trunk[1](model.trunk[0](scaled)))
+    assert seen[0].dtype == torch.bfloat16
+    assert torch.equal(
+        seen[0], expected.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    )
 
 
 def test_ties_and_nan_follow_torch(kernel):
@@ -200,13 +283,13 @@ def test_evaluation_export_and_input_gradients_take_the_layers(kernel, monkeypat
 
 def test_the_library_is_built_once_and_reused(kernel, tmp_path, monkeypatch):
     monkeypatch.setenv("SPECTRAGRID_CACHE", str(tmp_path))
-    native.load.cache_clear()
-    assert native.load("first_stage") is not None
+    build.load.cache_clear()
+    assert build.load("first_stage") is not None
     built = list((tmp_path / "native").iterdir())
     assert len(built) == 1 and built[0].name.startswith("first_stage-")
     stamp = built[0].stat().st_mtime_ns
-    native.load.cache_clear()
-    assert native.load("first_stage") is not None
+    build.load.cache_clear()
+    assert build.load("first_stage") is not None
     assert [p.stat().st_mtime_ns for p in (tmp_path / "native").iterdir()] == [stamp]
 
 
@@ -216,7 +299,7 @@ def test_without_a_working_compiler_training_falls_back_with_one_warning(
 ):
     monkeypatch.setenv("SPECTRAGRID_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", compiler)
-    native.load.cache_clear()
+    build.load.cache_clear()
     trunk = stage(3, 16, 7, 4)
     x, grad = torch.randn(4, 3, 64), torch.randn(4, 16 * 16)
     with pytest.warns(RuntimeWarning, match="PyTorch's operators are used instead"):
@@ -313,3 +396,37 @@ def test_a_vgg_trains_the_same_with_and_without_the_kernels(kernel):
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     for name, value in their_grads.items():
         torch.testing.assert_close(our_grads[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_kernel_paths_note_training_calls_only_and_survive_a_save():
+    """What a model card reports: per kernel, the path its training calls took."""
+    narrow = build_model("cnn", {"widths": [8, 16], "kernel": 3, "pool": 2}, 3, 32, 0, 2)
+    x, tabular = torch.rand(4, 3, 32), torch.zeros(4, 0)
+    paths = KernelPaths()
+    with paths.recording():
+        narrow.eval()
+        narrow(x, tabular)  # evaluation takes no kernel and notes nothing
+        assert paths.describe() == {"first_stage": "not applicable", "pool_relu": "not applicable"}
+        narrow.train()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SPECTRAGRID_NATIVE", "0")
+            narrow(x, tabular).sum().backward()
+    narrow(x, tabular)  # outside the recording: not noted
+    # 8 output channels are no first stage of the kernel's form
+    assert paths.describe() == {"first_stage": "not applicable", "pool_relu": "torch layers"}
+    restored = KernelPaths()
+    restored.load_state_dict(paths.state_dict())
+    assert restored.describe() == paths.describe()
+
+
+def test_a_run_that_took_both_paths_says_so(kernel):
+    model = demo_cnn()
+    spectra, tabular, _ = demo_batch()
+    paths = KernelPaths()
+    with paths.recording():
+        for native_on in ("1", "0"):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("SPECTRAGRID_NATIVE", native_on)
+                model(spectra, tabular).sum().backward()
+    both = "c kernel and torch layers"
+    assert paths.describe() == {"first_stage": both, "pool_relu": both}

@@ -15,7 +15,8 @@ The layers subclass their 1-D counterparts, so parameters, buffers and
 checkpoint keys are exactly those of nn.Conv1d, nn.BatchNorm1d and
 nn.MaxPool1d, and the FLOP counter and ONNX export see the same modules.
 `PlanarSequential` is the boundary: it takes (B, C, L), runs its layers on the
-planar view and returns the flattened features.
+planar view (through `spectragrid.train.native.run_planar`, which takes the C
+kernels where they apply) and returns the flattened features.
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def to_planar(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, L) -> (B, C, 1, L), channel axis innermost in memory."""
-    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+from spectragrid.train.native import run_planar
 
 
 class PlanarConv1d(nn.Conv1d):
@@ -77,26 +75,10 @@ class PlanarSequential(nn.Sequential):
     """Layers run on the planar view of (B, C, L); returns the features flattened (B, F).
 
     The features come out in the order of (B, C, L).flatten(1): channel-major.
-    In training, a first conv -> max-pool -> ReLU stage and each later
-    max-pool -> ReLU pair run as C kernels where they apply
-    (architectures/first_stage.py, architectures/pool_relu.py).
+    A first conv -> max-pool -> ReLU stage and each later max-pool -> ReLU
+    pair run as C kernels in training where they apply; a first stage of the
+    kernel's form computes in float32 wherever it runs (spectragrid.train.native).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from spectragrid.train.native import first_stage, pool_relu
-
-        layers = list(self)
-        i = 0
-        if first_stage.fusable(layers) and first_stage.applies(layers[0], x):
-            h = first_stage.first_stage(layers[0], layers[1], x)
-            i = 3
-        else:
-            h = to_planar(x)
-        while i < len(layers):
-            if pool_relu.fusable(layers, i) and pool_relu.applies(layers[i], h):
-                h = pool_relu.pool_relu(layers[i], h)
-                i += 2
-            else:
-                h = layers[i](h)
-                i += 1
-        return h.flatten(1)
+        return run_planar(self, x).flatten(1)

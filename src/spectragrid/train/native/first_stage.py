@@ -1,4 +1,5 @@
-"""The first conv -> max-pool -> ReLU stage of a planar trunk, as one C kernel in training.
+"""The first conv -> max-pool -> ReLU stage of a planar trunk: one C kernel in training,
+and the same numerics wherever the kernel does not run.
 
 The first convolution of a spectral CNN sees a handful of channels over the
 full length: few FLOPs, but at the demo's size (3 channels, 446 points, batch
@@ -10,13 +11,18 @@ in one pass and keeps one byte per pooled output for the backward pass.
 Measured on 2 threads, forward + backward of the stage: 0.36-0.43 ms against
 0.74-0.80 ms for the three PyTorch operators.
 
-It is used only where it computes what the layers compute: in training with
-gradients on, on CPU float32 input that needs no gradient, for a zero-padded
-"same" convolution with stride and dilation 1 and output channels in multiples
-of 16, a max-pool whose stride is its kernel, then ReLU; and never while torch
-traces the model for ONNX. Anywhere else (evaluation, export, GPUs, other
-shapes, no compiler) the layers run as they are. Its arithmetic is float32, so
-under bf16 autocast it is more exact than the bf16 convolution it replaces.
+A stage has the kernel's form when it is a zero-padded "same" convolution
+with stride and dilation 1 and output channels in multiples of 16, a max-pool
+whose stride is its kernel, then ReLU. The kernel runs it in training with
+gradients on, on CPU float32 input that needs no gradient, and never while
+torch traces the model for ONNX. Its arithmetic is float32, and under bf16
+autocast it rounds its output to bf16. Everywhere else (evaluation, export,
+GPUs, no compiler, SPECTRAGRID_NATIVE=0) a stage of that form runs as the
+layers with autocast off, in float32, its output cast to the autocast dtype
+(`float32_stage`): the kernel and the layers then differ by float32 rounding
+alone, so a config trains with the same computation with or without a C
+compiler. (Over many steps such rounding differences still grow, through the
+bf16 layers after the stage, as those of another thread count do.)
 """
 
 from __future__ import annotations
@@ -26,9 +32,8 @@ import ctypes
 import torch
 from torch import nn
 
-from spectragrid.train import native
-from spectragrid.train.architectures.planar import PlanarConv1d, PlanarMaxPool1d
-from spectragrid.train.native import pool_relu
+import spectragrid.train.native.pool_relu as pool_relu
+from spectragrid.train.native.build import enabled, load
 
 BLOCK = 16  # the kernel's vector block of output channels (V in first_stage.c)
 _ARGS_FORWARD = [ctypes.c_void_p] * 5 + [ctypes.c_int] + [ctypes.c_int64] * 7 + [ctypes.c_int]
@@ -42,7 +47,7 @@ _ARGS_BACKWARD = (
 
 
 def _kernel() -> ctypes.CDLL | None:
-    lib = native.load("first_stage")
+    lib = load("first_stage")
     if lib is not None and lib.first_stage_forward.argtypes is None:
         lib.first_stage_forward.argtypes = _ARGS_FORWARD
         lib.first_stage_forward.restype = ctypes.c_int
@@ -110,11 +115,11 @@ class _FirstStage(torch.autograd.Function):
 
 
 def fusable(layers: list[nn.Module]) -> bool:
-    """Whether the first three layers are a conv, max-pool, ReLU stage the kernel computes."""
+    """Whether the first three layers are a conv, max-pool, ReLU stage of the kernel's form."""
     if len(layers) < 3 or not pool_relu.fusable(layers, 1):
         return False
     conv = layers[0]
-    if not isinstance(conv, PlanarConv1d):
+    if not isinstance(conv, nn.Conv1d):
         return False
     k = conv.kernel_size[0]
     return (
@@ -132,7 +137,7 @@ def applies(conv: nn.Module, x: torch.Tensor) -> bool:
     """Whether this call may take the kernel: training with gradients, float32 CPU
     input that needs no gradient, float32 CPU weights, no ONNX tracing, and
     autocast either off or bf16."""
-    if not (conv.training and torch.is_grad_enabled() and native.enabled()):
+    if not (conv.training and torch.is_grad_enabled() and enabled()):
         return False
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
         return False
@@ -146,7 +151,7 @@ def applies(conv: nn.Module, x: torch.Tensor) -> bool:
     return _kernel() is not None
 
 
-def first_stage(conv: PlanarConv1d, pool: PlanarMaxPool1d, x: torch.Tensor) -> torch.Tensor:
+def first_stage(conv: nn.Conv1d, pool: nn.MaxPool1d, x: torch.Tensor) -> torch.Tensor:
     """relu(pool(conv(x))) for (B, C, L) input, as (B, C_out, 1, L // pool) channels-last."""
     if x.shape[2] < pool.kernel_size:
         raise ValueError(
@@ -154,3 +159,23 @@ def first_stage(conv: PlanarConv1d, pool: PlanarMaxPool1d, x: torch.Tensor) -> t
         )
     bf16 = torch.is_autocast_enabled("cpu")
     return _FirstStage.apply(x, conv.weight, conv.bias, pool.kernel_size, bf16)
+
+
+def float32_stage(layers: list[nn.Module], planar: torch.Tensor) -> torch.Tensor:
+    """The stage's layers on planar input, computed as the kernel computes them.
+
+    Under autocast the convolution would otherwise run in the autocast dtype:
+    a model trained with the kernel and one trained without it (no compiler,
+    SPECTRAGRID_NATIVE=0, a GPU) would differ by more than rounding, and a
+    model would be validated with other numerics than it was trained with.
+    """
+    device = planar.device.type
+    if not torch.is_autocast_enabled(device):
+        for layer in layers:
+            planar = layer(planar)
+        return planar
+    dtype = torch.get_autocast_dtype(device)
+    with torch.autocast(device, enabled=False):
+        for layer in layers:
+            planar = layer(planar)
+    return planar.to(dtype)

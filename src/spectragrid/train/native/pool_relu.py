@@ -20,15 +20,14 @@ import ctypes
 import torch
 from torch import nn
 
-from spectragrid.train import native
-from spectragrid.train.architectures.planar import PlanarMaxPool1d
+from spectragrid.train.native.build import enabled, load
 
 _ARGS_FORWARD = [ctypes.c_void_p] * 3 + [ctypes.c_int] + [ctypes.c_int64] * 5 + [ctypes.c_int]
 _ARGS_BACKWARD = [ctypes.c_void_p] * 4 + [ctypes.c_int] + [ctypes.c_int64] * 5 + [ctypes.c_int]
 
 
 def _kernel() -> ctypes.CDLL | None:
-    lib = native.load("pool_relu")
+    lib = load("pool_relu")
     if lib is not None and lib.pool_relu_forward.argtypes is None:
         lib.pool_relu_forward.argtypes = _ARGS_FORWARD
         lib.pool_relu_forward.restype = None
@@ -73,7 +72,7 @@ class _PoolReLU(torch.autograd.Function):
 def window_pool(pool: nn.Module) -> bool:
     """Whether `pool` is a max-pool over whole, non-overlapping windows of at most
     255 points (a one-byte index), the only kind the kernels compute."""
-    if not isinstance(pool, PlanarMaxPool1d) or not isinstance(pool.kernel_size, int):
+    if not isinstance(pool, nn.MaxPool1d) or not isinstance(pool.kernel_size, int):
         return False
     stride = pool.stride if pool.stride is not None else pool.kernel_size
     return (
@@ -94,7 +93,7 @@ def applies(pool: nn.Module, x: torch.Tensor) -> bool:
     """Whether this call may take the kernel: training with gradients, no ONNX
     tracing, a CPU float32 or bfloat16 planar channels-last input at least one
     window long."""
-    if not (pool.training and torch.is_grad_enabled() and native.enabled()):
+    if not (pool.training and torch.is_grad_enabled() and enabled()):
         return False
     if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
         return False
@@ -107,6 +106,6 @@ def applies(pool: nn.Module, x: torch.Tensor) -> bool:
     return _kernel() is not None
 
 
-def pool_relu(pool: PlanarMaxPool1d, x: torch.Tensor) -> torch.Tensor:
+def pool_relu(pool: nn.MaxPool1d, x: torch.Tensor) -> torch.Tensor:
     """relu(pool(x)) for planar (B, C, 1, L) channels-last input."""
     return _PoolReLU.apply(x, pool.kernel_size)
