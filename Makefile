@@ -21,7 +21,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow benchmarks
 	$(BIN)/ruff format --check src tests workflow benchmarks
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 install: $(VENV)/.installed

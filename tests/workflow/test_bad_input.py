@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import Workdir, tiny_config
+from tiny_study import Workdir, tiny_config
 
+from spectragrid.core import layout
 from spectragrid.data.demo import generate_demo
 from spectragrid.data.unpickle import load_pickle_dataframe
 
@@ -97,16 +98,18 @@ def test_bad_raw_data_fails_ingest_naming_file_and_column(
     before = hashlib.sha256(raw.read_bytes()).hexdigest()
     work.write_config(_user_config([f"raw/{file_name}"]))
 
-    proc = work.snakemake("results/mine/clean.parquet", check=False)
+    proc = work.snakemake(layout.clean_file("mine"), check=False)
 
     assert proc.returncode != 0
     assert "Error in rule ingest" in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("spectragrid: ")]
     assert line.startswith(("spectragrid: RawDataError: ", "spectragrid: UnsafePickleError: "))
     assert expected in line
-    assert expected in (work.path / "results" / "logs" / "mine" / "ingest.log").read_text()
+    assert expected in (work.path / layout.log_file("mine", "ingest")).read_text()
     # nothing that looks like an output, complete or not
-    leftovers = sorted(p.name for p in (work.path / "results" / "mine").glob("*"))
+    leftovers = sorted(
+        p.name for p in (work.path / layout.DATASET_DIR.format(dataset="mine")).glob("*")
+    )
     assert leftovers == []
     assert hashlib.sha256(raw.read_bytes()).hexdigest() == before
     assert not marker.exists()
@@ -135,5 +138,5 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
     assert "splits.k: 2 is less than the minimum of 3" in said
     assert "models.cnn.train: unknown key 'epoch' (did you mean 'epochs'?)" in said
     # not even the demo data were generated
-    assert not (work.path / "results").exists()
+    assert not (work.path / layout.RESULTS).exists()
     assert not (work.path / "resources").exists()

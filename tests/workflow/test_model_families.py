@@ -3,7 +3,9 @@
 import json
 
 import pytest
-from conftest import Workdir, tiny_config
+from tiny_study import Workdir, tiny_config
+
+from spectragrid.core import layout
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +35,15 @@ def test_every_family_trains_and_exports(tmp_path):
     config["label_issues"] = {"enabled": False}
     work = Workdir(tmp_path)
     work.write_config(config)
-    cell = "results/demo/cells/raw/OVA_OK/all/{}/s0/f0of3/metrics.json"
-    work.snakemake(*[cell.format(name) for name in FAMILIES])
+    targets = {name: work.cell(name) / layout.CELL_FILES["metrics"] for name in FAMILIES}
+    work.snakemake(*[str(path.relative_to(work.path)) for path in targets.values()])
     for name in FAMILIES:
-        metrics = json.loads((tmp_path / cell.format(name)).read_text())
+        metrics = json.loads(targets[name].read_text())
         parity = metrics["onnx_parity"]
         assert parity["n"] == metrics["n_test"] > 0, name
         assert parity["max_abs_diff"] <= 1e-4, name
         assert parity["argmax_agree"] == 1.0, name
         assert metrics["display_name"].startswith(f"{name} y=['OVA', 'OK']"), name
         assert "t=('da',)" in metrics["display_name"], name
-        card = json.loads((tmp_path / cell.format(name)).with_name("card.json").read_text())
+        card = json.loads((targets[name].parent / layout.CELL_FILES["card"]).read_text())
         assert card["parameters"] > 0 and card["flops_per_sample"] > 0

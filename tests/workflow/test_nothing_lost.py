@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_config
+from tiny_study import tiny_config
 
+from spectragrid.core import layout
 from spectragrid.data.cleaning import REASONS
 from spectragrid.data.demo import generate_demo
 from spectragrid.data.unpickle import load_pickle_dataframe
@@ -28,7 +29,7 @@ def _sha(path: Path) -> str:
 
 
 def _report(study) -> dict:
-    return json.loads((study.path / "results" / "demo" / "cleaning_report.json").read_text())
+    return json.loads((study.path / layout.cleaning_report("demo")).read_text())
 
 
 def test_raw_files_are_byte_identical_after_a_full_run(finished_tiny_study, tmp_path: Path):
@@ -47,10 +48,12 @@ def test_raw_files_are_byte_identical_after_a_full_run(finished_tiny_study, tmp_
 
 
 def test_every_input_row_is_kept_or_dropped_for_one_reason_per_file(finished_tiny_study):
-    results = finished_tiny_study.path / "results" / "demo"
+    results = finished_tiny_study.path / layout.DATASET_DIR.format(dataset="demo")
     report = _report(finished_tiny_study)
     dropped = pd.read_csv(results / "dropped.csv", dtype={"sample_id": str}, keep_default_na=False)
-    kept = pd.read_parquet(results / "clean.parquet", columns=["source_file", "source_row"])
+    kept = pd.read_parquet(
+        finished_tiny_study.path / layout.clean_file("demo"), columns=["source_file", "source_row"]
+    )
     raw_dir = finished_tiny_study.path / "resources" / "demo" / "raw"
     assert len(report["files"]) == 2
     for entry in report["files"]:
@@ -72,11 +75,12 @@ def test_every_input_row_is_kept_or_dropped_for_one_reason_per_file(finished_tin
 
 
 def test_the_summary_states_each_cells_samples_and_they_match_the_folds(finished_tiny_study):
-    results = finished_tiny_study.path / "results"
-    summary = pd.read_csv(results / "summary.csv")
-    folds = pd.read_parquet(results / "demo" / "splits" / "s0_k3.parquet")
+    summary = pd.read_csv(finished_tiny_study.path / layout.SUMMARY_CSV)
+    folds = pd.read_parquet(finished_tiny_study.path / layout.folds_file("demo", 0, 3))
     issues = pd.read_csv(
-        results / "demo" / "label_issues" / "OVA_OK" / "all" / "s0" / "k3" / "issues.csv",
+        finished_tiny_study.path
+        / layout.issues_dir("demo", "OVA_OK", "all", 0, 3)
+        / layout.ISSUES_FILES["issues"],
         dtype={"sample_id": str},
     )
     flagged = folds["sample_id"].isin(issues["sample_id"])
@@ -99,8 +103,8 @@ def test_the_summary_states_each_cells_samples_and_they_match_the_folds(finished
 
 
 def test_a_cell_checkpoint_loads_as_weights_only_and_restores_the_model(finished_tiny_study):
-    cell = finished_tiny_study.path / "results/demo/cells/raw/OVA_OK/all/cnn/s0/f0of3"
-    state = load_checkpoint(cell / "model.ckpt")
+    cell = finished_tiny_study.cell("cnn")
+    state = load_checkpoint(cell / layout.CELL_FILES["checkpoint"])
     assert state["classes"] == ["OK", "rest"]
     assert state["channels"] == ["277", "380", "425"]
     model = build_model(state["arch"], state["model_params"], 3, 446, state["n_tabular"], 2)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Workdir, tiny_config
+from tiny_study import Workdir, tiny_config
+
+from spectragrid.core import layout
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +131,7 @@ def test_an_edit_plans_exactly_the_jobs_it_affects(
 ) -> None:
     work = Workdir(tmp_path)
     done = finished_tiny_study.path
-    for folder in ("results", "resources", ".snakemake/metadata"):
+    for folder in (layout.RESULTS, "resources", ".snakemake/metadata"):
         shutil.copytree(done / folder, tmp_path / folder)
     config = tiny_config()
     if edit is None:
@@ -152,5 +154,5 @@ def test_a_name_that_would_leave_results_stops_snakemake_before_any_job(
     proc = work.snakemake(check=False)
     assert proc.returncode != 0
     assert f"{section}: {name!r} is not a valid name" in proc.stderr
-    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / layout.RESULTS).exists()
     assert not (tmp_path / "resources").exists()

@@ -4,7 +4,9 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import Workdir, tiny_config
+from tiny_study import Workdir, tiny_config
+
+from spectragrid.core import layout
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +21,8 @@ def two_target_config() -> dict:
 
 
 def metrics_of(work: Workdir, target: str) -> dict:
-    found = sorted((work.path / "results" / "demo" / "cells").glob(f"*/{target}/**/metrics.json"))
+    cells = work.path / layout.DATASET_DIR.format(dataset="demo") / "cells"
+    found = sorted(cells.glob(f"*/{target}/**/{layout.CELL_FILES['metrics']}"))
     assert len(found) == 6, found  # 3 folds x raw/clean
     return {str(p.relative_to(work.path)): p for p in found}
 
@@ -29,7 +32,7 @@ def test_a_patch_reruns_only_the_cells_of_the_targets_it_changes(tmp_path):
     config = two_target_config()
     work.write_config(config)
     work.snakemake()
-    labels = pd.read_parquet(work.path / "results" / "demo" / "clean.parquet")
+    labels = pd.read_parquet(work.path / layout.clean_file("demo"))
     labels = labels.sort_values("sample_id")
     sound = labels.loc[labels["full_truth"] == "OK0", "sample_id"].iloc[0]
     defect = labels.loc[labels["full_truth"] == "VR11", "sample_id"].iloc[0]
@@ -56,16 +59,17 @@ def test_a_patch_reruns_only_the_cells_of_the_targets_it_changes(tmp_path):
     }
     # Run the raw cell that tests on the patched sample: it learns the corrected
     # label, and once run, its parameters are settled (nothing left to do for it).
-    folds = pd.read_parquet(work.path / "results" / "demo" / "splits" / "s0_k3.parquet")
+    folds = pd.read_parquet(work.path / layout.folds_file("demo", 0, 3))
     fold = int(folds.loc[folds["sample_id"] == sound, "fold"].iloc[0])
-    cell = f"results/demo/cells/raw/OVA_OK/all/small/s0/f{fold}of3"
-    assert f"{cell}/metrics.json" in metrics_of(work, "OVA_OK")
-    work.snakemake(f"{cell}/metrics.json")
-    assert json.loads((work.path / cell / "metrics.json").read_text())["n_label_patched"] == 1
-    predictions = pd.read_parquet(work.path / cell / "predictions.parquet")
+    cell = layout.cell_dir("demo", "raw", "OVA_OK", "all", "small", 0, fold, 3)
+    metrics = f"{cell}/{layout.CELL_FILES['metrics']}"
+    assert metrics in metrics_of(work, "OVA_OK")
+    work.snakemake(metrics)
+    assert json.loads((work.path / metrics).read_text())["n_label_patched"] == 1
+    predictions = pd.read_parquet(work.path / cell / layout.CELL_FILES["predictions"])
     row = predictions.loc[predictions["sample_id"] == sound].iloc[0]
     assert (row["full_truth"], row["label"]) == ("CROCHET0", "rest")
-    settled = work.snakemake("-n", f"{cell}/metrics.json")
+    settled = work.snakemake("-n", metrics)
     assert "Nothing to be done" in settled.stdout + settled.stderr
 
     # A wrong label is refused before any job runs, naming the file and line.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
+from tiny_study import ROOT, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
 
 from spectragrid.core import layout
 
@@ -167,16 +167,7 @@ def small_config(**resources: int) -> dict:
 
 
 def cell_dir(work: Workdir, fold: int, labels: str = "raw", model: str = "cnn") -> Path:
-    return work.path / layout.CELL_DIR.format(
-        dataset="demo",
-        labels=labels,
-        target="OVA_OK",
-        channels="all",
-        model=model,
-        seed=0,
-        fold=fold,
-        k=3,
-    )
+    return work.cell(model, fold, labels)
 
 
 def test_the_tiny_study_through_sbatch_equals_the_local_run(
@@ -205,8 +196,8 @@ def test_the_tiny_study_through_sbatch_equals_the_local_run(
     assert records[cells_raw]["NumCPUs"] == "1"
     assert records[cells_raw]["TimeLimit"] == "03:00:00"
 
-    local = pd.read_csv(finished_tiny_study.path / "results" / "summary.csv")
-    cluster = pd.read_csv(work.path / "results" / "summary.csv")
+    local = pd.read_csv(finished_tiny_study.path / layout.SUMMARY_CSV)
+    cluster = pd.read_csv(work.path / layout.SUMMARY_CSV)
     results = [c for c in local.columns if not RUN_COST_COLUMNS.search(c)]
     assert "test_macro_f1" in results and "truth_accuracy" in results
     keys = ["labels", "model", "fold"]
@@ -242,7 +233,7 @@ def test_training_under_slurm_gpu_asks_for_a_gpu_and_records_the_fallback(slurm_
         assert card["cuda_visible_devices"] == "0"
         assert card["device"] == "cpu"
         assert card["gpu_fallback"] is True
-    summary = pd.read_csv(work.path / "results" / "summary.csv")
+    summary = pd.read_csv(work.path / layout.SUMMARY_CSV)
     assert len(summary) == 3
     assert (summary["device"] == "cpu").all()
 

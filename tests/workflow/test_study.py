@@ -5,11 +5,13 @@ import json
 import pandas as pd
 import pytest
 
+from spectragrid.core import layout
+
 pytestmark = pytest.mark.slow
 
 
 def test_summary_has_one_row_per_cell_with_real_metrics(finished_tiny_study):
-    summary = pd.read_csv(finished_tiny_study.path / "results" / "summary.csv")
+    summary = pd.read_csv(finished_tiny_study.path / layout.SUMMARY_CSV)
     assert len(summary) == 2 * 3 * 2  # models x folds x label sets
     assert set(summary["labels"]) == {"raw", "clean"}
     assert set(summary["model"]) == {"cnn", "small"}
@@ -28,28 +30,17 @@ def test_summary_has_one_row_per_cell_with_real_metrics(finished_tiny_study):
 
 
 def test_outputs_of_a_cell(finished_tiny_study):
-    cell = (
-        finished_tiny_study.path
-        / "results"
-        / "demo"
-        / "cells"
-        / "raw"
-        / "OVA_OK"
-        / "all"
-        / "cnn"
-        / "s0"
-        / "f0of3"
-    )
-    metrics = json.loads((cell / "metrics.json").read_text())
+    cell = finished_tiny_study.cell("cnn")
+    metrics = json.loads((cell / layout.CELL_FILES["metrics"]).read_text())
     assert metrics["target"]["classes"] == ["OK", "rest"]
     assert metrics["onnx_parity"]["argmax_agree"] == 1.0
-    history = pd.read_csv(cell / "history.csv")
+    history = pd.read_csv(cell / layout.CELL_FILES["history"])
     assert history["epoch"].tolist()[0] == 0  # evaluated before the first epoch
-    predictions = pd.read_parquet(cell / "predictions.parquet")
+    predictions = pd.read_parquet(cell / layout.CELL_FILES["predictions"])
     assert len(predictions) == metrics["n_test"]
     assert abs(predictions[["prob_OK", "prob_rest"]].sum(axis=1) - 1).max() < 1e-5
-    assert (cell / "sheet.png").stat().st_size > 10_000
-    html = (finished_tiny_study.path / "results" / "summary.html").read_text()
+    assert (cell / layout.SHEET_FILES["png"]).stat().st_size > 10_000
+    html = (finished_tiny_study.path / layout.SUMMARY_HTML).read_text()
     assert "OVA_OK" in html and "https://" not in html
 
 

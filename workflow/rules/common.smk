@@ -4,9 +4,13 @@ from pathlib import Path
 
 from spectragrid.core import layout
 from spectragrid.core.config import ConfigError, config_hash, validate
-from spectragrid.data.label_patch import LabelPatchError, patch_for_target, read_label_patch
+from spectragrid.data.label_patch import (
+    LabelPatchError,
+    patch_for_target,
+    read_label_patch,
+)
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 
 try:
     CONFIG = validate(config, SCHEMA)
@@ -22,11 +26,12 @@ os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "17179869184")
 DATASET = CONFIG["dataset"]["name"]
 IS_DEMO = "demo" in CONFIG["dataset"]
 RAW_FILES = layout.demo_raw_files() if IS_DEMO else list(CONFIG["dataset"]["raw"])
-TRUTH = CONFIG["dataset"].get("truth")
+TRUTH = CONFIG["dataset"]["truth"]
 GRID = CONFIG["grid"]
 SEEDS = CONFIG["splits"]["seeds"]
 K = CONFIG["splits"]["k"]
 LABEL_SETS = ["raw", "clean"] if CONFIG["label_issues"]["enabled"] else ["raw"]
+REPORT = CONFIG["report"]
 _patch_files = CONFIG["dataset"]["label_patch"] or []
 try:
     LABEL_PATCH = read_label_patch(
@@ -38,29 +43,13 @@ except LabelPatchError as err:
 
 
 wildcard_constraints:
-    dataset=layout.NAME_PATTERN,
-    labels="raw|clean",
-    target=layout.NAME_PATTERN,
-    channels=layout.NAME_PATTERN,
-    model=layout.NAME_PATTERN,
-    seed=r"\d+",
-    fold=r"\d+",
-    k=r"\d+",
+    **layout.WILDCARDS,
 
 
 def cell_dirs(labels=None):
     """Every cell folder of the grid, optionally for one label set."""
     return [
-        layout.CELL_DIR.format(
-            dataset=DATASET,
-            labels=lab,
-            target=target,
-            channels=channels,
-            model=model,
-            seed=seed,
-            fold=fold,
-            k=K,
-        )
+        layout.cell_dir(DATASET, lab, target, channels, model, seed, fold, K)
         for lab in ([labels] if labels else LABEL_SETS)
         for target in GRID["targets"]
         for channels in GRID["channel_sets"]
@@ -74,35 +63,37 @@ def issues_dirs():
     if not CONFIG["label_issues"]["enabled"]:
         return []
     return [
-        layout.ISSUES_DIR.format(
-            dataset=DATASET, target=target, channels=channels, seed=seed, k=K
-        )
+        layout.issues_dir(DATASET, target, channels, seed, K)
         for target in GRID["targets"]
         for channels in GRID["channel_sets"]
         for seed in SEEDS
     ]
 
 
-def cell_params(wildcards):
+def get_cell_params(wildcards):
     """The plain values that define one cell; any edit to them retrains it."""
     model = CONFIG["models"][wildcards.model]
-    cleaning = (
-        {
-            "action": CONFIG["label_issues"]["action"],
-            "downweight": CONFIG["label_issues"]["downweight"],
-        }
-        if wildcards.labels == "clean"
-        else {}
-    )
-    return cleaning | {
+    issues = CONFIG["label_issues"]
+    return {
         "target_spec": CONFIG["targets"][wildcards.target],
         "channels": list(CONFIG["channel_sets"][wildcards.channels]),
         "arch": model["arch"],
-        "model_params": dict(model.get("params", {})),
-        "train": dict(model.get("train", {})),
-        "tabular": list(model.get("tabular", CONFIG["tabular"])),
-        "transforms": dict(model.get("transforms", {})),
+        "model_params": model["params"],
+        "train": model["train"],
+        "tabular": model["tabular"],
+        "transforms": model["transforms"],
+        # what a clean cell does with the flagged samples; nothing for a raw one
+        "action": issues["action"] if wildcards.labels == "clean" else None,
+        "downweight": issues["downweight"] if wildcards.labels == "clean" else None,
     }
+
+
+def get_target_spec(wildcards):
+    return CONFIG["targets"][wildcards.target]
+
+
+def get_demo_dir(wildcards, output):
+    return str(Path(output.truth).parent)
 
 
 @functools.cache
@@ -114,7 +105,7 @@ def _labels_of(clean_path):
     )
 
 
-def label_patch_params(wildcards):
+def get_label_patch(wildcards):
     """The reviewed labels that change this cell's target, as [sample id, label] pairs.
 
     They are a parameter rather than an input file, so Snakemake reruns only
@@ -135,33 +126,70 @@ def label_patch_params(wildcards):
         raise WorkflowError(str(err)) from None
 
 
-def train_inputs(wildcards):
+def get_train_inputs(wildcards):
     if LABEL_PATCH:
         checkpoints.ingest.get(dataset=wildcards.dataset)
     inputs = {
-        "clean": f"results/{wildcards.dataset}/clean.parquet",
-        "folds": f"results/{wildcards.dataset}/splits/s{wildcards.seed}_k{wildcards.k}.parquet",
+        "clean": layout.clean_file(wildcards.dataset),
+        "folds": layout.folds_file(wildcards.dataset, wildcards.seed, wildcards.k),
     }
     if wildcards.labels == "clean":
         issues_dir = layout.ISSUES_DIR.format(**wildcards)
-        inputs["issues"] = f"{issues_dir}/issues.csv"
+        inputs["issues"] = f"{issues_dir}/{layout.ISSUES_FILES['issues']}"
     return inputs
 
 
-def label_issue_inputs(wildcards):
+def get_label_issue_inputs(wildcards):
     """Test-fold predictions of the raw cells whose probabilities feed cleanlab."""
-    cell = layout.CELL_DIR.format(
-        dataset=wildcards.dataset,
-        labels="raw",
-        target=wildcards.target,
-        channels=wildcards.channels,
-        model="{model}",
-        seed=wildcards.seed,
-        fold="{fold}",
-        k=wildcards.k,
-    )
     return [
-        f"{cell}/predictions.parquet".format(model=model, fold=fold)
+        layout.cell_dir(
+            wildcards.dataset,
+            "raw",
+            wildcards.target,
+            wildcards.channels,
+            model,
+            wildcards.seed,
+            fold,
+            wildcards.k,
+        )
+        + "/"
+        + layout.CELL_FILES["predictions"]
         for model in CONFIG["label_issues"]["models"]
         for fold in range(int(wildcards.k))
     ]
+
+
+def get_mem_mb(base_mb):
+    """A job's memory in MB, `base_mb` more for each retry of a failed attempt."""
+
+    def mem_mb(wildcards, attempt):
+        return base_mb * attempt
+
+    return mem_mb
+
+
+def get_mem_mb_by_input(factor, minimum_mb=1000):
+    """Memory in MB from the size of a job's inputs (`factor` x their MB), per attempt."""
+
+    def mem_mb(wildcards, input, attempt):
+        return max(minimum_mb, factor * input.size_mb) * attempt
+
+    return mem_mb
+
+
+def get_runtime(minutes):
+    """A job's time limit in minutes, `minutes` more for each retry."""
+
+    def runtime(wildcards, attempt):
+        return minutes * attempt
+
+    return runtime
+
+
+def cell_outputs(directory):
+    return {name: f"{directory}/{file}" for name, file in layout.CELL_FILES.items()}
+
+
+def summary_inputs(cell_dirs, name):
+    """The file `name` (a key of layout.CELL_FILES) of every cell, for the summary."""
+    return [f"{d}/{layout.CELL_FILES[name]}" for d in cell_dirs]

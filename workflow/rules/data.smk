@@ -3,20 +3,20 @@ if IS_DEMO:
     rule demo_data:
         output:
             raw=layout.demo_raw_files(),
-            truth=f"{layout.DEMO_DIR}/truth.csv",
+            truth=layout.demo_truth_file(),
         log:
-            "results/logs/demo_data.log",
+            layout.log_file("", "demo_data"),
         benchmark:
-            "results/benchmarks/demo_data.tsv"
+            layout.benchmark_file("", "demo_data")
         group:
             "data"
         conda:
-            "../../envs/data.yaml"
+            "../envs/data.yaml"
         resources:
-            mem_mb=lambda wildcards, attempt: 1000 * attempt,
-            runtime=lambda wildcards, attempt: 10 * attempt,
+            mem_mb=get_mem_mb(1000),
+            runtime=get_runtime(10),
         params:
-            out_dir=lambda wildcards, output: str(Path(output.truth).parent),
+            out_dir=get_demo_dir,
             n_samples=CONFIG["dataset"]["demo"]["n_samples"],
             seed=CONFIG["dataset"]["demo"]["seed"],
             noise_rate=CONFIG["dataset"]["demo"]["noise_rate"],
@@ -30,21 +30,21 @@ checkpoint ingest:
     input:
         raw=RAW_FILES,
     output:
-        parquet="results/{dataset}/clean.parquet",
-        report="results/{dataset}/cleaning_report.json",
-        dropped="results/{dataset}/dropped.csv",
+        parquet=layout.CLEAN_FILE,
+        report=layout.CLEANING_REPORT,
+        dropped=layout.DROPPED_FILE,
     log:
-        "results/logs/{dataset}/ingest.log",
+        layout.log_file(layout.DATASET_KEY, "ingest"),
     benchmark:
-        "results/benchmarks/{dataset}/ingest.tsv"
+        layout.benchmark_file(layout.DATASET_KEY, "ingest")
     group:
         "data"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     # Unpickled DataFrames and their float32 copy peak at several times the files.
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(1000, 8 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=get_mem_mb_by_input(8),
+        runtime=get_runtime(30),
     params:
         columns=CONFIG["dataset"]["columns"],
         channels=CONFIG["dataset"]["channels"],
@@ -57,20 +57,20 @@ checkpoint ingest:
 
 rule split:
     input:
-        clean="results/{dataset}/clean.parquet",
+        clean=layout.CLEAN_FILE,
     output:
-        folds="results/{dataset}/splits/s{seed}_k{k}.parquet",
+        folds=layout.FOLDS_FILE,
     log:
-        "results/logs/{dataset}/split_s{seed}_k{k}.log",
+        layout.log_file(layout.DATASET_KEY, layout.SPLIT_JOB),
     benchmark:
-        "results/benchmarks/{dataset}/split_s{seed}_k{k}.tsv"
+        layout.benchmark_file(layout.DATASET_KEY, layout.SPLIT_JOB)
     group:
         "data"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(1000, 4 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        mem_mb=get_mem_mb_by_input(4),
+        runtime=get_runtime(10),
     params:
         grouped=CONFIG["splits"]["grouped"],
     script:

@@ -1,26 +1,28 @@
 rule label_issues:
     input:
-        predictions=label_issue_inputs,
-        clean="results/{dataset}/clean.parquet",
-        folds="results/{dataset}/splits/s{seed}_k{k}.parquet",
+        predictions=get_label_issue_inputs,
+        clean=layout.CLEAN_FILE,
+        folds=layout.FOLDS_FILE,
     output:
-        issues=f"{layout.ISSUES_DIR}/issues.csv",
-        oof=f"{layout.ISSUES_DIR}/oof.parquet",
+        **{
+            name: f"{layout.ISSUES_DIR}/{file}"
+            for name, file in layout.ISSUES_FILES.items()
+        },
     log:
-        f"results/logs/{layout.ISSUES_KEY}/label_issues.log",
+        layout.log_file(layout.ISSUES_KEY, "label_issues"),
     benchmark:
-        f"results/benchmarks/{layout.ISSUES_KEY}/label_issues.tsv"
+        layout.benchmark_file(layout.ISSUES_KEY, "label_issues")
     conda:
-        "../../envs/train.yaml"
+        "../envs/train.yaml"
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(1000, 6 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        mem_mb=get_mem_mb_by_input(6),
+        runtime=get_runtime(15),
     params:
         models=CONFIG["label_issues"]["models"],
-        target_spec=lambda wildcards: CONFIG["targets"][wildcards.target],
+        target_spec=get_target_spec,
         filter_by=CONFIG["label_issues"]["filter_by"],
         rank_by=CONFIG["label_issues"]["rank_by"],
         min_examples_per_class=CONFIG["label_issues"]["min_examples_per_class"],
-        label_patch=label_patch_params,
+        label_patch=get_label_patch,
     script:
         "../scripts/label_issues.py"

@@ -1,28 +1,22 @@
-REPORT = CONFIG["report"]
-REPORT_CUTOFF = {
-    "rule": "youden_product",
-    "recall": 0.95,
-    "precision": 0.95,
-    **REPORT.get("cutoff", {}),
-}
-# None: the default cost table of domain.md §5, kept in spectragrid.report.business_cost.
-REPORT_COSTS = REPORT.get("costs")
 # Built once: planning a large grid must not rebuild these lists per input.
 SUMMARY_CELL_DIRS = cell_dirs()
 SUMMARY_ISSUES_DIRS = issues_dirs()
 SUMMARY_BENCHMARKS = (
     [
-        f"results/benchmarks/{d[len('results/'):]}/{job}.tsv"
+        layout.benchmark_file(layout.results_key(d), job)
         for d in SUMMARY_CELL_DIRS
         for job in ("train", "sheet")
     ]
     + [
-        f"results/benchmarks/{d[len('results/'):]}/label_issues.tsv"
+        layout.benchmark_file(layout.results_key(d), "label_issues")
         for d in SUMMARY_ISSUES_DIRS
     ]
-    + [f"results/benchmarks/{DATASET}/ingest.tsv"]
-    + [f"results/benchmarks/{DATASET}/split_s{seed}_k{K}.tsv" for seed in SEEDS]
-    + (["results/benchmarks/demo_data.tsv"] if IS_DEMO else [])
+    + [layout.benchmark_file(DATASET, "ingest")]
+    + [
+        layout.benchmark_file(DATASET, layout.SPLIT_JOB.format(seed=seed, k=K))
+        for seed in SEEDS
+    ]
+    + ([layout.benchmark_file("", "demo_data")] if IS_DEMO else [])
 )
 SHEET_LABELS = {
     "model": "{model}",
@@ -34,85 +28,85 @@ SHEET_LABELS = {
 
 rule sheet:
     input:
-        predictions=f"{layout.CELL_DIR}/predictions.parquet",
-        metrics=f"{layout.CELL_DIR}/metrics.json",
-        history=f"{layout.CELL_DIR}/history.csv",
-        card=f"{layout.CELL_DIR}/card.json",
+        **{
+            name: f"{layout.CELL_DIR}/{layout.CELL_FILES[name]}"
+            for name in ("predictions", "metrics", "history", "card")
+        },
     output:
         png=report(
-            f"{layout.CELL_DIR}/sheet.png",
+            f"{layout.CELL_DIR}/{layout.SHEET_FILES['png']}",
             caption="../report/sheet.rst",
             category="{target}",
             subcategory="{channels}",
             labels={**SHEET_LABELS, "format": "PNG"},
         ),
         html=report(
-            f"{layout.CELL_DIR}/sheet.html",
+            f"{layout.CELL_DIR}/{layout.SHEET_FILES['html']}",
             caption="../report/sheet.rst",
             category="{target}",
             subcategory="{channels}",
             labels={**SHEET_LABELS, "format": "HTML"},
         ),
     log:
-        f"results/logs/{layout.CELL_KEY}/sheet.log",
+        layout.log_file(layout.CELL_KEY, "sheet"),
     benchmark:
-        f"results/benchmarks/{layout.CELL_KEY}/sheet.tsv"
+        layout.benchmark_file(layout.CELL_KEY, "sheet")
     group:
         "sheets"
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        mem_mb=get_mem_mb(1000),
+        runtime=get_runtime(10),
     params:
-        cutoff=REPORT_CUTOFF,
-        costs=REPORT_COSTS,
+        cutoff=REPORT["cutoff"],
+        costs=REPORT["costs"],
     script:
         "../scripts/sheet.py"
 
 
 rule summary:
     input:
-        metrics=[f"{d}/metrics.json" for d in SUMMARY_CELL_DIRS],
-        predictions=[f"{d}/predictions.parquet" for d in SUMMARY_CELL_DIRS],
-        cards=[f"{d}/card.json" for d in SUMMARY_CELL_DIRS],
-        sheets=[f"{d}/sheet.png" for d in SUMMARY_CELL_DIRS],
-        sheets_html=[f"{d}/sheet.html" for d in SUMMARY_CELL_DIRS],
-        issues=[f"{d}/issues.csv" for d in SUMMARY_ISSUES_DIRS],
+        metrics=summary_inputs(SUMMARY_CELL_DIRS, "metrics"),
+        predictions=summary_inputs(SUMMARY_CELL_DIRS, "predictions"),
+        cards=summary_inputs(SUMMARY_CELL_DIRS, "card"),
+        sheets=[f"{d}/{layout.SHEET_FILES['png']}" for d in SUMMARY_CELL_DIRS],
+        sheets_html=[f"{d}/{layout.SHEET_FILES['html']}" for d in SUMMARY_CELL_DIRS],
+        issues=[f"{d}/{layout.ISSUES_FILES['issues']}" for d in SUMMARY_ISSUES_DIRS],
         benchmarks=SUMMARY_BENCHMARKS,
-        cleaning_report=f"results/{DATASET}/cleaning_report.json",
-        clean=f"results/{DATASET}/clean.parquet",
+        cleaning_report=layout.cleaning_report(DATASET),
+        clean=layout.clean_file(DATASET),
         truth=[TRUTH] if TRUTH else [],
     output:
         html=report(
-            "results/summary.html",
+            layout.SUMMARY_HTML,
             caption="../report/summary.rst",
             category="Summary",
             labels={"file": "summary page"},
         ),
         csv=report(
-            "results/summary.csv",
+            layout.SUMMARY_CSV,
             caption="../report/summary_table.rst",
             category="Summary",
             labels={"file": "one row per cell (CSV)"},
         ),
-        parquet="results/summary.parquet",
+        parquet=layout.SUMMARY_PARQUET,
         files=report(
-            directory("results/summary_files"),
+            directory(layout.SUMMARY_FILES),
             patterns=["{name}.html"],
             caption="../report/review.rst",
             category="Label issues",
             labels={"file": "{name}"},
         ),
     log:
-        "results/logs/summary.log",
+        layout.log_file("", "summary"),
     benchmark:
-        "results/benchmarks/summary.tsv"
+        layout.benchmark_file("", "summary")
     conda:
-        "../../envs/report.yaml"
+        "../envs/report.yaml"
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=get_mem_mb(2000),
+        runtime=get_runtime(30),
     params:
         best_metric=REPORT["best_metric"],
         dataset=DATASET,
@@ -124,8 +118,8 @@ rule summary:
         },
         report_settings={
             "best_metric": REPORT["best_metric"],
-            "cutoff": REPORT_CUTOFF,
-            "costs": REPORT_COSTS,
+            "cutoff": REPORT["cutoff"],
+            "costs": REPORT["costs"],
         },
     script:
         "../scripts/summary.py"

@@ -1,35 +1,29 @@
 rule train:
     input:
-        unpack(train_inputs),
+        unpack(get_train_inputs),
     output:
-        checkpoint=f"{layout.CELL_DIR}/model.ckpt",
-        onnx=f"{layout.CELL_DIR}/model.onnx",
-        predictions=f"{layout.CELL_DIR}/predictions.parquet",
-        metrics=f"{layout.CELL_DIR}/metrics.json",
-        history=f"{layout.CELL_DIR}/history.csv",
-        card=f"{layout.CELL_DIR}/card.json",
+        **cell_outputs(layout.CELL_DIR),
     log:
-        f"results/logs/{layout.CELL_KEY}/train.log",
+        layout.log_file(layout.CELL_KEY, "train"),
     benchmark:
-        f"results/benchmarks/{layout.CELL_KEY}/train.tsv"
+        layout.benchmark_file(layout.CELL_KEY, "train")
     # One group per label set: clean cells wait for label_issues, which waits
     # for the raw cells, so one group for both would depend on itself.
     group:
         "cells_{labels}"
     conda:
-        "../../envs/train.yaml"
+        "../envs/train.yaml"
     threads: CONFIG["resources"]["train_threads"]
     resources:
-        mem_mb=lambda wildcards, attempt: CONFIG["resources"]["train_mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: CONFIG["resources"]["train_runtime"]
-        * attempt,
+        mem_mb=get_mem_mb(CONFIG["resources"]["train_mem_mb"]),
+        runtime=get_runtime(CONFIG["resources"]["train_runtime"]),
         # No GPU request here, so the rule runs on any cluster; the gpu and
         # slurm-gpu profiles set it to 1.
         gpu=0,
         # The gpu profile's share of one card (4 small cells at a time).
         gpu_slots=1,
     params:
-        cell=cell_params,
-        label_patch=label_patch_params,
+        cell=get_cell_params,
+        label_patch=get_label_patch,
     script:
         "../scripts/train.py"

@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from spectragrid.core import layout
 from spectragrid.core.joblog import job_log
-from spectragrid.core.layout import RESUME_FILE
 from spectragrid.train.cell import CellOutputs, CellSpec, run_cell
 
 w = snakemake.wildcards
@@ -20,8 +20,8 @@ with job_log(snakemake.log[0]) as log:
         train=dict(p["train"]),
         tabular=list(p["tabular"]),
         transforms=dict(p["transforms"]),
-        action=p.get("action", "drop"),
-        downweight=float(p.get("downweight", 0.1)),
+        action=p["action"],
+        downweight=p["downweight"],
         label_patch=tuple((str(i), str(v)) for i, v in snakemake.params.label_patch),
         seed=int(w.seed),
         fold=int(w.fold),
@@ -42,6 +42,7 @@ with job_log(snakemake.log[0]) as log:
             card=Path(out.card),
         ),
         threads=snakemake.threads,
-        resume_path=Path(RESUME_FILE.format(**dict(w.items()))),
+        resume_path=Path(layout.resume_file(dict(w.items()))),
+        curves_dir=Path(layout.curves_dir(dict(w.items()))),
     )
     log.info("%s: test %s", metrics["display_name"], metrics["test"])

@@ -109,10 +109,13 @@ def _fill_defaults(schema: dict, instance: Any, root: dict) -> Any:
     defaults, so the settings a cell trains with are written out in its params.
     """
     schema = _resolve(schema, root)
-    if instance is True and (branch := _object_branch(schema, root)) is not None:
+    branch = _object_branch(schema, root)
+    if instance is True and branch is not None:
         return _fill_defaults(branch, {}, root)
     if not isinstance(instance, dict):
         return instance
+    if branch is not None:
+        schema = branch
     for key, sub in schema.get("properties", {}).items():
         sub = _resolve(sub, root)
         if key not in instance and "default" in sub:
@@ -217,22 +220,22 @@ def _check_references(config: dict) -> None:
         thresholds = [str(ch) for ch in config["cleaning"].get(section, {})]
         require(f"cleaning.{section}", thresholds, channels)
     for name, model in config["models"].items():
-        fluorimeter = model.get("transforms", {}).get("new_fluorimeter")
+        fluorimeter = model["transforms"].get("new_fluorimeter")
         if isinstance(fluorimeter, dict):
-            points = [str(ch) for ch in fluorimeter.get("points", {})]
+            points = [str(ch) for ch in fluorimeter["points"]]
             require(f"models.{name}.transforms.new_fluorimeter.points", points, channels)
     dataset = config["dataset"]
     columns = dataset["columns"]
-    kept_tabular = columns.get("tabular", [])
+    kept_tabular = columns["tabular"]
     for name, model in config["models"].items():
-        missing = [c for c in model.get("tabular", []) if c not in kept_tabular]
+        missing = [c for c in model["tabular"] if c not in kept_tabular]
         if missing:
             problems.append(
                 f"models.{name}.tabular: {missing} must also be listed in "
                 f"dataset.columns.tabular so ingest keeps them"
                 f"{_did_you_mean(missing[0], kept_tabular)}; listed: {kept_tabular}"
             )
-    prefixes = tuple(columns.get("drop_prefixes", []))
+    prefixes = tuple(columns["drop_prefixes"])
     for key in ("id", "severity", "type", "group", "tabular", "provenance"):
         named = columns.get(key)
         for column in named if isinstance(named, list) else [named]:
@@ -244,7 +247,7 @@ def _check_references(config: dict) -> None:
                 )
     if "demo" not in dataset and not dataset.get("raw"):
         problems.append("dataset.raw: list the raw pickles, or add a dataset.demo block")
-    missing_tab = [c for c in config["tabular"] if c not in dataset["columns"].get("tabular", [])]
+    missing_tab = [c for c in config["tabular"] if c not in kept_tabular]
     if missing_tab:
         problems.append(
             f"tabular: {missing_tab} must also be listed in dataset.columns.tabular "

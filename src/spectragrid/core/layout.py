@@ -38,6 +38,10 @@ DATASET_KEY = "{dataset}"
 CELL_KEY = "{dataset}/cells/{labels}/{target}/{channels}/{model}/s{seed}/f{fold}of{k}"
 ISSUES_KEY = "{dataset}/label_issues/{target}/{channels}/s{seed}/k{k}"
 SPLIT_NAME = "s{seed}_k{k}"
+# The split job's log and benchmark name, beside the dataset's other jobs.
+SPLIT_JOB = f"split_{SPLIT_NAME}"
+# The file-name stem of one label-issues file's review sheet and CSV.
+REVIEW_NAME = "issues_{target}_{channels}_s{seed}_k{k}"
 
 DATASET_DIR = f"{RESULTS}/{DATASET_KEY}"
 CELL_DIR = f"{RESULTS}/{CELL_KEY}"
@@ -86,12 +90,14 @@ def demo_truth_file(demo_dir: str = DEMO_DIR) -> str:
 
 
 def log_file(key: str, job: str) -> str:
-    """The log of `job` for the output folder `key` (a *_KEY template or its value)."""
-    return f"{LOGS}/{key}/{job}.log"
+    """The log of `job` for the output folder `key` (a *_KEY template or its value;
+    empty for a job of the whole study)."""
+    return f"{LOGS}/{key}/{job}.log" if key else f"{LOGS}/{job}.log"
 
 
 def benchmark_file(key: str, job: str) -> str:
-    return f"{BENCHMARKS}/{key}/{job}.tsv"
+    """Snakemake's benchmark file of `job`, keyed like its log."""
+    return f"{BENCHMARKS}/{key}/{job}.tsv" if key else f"{BENCHMARKS}/{job}.tsv"
 
 
 def cell_dir(
@@ -116,12 +122,12 @@ def cell_dir(
     )
 
 
-def cell_key(cell_directory: str) -> str:
-    """`results/<key>` -> `<key>`: the part shared by a cell's folder, log and benchmark."""
+def results_key(directory: str) -> str:
+    """`results/<key>` -> `<key>`: the part an output folder shares with its log and benchmark."""
     prefix = f"{RESULTS}/"
-    if not cell_directory.startswith(prefix):
-        raise LayoutError(f"{cell_directory}: not under {prefix}")
-    return cell_directory[len(prefix) :]
+    if not directory.startswith(prefix):
+        raise LayoutError(f"{directory}: not under {prefix}")
+    return directory[len(prefix) :]
 
 
 def issues_dir(dataset: str, target: str, channels: str, seed: int, k: int) -> str:

@@ -1,4 +1,4 @@
-"""Deterministic demo data in the users' raw layout (domain.md §1), with known truth.
+"""Deterministic demo data in the users' raw layout, with known truth.
 
 Two campaigns, two instruments, one pickled DataFrame each, plus
 `truth.csv` with the true label of every row. The data carry what real

@@ -92,12 +92,12 @@ def run_ingest(
 
 
 def ingest_with_config(raw_files: list[Path], folder: Path, config: dict) -> Path:
-    """`run_ingest` with the dataset and cleaning sections of a study config.
+    """`run_ingest` with the dataset and cleaning sections of a validated study config.
 
     Writes clean.parquet, cleaning_report.json and dropped.csv into `folder`
     (what the workflow's ingest rule does, for scripts and tests).
     """
-    dataset, cleaning = config["dataset"], config.get("cleaning", {})
+    dataset, cleaning = config["dataset"], config["cleaning"]
     folder = Path(folder)
     run_ingest(
         [Path(p) for p in raw_files],
@@ -107,7 +107,7 @@ def ingest_with_config(raw_files: list[Path], folder: Path, config: dict) -> Pat
         dataset["columns"],
         dataset["channels"],
         dataset["label_map"],
-        cleaning.get("saturation", {}),
-        cleaning.get("min_integral", {}),
+        cleaning["saturation"],
+        cleaning["min_integral"],
     )
     return folder / "clean.parquet"

@@ -1,8 +1,9 @@
 """Read a raw pickled DataFrame in the users' layout into a normalised table and spectra.
 
-The users' layout (domain.md §1): index (or a column) holding the sample id,
-spectral columns named `<channel>_<wavelength>`, then label, group, tabular,
-provenance and leakage columns. Column names come from the config mapping:
+The users' layout (docs/domain.md, "Measurements and raw layouts"): index (or
+a column) holding the sample id, spectral columns named
+`<channel>_<wavelength>`, then label, group, tabular, provenance and leakage
+columns. Column names come from the config mapping:
 
     {"id": "sequence", "severity": "greffon_defaut_severite",
      "type": "greffon_defaut_type", "group": "scelle",

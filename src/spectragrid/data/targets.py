@@ -192,13 +192,13 @@ def resolve_custom_target(name: str, spec: dict, table: pd.DataFrame) -> Target:
     travels through splits, label cleaning and the summary like a coded one.
     Values listed under no class are outside the target.
     """
-    column = spec.get("column", "full_truth")
+    column = spec["column"]
     if column not in CUSTOM_COLUMNS:
         raise TargetError(
             f"targets.{name}.column: {column!r} is not a label column; "
             f"use one of {', '.join(CUSTOM_COLUMNS)}"
         )
-    classes: dict[str, list] = spec.get("classes", {})
+    classes: dict[str, list] = spec["classes"]
     if len(classes) < 2:
         raise TargetError(f"targets.{name}.classes: define at least two classes")
     owner: dict[str, str] = {}

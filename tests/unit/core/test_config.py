@@ -4,7 +4,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spectragrid.core.config import ConfigError, config_hash, load_schema, validate
+from spectragrid.core.config import (
+    ConfigError,
+    complete_model,
+    config_hash,
+    load_schema,
+    validate,
+)
 from spectragrid.core.layout import NAME_PATTERN
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -236,3 +242,36 @@ def test_a_dataset_name_that_is_not_a_plain_folder_name_is_refused(config, name)
 def test_the_schema_checks_names_with_the_wildcard_pattern():
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     assert schema["$defs"]["name"]["pattern"] == f"^{NAME_PATTERN}$"
+
+
+def test_complete_model_fills_every_default_from_the_schema():
+    model = complete_model({"arch": "cnn", "train": {"lr": 0.5}})
+    schema = load_schema()["$defs"]
+    assert model["train"]["lr"] == 0.5
+    assert model["train"]["epochs"] == schema["train"]["properties"]["epochs"]["default"]
+    assert model["params"]["widths"] == schema["params_cnn"]["properties"]["widths"]["default"]
+    assert model["transforms"] == {}
+
+
+def test_a_transform_given_as_true_or_in_part_gets_its_default_settings():
+    model = complete_model(
+        {"arch": "mlp", "transforms": {"da": True, "new_fluorimeter": {"p": 0.25}}}
+    )
+    assert model["transforms"]["da"] == {
+        "gain_sd": 0.1,
+        "noise_sd": 0.05,
+        "shift_scale": 1.5,
+        "tabular_sd": 0.05,
+    }
+    assert model["transforms"]["new_fluorimeter"] == {
+        "p": 0.25,
+        "points": {"277": 45, "380": 113, "425": 158},
+    }
+    partial = complete_model({"arch": "mlp", "transforms": {"da": {"gain_sd": 0.3}}})
+    assert partial["transforms"]["da"]["gain_sd"] == 0.3
+    assert partial["transforms"]["da"]["noise_sd"] == 0.05
+
+
+def test_a_family_parameter_of_another_family_is_refused():
+    with pytest.raises(ConfigError, match=r"params: unknown key 'widths'.*allowed keys"):
+        complete_model({"arch": "mlp", "params": {"widths": [4]}})

@@ -25,7 +25,7 @@ import psutil
 import pytest
 import torch
 import yaml
-from conftest import SNAKEMAKE, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
+from tiny_study import SNAKEMAKE, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
 
 pytestmark = pytest.mark.slow
 

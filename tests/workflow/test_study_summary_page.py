@@ -20,13 +20,14 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from tiny_study import ROOT, tiny_config
 
+from spectragrid.core import layout
+from spectragrid.core.config import validate
 from spectragrid.core.metrics import classification_metrics
 from spectragrid.data.targets import Target
-from spectragrid.report.jobs import build_sheet
-from spectragrid.report.summary_page import write_summary
-from spectragrid.report.summary_tables import COORDINATES
+from spectragrid.report.sheet import build_sheet
+from spectragrid.report.summary import write_summary
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -87,7 +88,7 @@ TRUTH = [("OK0", "OK0", "CROCHET0", "VR2", "NC4")[i % 5] for i in range(N)]
 SAMPLE_IDS = [f"id{i:03d}" for i in range(N)]
 
 
-def _write_cell(root: Path, labels: str, target: Target, model: str, fold: int) -> Path:
+def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) -> Path:
     key = {
         "dataset": "demo",
         "labels": labels,
@@ -98,8 +99,9 @@ def _write_cell(root: Path, labels: str, target: Target, model: str, fold: int) 
         "fold": fold,
         "k": K,
     }
-    folder = root / "demo" / "cells" / labels / target.name / "all" / model / "s0" / f"f{fold}of{K}"
+    folder = work / layout.cell_dir(**key)
     folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / file for name, file in layout.CELL_FILES.items()}
     rows = [i for i in range(N) if i % K == fold]
     ids = [SAMPLE_IDS[i] for i in rows]
     truth = [TRUTH[i] for i in rows]
@@ -120,7 +122,7 @@ def _write_cell(root: Path, labels: str, target: Target, model: str, fold: int) 
     )
     for j, name in enumerate(target.classes):
         predictions[f"prob_{name}"] = proba[:, j]
-    predictions.to_parquet(folder / "predictions.parquet", index=False)
+    predictions.to_parquet(files["predictions"], index=False)
     metrics = {
         "cell": key,
         "display_name": f"{model} y={target.code} c=('277', '380', '425') {fold}-{K} s=0",
@@ -135,7 +137,7 @@ def _write_cell(root: Path, labels: str, target: Target, model: str, fold: int) 
         "test_unflagged": classification_metrics(y, proba) if labels == "clean" else None,
         "onnx_parity": {"max_abs_diff": 1e-8, "argmax_agree": 1.0},
     }
-    (folder / "metrics.json").write_text(json.dumps(metrics))
+    files["metrics"].write_text(json.dumps(metrics))
     card = {
         "parameters": 1000,
         "flops_per_sample": 5000,
@@ -145,25 +147,26 @@ def _write_cell(root: Path, labels: str, target: Target, model: str, fold: int) 
         "device": "cpu",
         "threads": 1,
     }
-    (folder / "card.json").write_text(json.dumps(card))
+    files["card"].write_text(json.dumps(card))
     pd.DataFrame(
         {"epoch": [0, 1, 2], "val_loss": [1.0, 0.8, 0.7], "val_accuracy": [0.4, 0.6, 0.7]}
-    ).to_csv(folder / "history.csv", index=False)
-    (folder / "sheet.png").write_bytes(_png())
-    (folder / "model.onnx").write_bytes(b"onnx")
-    bench = root / "benchmarks" / folder.relative_to(root)
-    bench.mkdir(parents=True, exist_ok=True)
+    ).to_csv(files["history"], index=False)
+    (folder / layout.SHEET_FILES["png"]).write_bytes(_png())
+    files["onnx"].write_bytes(b"onnx")
+    cell_key = layout.results_key(layout.cell_dir(**key))
+    train, sheet = (work / layout.benchmark_file(cell_key, job) for job in ("train", "sheet"))
+    train.parent.mkdir(parents=True, exist_ok=True)
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    (bench / "train.tsv").write_text(
-        header + f"{3 + fold}.5\t0:00:03\t512.0\t-\t-\t-\t1\t2\t90\t3\n"
+    train.write_text(header + f"{3 + fold}.5\t0:00:03\t512.0\t-\t-\t-\t1\t2\t90\t3\n")
+    sheet.write_text(header + "2.0\t0:00:02\t250.0\t-\t-\t-\t0\t1\t80\t1.5\n")
+    return files["metrics"]
+
+
+def _write_issues(work: Path, target: Target) -> Path:
+    path = (
+        work / layout.issues_dir("demo", target.name, "all", 0, K) / layout.ISSUES_FILES["issues"]
     )
-    (bench / "sheet.tsv").write_text(header + "2.0\t0:00:02\t250.0\t-\t-\t-\t0\t1\t80\t1.5\n")
-    return folder / "metrics.json"
-
-
-def _write_issues(root: Path, target: Target) -> Path:
-    folder = root / "demo" / "label_issues" / target.name / "all" / "s0" / f"k{K}"
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     flagged = SAMPLE_IDS[:4]
     pd.DataFrame(
         {
@@ -173,21 +176,21 @@ def _write_issues(root: Path, target: Target) -> Path:
             "label_quality": [0.01, 0.02, 0.03, 0.04],
             "rank": [1, 2, 3, 4],
         }
-    ).to_csv(folder / "issues.csv", index=False)
-    return folder / "issues.csv"
+    ).to_csv(path, index=False)
+    return path
 
 
-def build_fake_study(root: Path) -> Path:
-    """results/ with 2 targets x 2 models x raw/clean x K folds, issues and benchmarks;
-    returns summary.html."""
+def build_fake_study(work: Path) -> Path:
+    """results/ under `work` with 2 targets x 2 models x raw/clean x K folds, issues and
+    benchmarks; returns summary.html."""
     metrics = [
-        _write_cell(root, labels, target, model, fold)
+        _write_cell(work, labels, target, model, fold)
         for target in TARGETS.values()
         for labels in ("raw", "clean")
         for model in ("cnn", "small")
         for fold in range(K)
     ]
-    issues = [_write_issues(root, t) for t in TARGETS.values()]
+    issues = [_write_issues(work, t) for t in TARGETS.values()]
     truth = pd.DataFrame({"sample_id": SAMPLE_IDS, "full_truth": TRUTH})
     cleaning = {
         "input_rows": N + 4,
@@ -207,22 +210,22 @@ def build_fake_study(root: Path) -> Path:
         metrics_paths=metrics,
         issues_paths=issues,
         targets=TARGETS,
-        out_html=root / "summary.html",
-        out_csv=root / "summary.csv",
-        out_parquet=root / "summary.parquet",
+        out_html=work / layout.SUMMARY_HTML,
+        out_csv=work / layout.SUMMARY_CSV,
+        out_parquet=work / layout.SUMMARY_PARQUET,
         truth=truth,
         cleaning_report=cleaning,
         provenance={"config_hash": "cafe", "versions": {"spectragrid": "0.1.0"}},
-        benchmark_paths=sorted((root / "benchmarks").rglob("*.tsv")),
-        benchmarks_root=root / "benchmarks",
-        review_dir=root / "summary_files",
+        benchmark_paths=sorted((work / layout.BENCHMARKS).rglob("*.tsv")),
+        benchmarks_root=work / layout.BENCHMARKS,
+        review_dir=work / layout.SUMMARY_FILES,
     )
-    return root / "summary.html"
+    return work / layout.SUMMARY_HTML
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    return build_fake_study(tmp_path_factory.mktemp("fake") / "results")
+    return build_fake_study(tmp_path_factory.mktemp("fake"))
 
 
 @pytest.fixture(scope="module")
@@ -368,16 +371,21 @@ def test_summary_page_in_headless_chromium(browser, study: Path) -> None:
 def test_sheet_and_review_pages_in_headless_chromium(browser, study: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    cell = study.parent / "demo" / "cells" / "raw" / "AVA_IN" / "all" / "cnn" / "s0" / f"f0of{K}"
+    work = study.parent.parent
+    cell = work / layout.cell_dir("demo", "raw", "AVA_IN", "all", "cnn", 0, 0, K)
+    files = {name: cell / file for name, file in layout.CELL_FILES.items()}
+    report = validate(tiny_config())["report"]
     build_sheet(
-        cell / "predictions.parquet",
-        cell / "metrics.json",
-        cell / "history.csv",
-        cell / "card.json",
+        files["predictions"],
+        files["metrics"],
+        files["history"],
+        files["card"],
         cell / "sheet_real.png",
-        cell / "sheet.html",
+        cell / layout.SHEET_FILES["html"],
+        cutoff=report["cutoff"],
+        costs=report["costs"],
     )
-    open_page(browser, cell / "sheet.html")
+    open_page(browser, cell / layout.SHEET_FILES["html"])
     body = browser.find_element(By.TAG_NAME, "body").text
     assert EVIL_CLASS in body
     assert browser.execute_script("return window.__pwned === undefined")
@@ -385,7 +393,7 @@ def test_sheet_and_review_pages_in_headless_chromium(browser, study: Path) -> No
     assert console_errors(browser) == []
     assert_stays_local(requested_urls(browser), study.parent)
 
-    reviews = sorted((study.parent / "summary_files").glob("*.html"))
+    reviews = sorted((work / layout.SUMMARY_FILES).glob("*.html"))
     assert len(reviews) == len(TARGETS)
     for review in reviews:
         open_page(browser, review)
@@ -398,38 +406,40 @@ def test_sheet_and_review_pages_in_headless_chromium(browser, study: Path) -> No
 def test_summary_links_point_at_files_beside_it(study: Path) -> None:
     page = study.read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page
-    summary = pd.read_csv(study.parent / "summary.csv")
+    work = study.parent.parent
+    summary = pd.read_csv(work / layout.SUMMARY_CSV)
     assert len(summary) == 2 * 2 * 2 * K
-    assert set(COORDINATES) <= set(summary.columns)
+    assert set(layout.CELL_COORDINATES) <= set(summary.columns)
     assert summary["train_seconds"].notna().all() and summary["train_max_rss_mb"].eq(512).all()
     for column in ("sheet", "onnx", "predictions"):
         for relative in summary[column]:
             assert (study.parent / relative).exists(), relative
-    assert pd.read_parquet(study.parent / "summary.parquet").shape == summary.shape
+    assert pd.read_parquet(work / layout.SUMMARY_PARQUET).shape == summary.shape
 
 
 @pytest.mark.slow
 def test_snakemake_report_holds_the_sheets_and_the_summary(finished_tiny_study, tmp_path) -> None:
     work = finished_tiny_study
-    results = work.path / "results"
-    assert (results / "summary_files").is_dir()
-    sheets = sorted(results.rglob("sheet.html"))
+    results = work.path / layout.RESULTS
+    assert (work.path / layout.SUMMARY_FILES).is_dir()
+    sheets = sorted(results.rglob(layout.SHEET_FILES["html"]))
     assert len(sheets) == 12  # 2 models x 3 folds x raw/clean
     out = tmp_path / "report.zip"
     work.snakemake("--report", str(out))
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
-    for wanted in ("summary.html", "summary.csv", "sheet.png", "sheet.html"):
+    summary_files = (Path(layout.SUMMARY_HTML).name, Path(layout.SUMMARY_CSV).name)
+    for wanted in (*summary_files, *layout.SHEET_FILES.values()):
         assert any(n.endswith(wanted) for n in names), wanted
-    assert sum(n.endswith("sheet.png") for n in names) == len(sheets)
-    assert sum(n.endswith("sheet.html") for n in names) == len(sheets)
+    for sheet in layout.SHEET_FILES.values():
+        assert sum(n.endswith(sheet) for n in names) == len(sheets)
     assert any(n.endswith(".html") and "issues_OVA_OK_all_s0_k3" in n for n in names)
 
 
 @pytest.mark.slow
 def test_html_like_class_names_from_a_real_study_show_as_text(browser, tmp_path) -> None:
     """The whole workflow, with a user-defined target whose class names are markup."""
-    from conftest import Workdir, tiny_config
+    from tiny_study import Workdir, tiny_config
     from selenium.webdriver.common.by import By
 
     defect = "defect & <b>bold</b>"
@@ -445,15 +455,11 @@ def test_html_like_class_names_from_a_real_study_show_as_text(browser, tmp_path)
     work = Workdir(tmp_path)
     work.write_config(config)
     work.snakemake()
-    results = tmp_path / "results"
-    metrics = json.loads(
-        (results / "demo/cells/raw/CUSTOM/all/small/s0/f0of3/metrics.json").read_text()
-    )
+    results = tmp_path / layout.RESULTS
+    cell = tmp_path / layout.cell_dir("demo", "raw", "CUSTOM", "all", "small", 0, 0, 3)
+    metrics = json.loads((cell / layout.CELL_FILES["metrics"]).read_text())
     assert metrics["target"]["classes"] == [EVIL_CLASS, defect]
-    for page in (
-        results / "summary.html",
-        results / "demo/cells/raw/CUSTOM/all/small/s0/f0of3/sheet.html",
-    ):
+    for page in (tmp_path / layout.SUMMARY_HTML, cell / layout.SHEET_FILES["html"]):
         open_page(browser, page)
         body = browser.find_element(By.TAG_NAME, "body").text
         assert EVIL_CLASS in body and defect in body, page
