@@ -439,8 +439,8 @@ def test_snakemake_report_holds_the_sheets_and_the_summary(finished_tiny_study, 
 @pytest.mark.slow
 def test_html_like_class_names_from_a_real_study_show_as_text(browser, tmp_path) -> None:
     """The whole workflow, with a user-defined target whose class names are markup."""
-    from tiny_study import Workdir, tiny_config
     from selenium.webdriver.common.by import By
+    from tiny_study import Workdir, tiny_config
 
     defect = "defect & <b>bold</b>"
     config = tiny_config()
