@@ -26,9 +26,7 @@ PYTHON_FILES = sorted(
         *(ROOT / "benchmarks").glob("*.py"),
     ]
 )
-RULE_FILES = sorted(
-    [ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]
-)
+RULE_FILES = sorted([ROOT / "workflow" / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
 
 _DYNAMIC_CODE = {"eval", "exec", "compile", "__import__"}
 # Module aliases whose `load`-like functions unpickle arbitrary objects.
