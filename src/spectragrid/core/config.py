@@ -1,7 +1,11 @@
 """Study configuration: JSON Schema validation plus the cross-references a schema cannot see.
 
 Errors name the offending key as a dotted path and, for a misspelt key or an
-unknown name, suggest the closest valid one.
+unknown name, suggest the closest valid one. An offending value is shown cut
+to about 200 characters, and a config that expands to more than
+`MAX_CONFIG_VALUES` values or `MAX_CONFIG_CHARS` characters, or nests deeper
+than `MAX_CONFIG_DEPTH` (YAML anchors nested in aliases: a kilobyte can stand
+for billions of values) is refused before the schema looks at it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import difflib
 import hashlib
 import json
 import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +36,91 @@ def _key_path(parts) -> str:
 
 
 def _did_you_mean(word: str, choices) -> str:
+    if len(word) > _SHOWN_CHARS:
+        return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# How much of an offending value a message shows.
+_SHOWN_CHARS = 200
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 120
+_SHORT.maxother = 120
+_SHORT.maxlevel = 3
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 8
+
+
+def _shown(value: Any) -> str:
+    """repr(value) for a message, cut to about 200 characters (depth and length bounded)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, with the offending value in it cut to about 200 characters."""
+    text = error.message
+    full = repr(error.instance)
+    if len(full) > _SHOWN_CHARS and full in text:
+        text = text.replace(full, _shown(error.instance))
+    if len(text) > 2 * _SHOWN_CHARS:
+        text = text[: 2 * _SHOWN_CHARS - 1] + "…"
+    return text
+
+
+# A study config holds a few hundred values, nested six deep. Past these bounds it is
+# not a study config, and jsonschema and the messages would expand it value by value.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 32
+# Text, keys included; a long list of raw file paths is a few hundred kilobytes.
+MAX_CONFIG_CHARS = 10_000_000
+
+
+def check_size(config: Any, what: str = "config") -> None:
+    """Refuse a config whose expanded size or depth is out of bounds, quickly.
+
+    YAML aliases (`*name`) refer to one object many times; nested, a few of
+    them stand for billions of values that every walk over the config
+    (validation, messages, copies, hashes) would visit one by one. The walk
+    here stops as soon as a bound is passed, naming the key where it was.
+    """
+    seen = chars = 0
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(config, ())]
+    while stack:
+        value, path = stack.pop()
+        seen += 1
+        if isinstance(value, str):
+            chars += len(value)
+        elif isinstance(value, dict):
+            chars += sum(len(k) for k in value if isinstance(k, str))
+        if chars > MAX_CONFIG_CHARS:
+            raise ConfigError(
+                f"{what} is invalid:\n  - {_key_path(path[:3])}: the {what} holds more than "
+                f"{MAX_CONFIG_CHARS:,} characters of text, counting each YAML alias (*name) "
+                "as a copy of its anchor; a study config holds a few thousand"
+            )
+        if seen > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{what} is invalid:\n  - {_key_path(path[:3])}: the {what} holds more than "
+                f"{MAX_CONFIG_VALUES:,} values, counting each YAML alias (*name) as a copy of "
+                "its anchor; a study config holds a few hundred. Look for a huge list, or for "
+                "anchors (&name) whose aliases repeat them inside one another"
+            )
+        if len(path) > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{what} is invalid:\n  - {_key_path(path[:3])}: nested more than "
+                f"{MAX_CONFIG_DEPTH} levels deep (a study config is about six); a YAML alias "
+                "that refers to its own anchor nests for ever"
+            )
+        if isinstance(value, dict):
+            stack.extend((v, (*path, _clip(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+
+
+def _clip(key: Any) -> str:
+    text = str(key)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 NAME_RULE = (
@@ -44,11 +132,13 @@ NAME_RULE = (
 def _describe(error: jsonschema.ValidationError) -> str:
     where = _key_path(error.absolute_path)
     if error.validator == "pattern" and error.validator_value == f"^{NAME_PATTERN}$":
-        return f"{where}: {error.instance!r} is not a valid name; {NAME_RULE}"
+        return f"{where}: {_shown(error.instance)} is not a valid name; {NAME_RULE}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = error.schema.get("properties", {})
         extra = [k for k in error.instance if k not in allowed]
-        hints = "; ".join(f"unknown key {k!r}{_did_you_mean(k, allowed)}" for k in extra)
+        hints = "; ".join(
+            f"unknown key {_shown(k)}{_did_you_mean(str(k), allowed)}" for k in extra[:10]
+        ) + (f"; and {len(extra) - 10} more" if len(extra) > 10 else "")
         return f"{where}: {hints}; allowed keys: {', '.join(sorted(allowed))}"
     if error.validator in ("oneOf", "anyOf") and error.context:
         # "is not valid under any of the given schemas" hides what was expected: say
@@ -57,9 +147,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         if own_type:
             return _describe(min(own_type, key=lambda e: len(e.absolute_path)))
         types = sorted({str(t) for e in error.context for t in _as_list(e.validator_value)})
-        return f"{where}: {error.instance!r} is not of type {' or '.join(types)}"
+        return f"{where}: {_shown(error.instance)} is not of type {' or '.join(types)}"
     if error.validator == "type" and error.validator_value == "string":
-        return f'{where}: {error.message} (quote it in the YAML: "{error.instance}")'
+        hint = f' (quote it in the YAML: "{error.instance}")' if _is_scalar(error.instance) else ""
+        return f"{where}: {_message(error)}{hint}"
     if error.validator in (
         "minimum",
         "maximum",
@@ -68,14 +159,19 @@ def _describe(error: jsonschema.ValidationError) -> str:
         "pattern",
     ):
         why = error.schema.get("description")
-        return f"{where}: {error.message}" + (f" ({why})" if why else "")
+        return f"{where}: {_message(error)}" + (f" ({why})" if why else "")
     if error.validator == "enum":
         return (
-            f"{where}: {error.instance!r} is not allowed"
+            f"{where}: {_shown(error.instance)} is not allowed"
             f"{_did_you_mean(str(error.instance), error.validator_value)}; "
             f"allowed: {', '.join(map(str, error.validator_value))}"
         )
-    return f"{where}: {error.message}"
+    return f"{where}: {_message(error)}"
+
+
+def _is_scalar(value: Any) -> bool:
+    """A value short enough to be quoted back whole (a number, a boolean, a short text)."""
+    return not isinstance(value, dict | list) and len(str(value)) <= _SHOWN_CHARS
 
 
 def _as_list(value: Any) -> list:
@@ -143,6 +239,7 @@ def validate(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
 
     Raises ConfigError naming every offending key.
     """
+    check_size(config)
     schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -169,7 +266,7 @@ def _check_names(config: dict) -> None:
     for section in ("targets", "channel_sets", "models"):
         named += [(section, name) for name in config[section]]
     bad = [
-        f"{key}: {name!r} is not a valid name; {NAME_RULE}"
+        f"{key}: {_shown(name)} is not a valid name; {NAME_RULE}"
         for key, name in named
         if not re.fullmatch(NAME_PATTERN, name)
     ]
@@ -201,7 +298,7 @@ def _check_references(config: dict) -> None:
         for name in names:
             if name not in known:
                 problems.append(
-                    f"{key}: {name!r} is not defined{_did_you_mean(name, known)}; "
+                    f"{key}: {_shown(name)} is not defined{_did_you_mean(str(name), known)}; "
                     f"defined: {', '.join(sorted(known))}"
                 )
 
@@ -263,6 +360,7 @@ def complete_model(entry: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     For code that builds a model outside a study (tests, benchmarks, a
     notebook): the same schema, hence the same defaults, as the workflow.
     """
+    check_size(entry, "model")
     schema = load_schema(schema_path)
     model_schema = {**schema["$defs"]["model"], "$defs": schema["$defs"]}
     errors = sorted(

@@ -4,7 +4,9 @@ This is what the workflow's ingest rule calls. All three outputs appear
 together or not at all: each is written under a temporary name beside its
 target and renamed only once everything has been computed and written, so
 an error (bad data, full disk) leaves no output that looks complete. Raw
-files are only ever opened for reading.
+files are only ever opened for reading, and only when they are regular
+files: every raw path is checked before the first is read, so a FIFO, a
+device or a directory among them fails the job at once, by name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from spectragrid.data.clean_file import write_clean
 from spectragrid.data.cleaning import clean
 from spectragrid.data.raw import RawDataError, read_raw_pickle
+from spectragrid.data.unpickle import check_regular_file
 
 __all__ = ["run_ingest"]
 
@@ -39,6 +42,8 @@ def _check_raw_files(raw_files: list[Path]) -> None:
                 "rows are traced by file name, so rename one of them"
             )
         seen[path.name] = path
+    for path in raw_files:
+        check_regular_file(path)
 
 
 def run_ingest(

@@ -16,15 +16,21 @@ is why applying a patch reruns exactly the cells whose data it changes.
 from __future__ import annotations
 
 import csv
+import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from spectragrid.data.targets import SEVERITIES, TargetError, full_truth, resolve, split_combo
+from spectragrid.data.unpickle import RawDataError, describe_size, open_regular_file, shown
 
 KEY = "dataset.label_patch"
 REQUIRED = ("sample_id", "corrected_label")
+# A patch of 100,000 corrections is about 3 MB; anything this large is not a patch.
+MAX_PATCH_BYTES = 64 << 20
 
 
 class LabelPatchError(ValueError):
@@ -35,7 +41,10 @@ def read_label_patch(paths: list[str | Path], severities: list[str]) -> dict[str
     """sample id -> corrected full-truth label, merged over the patch files.
 
     `severities` are the labels `dataset.label_map` can produce. Every problem
-    names the file and its line (the header is line 1).
+    names the file and its line (the header is line 1). A path that is not a
+    readable regular file is refused before anything is read from it, and a
+    file that is not a label patch (no header naming the two columns, not
+    UTF-8 text, not CSV) is refused without quoting what it holds.
     """
     patch: dict[str, str] = {}
     origin: dict[str, str] = {}
@@ -45,35 +54,91 @@ def read_label_patch(paths: list[str | Path], severities: list[str]) -> dict[str
                 f"{KEY}: {path} lies under results/, which the workflow rewrites; "
                 "copy the reviewed CSV out of results/ (e.g. to config/) and name that copy"
             )
-        if not path.is_file():
-            raise LabelPatchError(f"{KEY}: {path} does not exist")
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-            if missing:
+        for line, sample_id, label in _rows(path):
+            where = f"{path} line {line}"
+            if not sample_id:
                 raise LabelPatchError(
-                    f"{KEY}: {path} has no column {', '.join(missing)}; a label patch needs "
-                    f"the columns {', '.join(REQUIRED)} (found: {reader.fieldnames})"
+                    f"{KEY}: {where}: corrected label {shown(label, 60)} has no sample_id"
+                )
+            check_label(label, severities, where)
+            if sample_id in patch and patch[sample_id] != label:
+                raise LabelPatchError(
+                    f"{KEY}: {where}: sample {shown(sample_id, 60)} is corrected to "
+                    f"{shown(label, 60)} here but to {patch[sample_id]!r} at {origin[sample_id]}"
+                )
+            patch[sample_id] = label
+            origin[sample_id] = where
+    return patch
+
+
+def _open_patch(path: Path) -> io.BufferedIOBase:
+    """The patch file opened for reading, once it is known to be a readable regular file."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        raise LabelPatchError(f"{KEY}: {path} does not exist") from None
+    except OSError:
+        pass  # open_regular_file says what is wrong with it
+    try:
+        handle, info = open_regular_file(path, "CSV file")
+    except RawDataError as err:
+        # the message starts with the path: say which key named it
+        raise LabelPatchError(f"{KEY}: {err}") from None
+    if info.st_size > MAX_PATCH_BYTES:
+        handle.close()
+        raise LabelPatchError(
+            f"{KEY}: {path} is {describe_size(info.st_size)}; a label patch is a CSV of "
+            f"sample_id and corrected_label, at most {describe_size(MAX_PATCH_BYTES)}"
+        )
+    return handle  # type: ignore[return-value]
+
+
+class _TextLines:
+    """The file's lines as text, decoded one by one so that an error names its line."""
+
+    def __init__(self, path: Path, raw: io.BufferedIOBase) -> None:
+        self._path, self._lines = path, iter(raw)
+        self.number = 0  # of the last line handed out
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        try:
+            return line.decode("utf-8-sig" if self.number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise LabelPatchError(
+                f"{KEY}: {self._path} line {self.number}: not UTF-8 text; expected a CSV file "
+                f"with the columns {', '.join(REQUIRED)}"
+            ) from None
+
+
+def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line, sample id, corrected label) of each filled-in row of one patch file."""
+    with _open_patch(path) as raw:
+        lines = _TextLines(path, raw)
+        reader = csv.DictReader(lines)
+        try:
+            fields = reader.fieldnames or []
+            missing = [c for c in REQUIRED if c not in fields]
+            if missing:
+                # the file's first line is not quoted: it may be anything but a patch
+                raise LabelPatchError(
+                    f"{KEY}: {path} line 1: expected a CSV header naming the columns "
+                    f"{', '.join(REQUIRED)} (a review CSV with its corrected_label column "
+                    f"filled in); the header has no column {', '.join(missing)}"
                 )
             for line, row in enumerate(reader, start=2):
-                sample_id = (row["sample_id"] or "").strip()
                 label = (row["corrected_label"] or "").strip()
-                if not label:
-                    continue
-                where = f"{path} line {line}"
-                if not sample_id:
-                    raise LabelPatchError(
-                        f"{KEY}: {where}: corrected label {label!r} has no sample_id"
-                    )
-                check_label(label, severities, where)
-                if sample_id in patch and patch[sample_id] != label:
-                    raise LabelPatchError(
-                        f"{KEY}: {where}: sample {sample_id!r} is corrected to {label!r} here "
-                        f"but to {patch[sample_id]!r} at {origin[sample_id]}"
-                    )
-                patch[sample_id] = label
-                origin[sample_id] = where
-    return patch
+                if label:
+                    yield line, (row["sample_id"] or "").strip(), label
+        except csv.Error as err:
+            raise LabelPatchError(
+                f"{KEY}: {path} line {lines.number}: not a CSV line ({err}); expected a "
+                f"CSV file with the columns {', '.join(REQUIRED)}"
+            ) from None
 
 
 def check_label(label: str, severities: list[str], where: str) -> None:
@@ -85,7 +150,7 @@ def check_label(label: str, severities: list[str], where: str) -> None:
     if severity not in severities:
         known = sorted(set(severities), key=lambda s: (s not in SEVERITIES, s))
         raise LabelPatchError(
-            f"{KEY}: {where}: corrected label {label!r} is not a full-truth value; "
+            f"{KEY}: {where}: corrected label {shown(label, 60)} is not a full-truth value; "
             f"write a label of dataset.label_map ({', '.join(known)}) followed by the type "
             "number, e.g. OK0 or VR11"
         )

@@ -12,13 +12,15 @@ columns. Column names come from the config mapping:
 
 Nothing is judged here (no thresholds, no label mapping): the reader only
 checks that the file has the structure the config promises and reports, by
-name, what it lacks.
+name, what it lacks. The file itself is read by `spectragrid.data.unpickle`
+(regular files only, allow-listed unpickling, capped decompression); values
+from the file appear in messages shortened, and a file that exhausts memory
+or nests values too deeply is an error naming it, like any other.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spectragrid.data.unpickle import RawDataError, UnsafePickleError, loads_dataframe
+from spectragrid.data.unpickle import (
+    RawDataError,
+    UnsafePickleError,
+    read_pickle_dataframe,
+    refuse_zone_paths,
+    shown,
+)
 
 __all__ = ["RawDataError", "RawTable", "UnsafePickleError", "read_raw_pickle"]
 
@@ -59,14 +67,20 @@ class RawTable:
         return len(self.table)
 
 
+def _name(column: Any) -> str:
+    """A column name from the file, as a message shows it (long names are cut)."""
+    text = str(column)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _similar(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
     if not close:
         close = [c for c in candidates if name.lower() in c.lower() or c.lower() in name.lower()]
     if close:
-        return "similar columns: " + ", ".join(close[:5])
-    shown = ", ".join(candidates[:12]) + (" …" if len(candidates) > 12 else "")
-    return f"no similar column; non-spectral columns are: {shown or '(none)'}"
+        return "similar columns: " + ", ".join(_name(c) for c in close[:5])
+    listed = ", ".join(_name(c) for c in candidates[:12]) + (" …" if len(candidates) > 12 else "")
+    return f"no similar column; non-spectral columns are: {listed or '(none)'}"
 
 
 def _spectral_columns(df: pd.DataFrame) -> dict[str, list[tuple[Any, str]]]:
@@ -98,9 +112,9 @@ def _check_axis(path: Path, channel: str, cols: list[tuple[Any, str]]) -> np.nda
         what = f"step {diffs[i]:g} instead of {step:g}"
     bad, prev = cols[i + 1][0], cols[i][0]
     raise RawDataError(
-        f"{path}: channel {channel!r}: wavelength columns must be strictly increasing "
-        f"with a constant step; first offending column {str(bad)!r} after "
-        f"{str(prev)!r} ({what})"
+        f"{path}: channel {shown(channel)}: wavelength columns must be strictly increasing "
+        f"with a constant step; first offending column {_name(bad)!r} after "
+        f"{_name(prev)!r} ({what})"
     )
 
 
@@ -119,16 +133,16 @@ def _check_not_empty(
     empty_cols = np.flatnonzero(missing.all(axis=0))
     if not len(empty_cols):
         return
-    first, last = str(cols[0][0]), str(cols[-1][0])
+    first, last = _name(cols[0][0]), _name(cols[-1][0])
     if len(empty_cols) == len(cols):
         raise RawDataError(
             f"{path}: channel {channel!r} ({first} … {last}) holds no finite value in any "
             f"of the {len(values)} rows (all NaN or infinite); expected a spectrum per row"
         )
-    names = [str(cols[i][0]) for i in empty_cols]
-    shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
+    names = [_name(cols[i][0]) for i in empty_cols]
+    listed = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
     raise RawDataError(
-        f"{path}: channel {channel!r}: column(s) {shown} hold no finite value in any of "
+        f"{path}: channel {channel!r}: column(s) {listed} hold no finite value in any of "
         f"the {len(values)} rows ({len(names)} of {len(cols)} wavelengths); "
         "expected a value per row"
     )
@@ -145,8 +159,8 @@ def _as_float(path: Path, df: pd.DataFrame, cols: list[Any], what: str) -> np.nd
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise RawDataError(
-                f"{path}: {what} column {str(col)!r} is not numeric: row {row} "
-                f"(index {df.index[row]!r}) holds {df[col].iloc[row]!r}"
+                f"{path}: {what} column {_name(col)!r} is not numeric: row {row} "
+                f"(index {shown(df.index[row])}) holds {shown(df[col].iloc[row])}"
             ) from None
     raise RawDataError(f"{path}: {what} columns cannot be read as numbers")
 
@@ -158,7 +172,7 @@ def _parse_type(path: Path, values: pd.Series, ids: pd.Series, column: str) -> n
         row = int(np.flatnonzero(bad)[0])
         raise RawDataError(
             f"{path}: type column {column!r} must hold integers: row {row} "
-            f"(id {ids.iloc[row]!r}) holds {values.iloc[row]!r}"
+            f"(id {shown(ids.iloc[row])}) holds {shown(values.iloc[row])}"
             + (f" ({int(bad.sum())} such rows)" if bad.sum() > 1 else "")
         )
     return numeric.astype(np.int64)
@@ -181,26 +195,33 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
     (float64, NaN kept for the cleaning to count), the provenance columns as
     found, `source_file` and `source_row` (0-based position in the file).
     A missing group value makes the row its own group (its sample id).
+    `sha256` is the hash of the file as stored (compressed or not).
     """
     path = Path(path)
-    channels = [str(c) for c in channels]
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise RawDataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RawDataError(f"{path}: is a directory, not a pickle file") from None
-    sha256 = hashlib.sha256(data).hexdigest()
-    df = loads_dataframe(data, path)
-    del data
+        # pandas may resolve a time zone of the file only when a column is converted
+        with refuse_zone_paths(path):
+            return _read(path, columns, [str(c) for c in channels])
+    except MemoryError:
+        raise RawDataError(
+            f"{path}: ran out of memory while reading it (its DataFrame, or the copies "
+            "of its columns, do not fit in this job's memory)"
+        ) from None
+    except RecursionError:
+        raise RawDataError(
+            f"{path}: a value in the file nests too deeply to be read as text or numbers"
+        ) from None
+
+
+def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
+    df, sha256, _ = read_pickle_dataframe(path)
     n = len(df)
     if n == 0:
         raise RawDataError(f"{path}: the DataFrame has no rows (an empty campaign file?)")
 
     repeated = df.columns[df.columns.duplicated()]
     if len(repeated):
-        names = ", ".join(sorted({str(c) for c in repeated})[:10])
+        names = ", ".join(sorted({_name(c) for c in repeated})[:10])
         raise RawDataError(f"{path}: column name(s) used more than once: {names}")
     spectral = _spectral_columns(df)
     spectral_labels = {col for cols in spectral.values() for col, _ in cols}
@@ -226,7 +247,7 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
         ids = df[str_columns[id_name]]
     else:
         problems.append(
-            f"id {id_name!r} is neither the index name ({df.index.name!r}) nor a column "
+            f"id {id_name!r} is neither the index name ({shown(df.index.name)}) nor a column "
             f"({_similar(id_name, other)})"
         )
         ids = pd.Series(np.arange(n), index=df.index)

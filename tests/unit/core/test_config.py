@@ -1,4 +1,5 @@
 import copy
+import time
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,88 @@ def test_a_transform_given_as_true_or_in_part_gets_its_default_settings():
 def test_a_family_parameter_of_another_family_is_refused():
     with pytest.raises(ConfigError, match=r"params: unknown key 'widths'.*allowed keys"):
         complete_model({"arch": "mlp", "params": {"widths": [4]}})
+
+
+# --- bounded: a config's size, and what its messages show -----------------------------------
+
+
+def _nested_anchors(levels: int) -> str:
+    """YAML of about one kilobyte that stands for 9**levels values (aliases of aliases)."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("where", ["top level", "dataset.name"])
+def test_nested_anchors_fail_fast_naming_the_problem(where):
+    text = (ROOT / "config" / "config.yaml").read_text()
+    text = (
+        "x_anchors:\n" + "".join(f"  {line}\n" for line in _nested_anchors(9).splitlines()) + text
+    )
+    if where == "dataset.name":
+        text = text.replace("\n  name: demo\n", "\n  name: *l9\n", 1)
+    assert len(text.encode()) < len((ROOT / "config" / "config.yaml").read_bytes()) + 1500
+    # loaded as Snakemake loads it: the aliases are shared, not copied
+    config = yaml.safe_load(text)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert time.perf_counter() - started < 2
+    message = str(info.value)
+    assert "holds more than 100,000 values, counting each YAML alias (*name) as a copy" in message
+    assert ("dataset.name" if where == "dataset.name" else "x_anchors.l9") in message
+    assert len(message) < 500
+
+
+def test_an_alias_inside_its_own_anchor_is_named():
+    config = yaml.safe_load("models: &loop {cnn: *loop}\n")
+    with pytest.raises(ConfigError, match=r"models\.cnn\.cnn: nested more than 32 levels deep"):
+        validate(config)
+
+
+def test_a_model_checked_alone_is_bounded_too():
+    entry = yaml.safe_load(_nested_anchors(7) + "arch: cnn\nparams: {widths: *l7}\n")
+    with pytest.raises(ConfigError, match=r"^model is invalid:\n  - .*more than 100,000 values"):
+        complete_model(entry)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "start"),
+    [
+        ("splits.k", "k" * 100_000, "splits.k: 'kkkk"),
+        ("dataset.name", ["x" * 5000] * 50, "dataset.name: ['xxxx"),
+        ("report.best_metric", "m" * 100_000, "report.best_metric: 'mmmm"),
+        ("grid.models", ["cnn", {"deep": [[["x" * 1000] * 10] * 10]}], "grid.models.1: {'deep'"),
+    ],
+)
+def test_an_offending_value_is_shown_cut_to_about_200_characters(config, key, value, start):
+    _set(config, key, value)
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    (line,) = [ln for ln in str(info.value).splitlines() if ln.startswith(f"  - {start}")]
+    assert len(line) < 450
+    assert "..." in line or "…" in line
+
+
+def test_unknown_keys_are_listed_cut_and_counted(config):
+    for i in range(25):
+        config["splits"][f"{'z' * 1000}{i}"] = 1
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    (line,) = [ln for ln in str(info.value).splitlines() if ln.startswith("  - splits:")]
+    assert line.count("unknown key") == 10
+    assert "and 15 more" in line
+    assert len(line) < 3000
+
+
+def test_a_long_text_repeated_by_aliases_is_bounded_too():
+    # 90,000 aliases of one 1 MB text: few values, but 90 GB once printed
+    text = "s: &s '" + "x" * 1_000_000 + "'\ndataset:\n  name: [" + ", ".join(["*s"] * 90_000)
+    config = yaml.safe_load(text + "]\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert time.perf_counter() - started < 2
+    assert "  - dataset.name.8" in str(info.value)
+    assert "the config holds more than 10,000,000 characters of text" in str(info.value)

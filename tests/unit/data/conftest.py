@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -29,3 +30,23 @@ def small(demo: dict, tmp_path: Path) -> pd.DataFrame:
     """First 40 rows of the first demo file, to be broken and written by each test."""
     df = load_pickle_dataframe(demo["raw"][0]).iloc[:40].copy()
     return df[~df.index.duplicated()]
+
+
+class Hung(BaseException):
+    """Raised by `no_hang` when a test blocks: a BaseException, so no handler swallows it."""
+
+
+@pytest.fixture()
+def no_hang():
+    """Fail a test that blocks (opening a FIFO waits for a writer) instead of hanging the run."""
+
+    def alarm(signum, frame):
+        raise Hung("blocked for 30 s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(30)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

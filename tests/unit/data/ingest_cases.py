@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -49,3 +53,48 @@ def expect_error(tmp_path: Path, raw_files: list[Path], match: str, error=RawDat
 def save(df: pd.DataFrame, path: Path) -> Path:
     df.to_pickle(path)
     return path
+
+
+_LIMITED = """
+import json, resource, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from ingest_cases import ingest
+raw, out = [Path(p) for p in json.loads(sys.argv[2])], Path(sys.argv[3])
+try:
+    ingest(raw, out)
+    said = "ingested"
+except Exception as err:
+    said = f"{type(err).__name__}: {err}"
+except BaseException as err:
+    said = f"ESCAPED {type(err).__name__}: {err}"
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+print(json.dumps({"said": said, "peak_mb": peak_mb}))
+"""
+
+
+def ingest_with_memory_limit(raw_files: list[Path], out: Path, limit_mb: int = 1536) -> dict:
+    """`ingest` in a child process whose address space is capped at `limit_mb`.
+
+    Returns what it said (the error, or "ingested") and its peak resident memory in MB.
+    """
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LIMITED,
+            str(Path(__file__).parent),
+            json.dumps([str(p) for p in raw_files]),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import lzma
+import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from ingest_cases import CHANNELS, expect_error, ingest, sha
+from ingest_cases import CHANNELS, expect_error, ingest, ingest_with_memory_limit, sha
 
 from spectragrid.data.clean_file import read_clean
 from spectragrid.data.cleaning import REASONS
@@ -133,6 +137,62 @@ def test_existing_outputs_survive_a_failed_run(
     with pytest.raises(RawDataError):
         ingest([demo["raw"][1], broken], out)
     assert {p.name: sha(p) for p in out.iterdir()} == before
+
+
+def _hostile(name: str, folder: Path) -> Path:
+    """Small files that stand for gigabytes, each in its own way."""
+    path = folder / name
+    if name == "declared.pkl.gz":
+        # one bytes object declared 6 GiB long: the unpickler allocates before reading
+        path.write_bytes(gzip.compress(b"\x80\x04\x8e" + struct.pack("<Q", 6 << 30) + bytes(4096)))
+    elif name == "opcodes.pkl.xz":
+        # a pickle that never ends, 6 GiB once decompressed, in about 1 MB
+        body = lzma.compress(b"N0" * (8 << 20))
+        path.write_bytes(lzma.compress(b"\x80\x02" + b"N0" * (8 << 20)) + body * 383)
+    elif name == "zeros.pkl.xz":
+        path.write_bytes(lzma.compress(bytes(16 << 20)) * 384)  # 6 GiB of zeros
+    elif name == "zero.pkl":
+        path.symlink_to("/dev/zero")
+    elif name == "lazy.pkl":
+        frame = pd.DataFrame(index=pd.RangeIndex(3_000_000_000, name="sequence"))
+        path.write_bytes(pickle.dumps(frame))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("declared.pkl.gz", "declared.pkl.gz: ran out of memory while unpickling it"),
+        (
+            "opcodes.pkl.xz",
+            "opcodes.pkl.xz: refused: it decompresses to more than 64.0 MiB, the cap for a",
+        ),
+        ("zeros.pkl.xz", "zeros.pkl.xz: cannot read: the file is truncated or not a pickle"),
+        ("zero.pkl", "zero.pkl: is a character device (a link to /dev/zero), not a regular"),
+        ("lazy.pkl", "lazy.pkl: refused: the DataFrame has 3,000,000,000 rows and 0 columns"),
+    ],
+)
+def test_files_that_stand_for_gigabytes_fail_in_bounded_memory(
+    tmp_path: Path, name: str, said: str
+) -> None:
+    # before streaming and caps, such files grew the job to gigabytes (5.9 GB for the xz
+    # files under a 6 GB limit) and ended in a MemoryError that named no file
+    path = _hostile(name, tmp_path)
+    out = tmp_path / "out"
+    seen = ingest_with_memory_limit([path], out, limit_mb=1536)
+    assert seen["said"].startswith(f"RawDataError: {tmp_path}/{said}"), seen["said"]
+    assert seen["peak_mb"] < 500
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_memory_limit_leaves_real_files_alone(demo: dict, tmp_path: Path) -> None:
+    seen = ingest_with_memory_limit(demo["raw"], tmp_path / "out", limit_mb=1536)
+    assert seen["said"] == "ingested"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "clean.parquet",
+        "dropped.csv",
+        "report.json",
+    ]
 
 
 # --- cleaning rules on hand-made rows --------------------------------------------------------

@@ -1,9 +1,17 @@
 """Reviewed labels: reading the patch file, applying it, and which targets it changes."""
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from spectragrid.data.label_patch import (
+    MAX_PATCH_BYTES,
     LabelPatchError,
     apply_label_patch,
     patch_for_target,
@@ -117,3 +125,118 @@ def test_a_correction_that_empties_a_class_is_a_clear_error():
     table = labels("OK0", "OK0", "VR11")
     with pytest.raises(LabelPatchError, match="after the corrections"):
         patch_for_target(table, {"s2": "OK0"}, "ok", "OVA OK")
+
+
+# --- paths that are not a readable patch file ----------------------------------------------
+
+
+def test_paths_that_are_not_regular_files_say_what_they_are(tmp_path, no_hang):
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    expected = {
+        "fifo.csv": "is a named pipe (FIFO), not a regular CSV file",
+        "folder.csv": "is a directory, not a regular CSV file",
+        "dangling.csv": f"no such file (a link to {tmp_path / 'gone.csv'}, which does not exist)",
+    }
+    for name, said in expected.items():
+        with pytest.raises(LabelPatchError) as err:
+            read_label_patch([tmp_path / name], SEVERITIES)
+        assert str(err.value) == f"dataset.label_patch: {tmp_path / name}: {said}"
+
+
+_READ_AS_NOBODY = """
+import os, sys
+from spectragrid.data.label_patch import LabelPatchError, read_label_patch
+if os.geteuid() == 0:
+    # root reads every file: drop to nobody, once the imports are done
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    read_label_patch([sys.argv[1]], ["OK"])
+    print("read")
+except LabelPatchError as err:
+    print(err)
+"""
+
+
+def test_an_unreadable_patch_is_named(tmp_path):
+    folder = Path(tempfile.mkdtemp())  # outside pytest's folder, which only root may enter
+    try:
+        folder.chmod(0o755)
+        patch = folder / "review.csv"
+        patch.write_text("sample_id,corrected_label\ns1,OK0\n")
+        patch.chmod(0)
+        proc = subprocess.run(
+            [sys.executable, "-c", _READ_AS_NOBODY, str(patch)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip() == (
+            f"dataset.label_patch: {patch}: cannot be read: permission denied"
+        )
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_file_that_is_not_a_patch_is_never_quoted(tmp_path):
+    secret = write(tmp_path / "shadow", "root:$6$SECRETHASH:19000:0:99999:7:::\ndaemon:*:1::\n")
+    with pytest.raises(LabelPatchError) as err:
+        read_label_patch([secret], SEVERITIES)
+    message = str(err.value)
+    assert message == (
+        f"dataset.label_patch: {secret} line 1: expected a CSV header naming the columns "
+        "sample_id, corrected_label (a review CSV with its corrected_label column filled in); "
+        "the header has no column sample_id, corrected_label"
+    )
+    assert "SECRETHASH" not in message and "19000" not in message
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (
+            b"sample_id,corrected_label\ns1,OK0\n\xff\xfe PAYLOAD\n",
+            "line 3: not UTF-8 text; expected a CSV file with the columns sample_id, "
+            "corrected_label",
+        ),
+        (
+            b"\x7fELF\x02\x01\x01\x00PAYLOAD\x00",
+            "line 1: expected a CSV header naming the columns sample_id, corrected_label",
+        ),
+        (
+            b'sample_id,corrected_label\ns1,"' + b"PAYLOAD" * 30_000 + b'"\n',
+            "line 2: not a CSV line (field larger than field limit (131072))",
+        ),
+    ],
+)
+def test_content_that_is_not_csv_text_is_named_by_line_not_quoted(tmp_path, content, said):
+    path = tmp_path / "patch.csv"
+    path.write_bytes(content)
+    with pytest.raises(LabelPatchError) as err:
+        read_label_patch([path], SEVERITIES)
+    assert str(err.value).startswith(f"dataset.label_patch: {path} {said}")
+    assert "PAYLOAD" not in str(err.value)
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_PATCH_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(LabelPatchError) as err:
+        read_label_patch([path], SEVERITIES)
+    assert str(err.value) == (
+        f"dataset.label_patch: {path} is 64.0 MiB; a label patch is a CSV of sample_id and "
+        "corrected_label, at most 64.0 MiB"
+    )
+
+
+def test_a_long_label_is_cut_in_messages(tmp_path):
+    path = write(tmp_path / "patch.csv", "sample_id,corrected_label\ns1," + "V" * 100_000 + "\n")
+    with pytest.raises(LabelPatchError) as err:
+        read_label_patch([path], SEVERITIES)
+    assert "line 2: corrected label 'VVVV" in str(err.value)
+    assert len(str(err.value)) < 400

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
 import pickle
+import socket
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 from ingest_cases import CHANNELS, expect_error, save, sha
 
 from spectragrid.data.demo import (
     DEMO_COLUMNS,
 )
-from spectragrid.data.raw import UnsafePickleError, read_raw_pickle
+from spectragrid.data.raw import RawDataError, UnsafePickleError, read_raw_pickle
 
 
 def test_missing_column_is_named(small: pd.DataFrame, tmp_path: Path) -> None:
@@ -127,3 +133,94 @@ def test_a_wavelength_column_that_is_all_nan_is_named(small: pd.DataFrame, tmp_p
 def test_a_file_without_rows_is_named(small: pd.DataFrame, demo: dict, tmp_path: Path) -> None:
     path = save(small.iloc[:0], tmp_path / "empty.pkl")
     expect_error(tmp_path, [demo["raw"][1], path], r"empty\.pkl: the DataFrame has no rows")
+
+
+def test_a_compressed_file_is_read_and_hashed_as_stored(
+    small: pd.DataFrame, tmp_path: Path
+) -> None:
+    plain = save(small, tmp_path / "plain.pkl")
+    for suffix, compress in ((".gz", gzip.compress), (".xz", lzma.compress)):
+        packed = tmp_path / f"packed.pkl{suffix}"
+        packed.write_bytes(compress(plain.read_bytes()))
+        raw = read_raw_pickle(packed, DEMO_COLUMNS, CHANNELS)
+        assert raw.sha256 == sha(packed) != sha(plain)
+        assert raw.table["sample_id"].tolist() == small.index.tolist()
+        assert raw.source_file == packed.name
+
+
+def test_paths_that_are_not_regular_files_are_named(
+    demo: dict, tmp_path: Path, no_hang: None
+) -> None:
+    fifo = tmp_path / "fifo.pkl"
+    os.mkfifo(fifo)
+    (tmp_path / "folder.pkl").mkdir()
+    (tmp_path / "zero.pkl").symlink_to("/dev/zero")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "socket.pkl"))
+    expected = {
+        "fifo.pkl": "is a named pipe (FIFO), not a regular pickle file",
+        "folder.pkl": "is a directory, not a regular pickle file",
+        "zero.pkl": "is a character device (a link to /dev/zero), not a regular pickle file",
+        "socket.pkl": "is a socket, not a regular pickle file",
+    }
+    try:
+        for name, said in expected.items():
+            # listed after a good file: every path is checked before the first is read
+            path = tmp_path / name
+            message = expect_error(tmp_path, [demo["raw"][0], path], "not a regular pickle file")
+            assert message == f"{path}: {said}"
+            with pytest.raises(RawDataError, match="not a regular pickle file"):
+                read_raw_pickle(path, DEMO_COLUMNS, CHANNELS)
+    finally:
+        server.close()
+
+
+def test_a_long_value_from_the_file_is_cut_in_messages(small: pd.DataFrame, tmp_path: Path) -> None:
+    small["greffon_defaut_type"] = small["greffon_defaut_type"].astype(object)
+    small.iloc[3, small.columns.get_loc("greffon_defaut_type")] = "7" * 1_000_000 + "x"
+    path = save(small, tmp_path / "long.pkl")
+    message = expect_error(tmp_path, [path], r"long\.pkl: type column .* row 3 .* holds '7777")
+    assert "7777...7777" in message and len(message) < 400
+
+
+def test_a_value_nested_too_deeply_is_named(small: pd.DataFrame, tmp_path: Path) -> None:
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    flat = small.reset_index()
+    flat["sequence"] = flat["sequence"].astype(object)
+    flat.at[2, "sequence"] = deep
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(30_000)  # only to write the file: pickling recurses too
+    try:
+        path = save(flat, tmp_path / "deep.pkl")
+    finally:
+        sys.setrecursionlimit(limit)
+    expect_error(tmp_path, [path], r"deep\.pkl: a value in the file nests too deeply")
+
+
+def test_a_frame_with_more_cells_than_its_file_has_bytes_is_refused(tmp_path: Path) -> None:
+    # a few hundred bytes of pickle for three billion rows: every copy would need 22 GiB
+    lazy = save(
+        pd.DataFrame(index=pd.RangeIndex(3_000_000_000, name="sequence")), tmp_path / "lazy.pkl"
+    )
+    message = expect_error(
+        tmp_path, [lazy], r"lazy\.pkl: refused: the DataFrame has 3,000,000,000 rows"
+    )
+    assert "22.4 GiB as dense numbers" in message
+
+
+def test_a_zone_path_in_a_column_is_refused(small: pd.DataFrame, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:$6$SECRETHASH:19000:0:99999:7:::\n")
+    zone = pa.timestamp("us", tz=f"dateutil/{secret}")
+    values = pa.array(np.arange(len(small)), zone)
+    small["mesure_date"] = pd.arrays.ArrowExtensionArray(pa.chunked_array([values]))
+    path = save(small, tmp_path / "zone.pkl")
+    # sanity: read as pandas reads it, the provenance column opens the file named as its zone
+    with pytest.raises(ValueError, match="magic not found"):
+        pd.read_pickle(path)["mesure_date"].to_numpy()
+    message = expect_error(
+        tmp_path, [path], r"zone\.pkl: refused to load: .*a time zone read from a file path"
+    )
+    assert "SECRETHASH" not in message
