@@ -114,9 +114,9 @@ def spectragrid_default(
     again = find_issues(
         oof,
         classes,
-        issues_cfg["filter_by"],
-        issues_cfg["rank_by"],
-        int(issues_cfg["min_examples_per_class"]),
+        filter_by=issues_cfg["filter_by"],
+        rank_by=issues_cfg["rank_by"],
+        min_examples_per_class=int(issues_cfg["min_examples_per_class"]),
     )
     seconds = time.perf_counter() - start
     if set(again["sample_id"].astype(str)) != flagged:

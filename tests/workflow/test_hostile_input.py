@@ -205,7 +205,11 @@ def test_a_hostile_raw_file_fails_ingest_naming_it_in_bounded_memory(
     assert run["peak_mb"] < PEAK_BOUND_MB, run["peak_mb"]
     # nothing that looks like an output, whole or half-written: only the job's log
     results = work.path / layout.RESULTS
-    left = sorted(str(p.relative_to(results)) for p in results.rglob("*") if p.is_file())
+    # (and the raw files' digests, for a regular file that was hashed to plan the run)
+    cache = work.path / layout.RAW_DIGEST_CACHE
+    left = sorted(
+        str(p.relative_to(results)) for p in results.rglob("*") if p.is_file() and p != cache
+    )
     assert left == [str(Path(layout.log_file("mine", "ingest")).relative_to(layout.RESULTS))]
 
 
@@ -292,3 +296,41 @@ def test_a_label_patch_that_is_not_a_patch_file_stops_snakemake(
     assert f"dataset.label_patch: {said}" in output
     assert "SECRETHASH" not in output and "daemon" not in output
     assert not (work.path / layout.RESULTS).exists()
+
+
+FORMULA_IDS = [
+    '=HYPERLINK("http://example.invalid/","open me")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+]
+
+
+def test_sample_ids_a_spreadsheet_would_run_are_written_as_text(tmp_path: Path) -> None:
+    """dropped.csv, which users open to see what cleaning removed, quotes formula-like ids."""
+    from spectragrid.data.demo import generate_demo
+    from spectragrid.data.unpickle import load_pickle_dataframe
+
+    demo = generate_demo(tmp_path / "demo", n_samples=300, seed=0)
+    frame = load_pickle_dataframe(Path(demo["raw_files"][0]))
+    frame = frame[~frame.index.duplicated()].iloc[:60].copy()
+    ids = list(frame.index)
+    ids[: len(FORMULA_IDS)] = FORMULA_IDS
+    frame.index = pd.Index(ids, name=frame.index.name)
+    # saturate those rows so that cleaning drops them and lists them
+    saturated = [c for c in frame.columns if str(c).startswith("277_")]
+    frame.loc[FORMULA_IDS, saturated] = 60_000.0
+    work = Workdir(tmp_path / "work")
+    (work.path / "raw").mkdir()
+    frame.to_pickle(work.path / "raw" / "campaign.pkl")
+    work.write_config(_user_config(["raw/campaign.pkl"]))
+
+    work.snakemake(layout.clean_file("mine"))
+
+    dropped = work.path / layout.DATASET_DIR.format(dataset="mine") / "dropped.csv"
+    import csv
+
+    rows = list(csv.DictReader(dropped.open(newline="")))
+    written = {row["sample_id"] for row in rows}
+    assert {"'" + value for value in FORMULA_IDS} <= written
+    assert not any(value.startswith(("=", "+", "-", "@")) for value in written)

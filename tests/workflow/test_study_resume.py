@@ -112,5 +112,10 @@ def test_a_killed_training_job_resumes_from_its_last_epoch(finished_tiny_study, 
     work.snakemake(targets[1], "--forcerun", targets[1])
     assert json.loads((slow / "card.json").read_text())["resumed_after_epoch"] is None
     assert (slow / "history.csv").read_bytes() == resumed["history.csv"]
-    assert (slow / "metrics.json").read_bytes() == resumed["metrics.json"]
-    assert json.loads(resumed["metrics.json"])["epochs_run"] == EPOCHS
+    again, before = (
+        json.loads(m) for m in ((slow / "metrics.json").read_text(), resumed["metrics.json"])
+    )
+    # the checksums differ where the card records timings and the resumed epoch
+    assert again.pop("outputs")["model.ckpt"] == before.pop("outputs")["model.ckpt"]
+    assert again == before
+    assert before["epochs_run"] == EPOCHS

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from spectragrid.core import layout
 from spectragrid.core.config import ConfigError, config_hash, validate
+from spectragrid.data.fingerprints import content_digests
 from spectragrid.data.label_patch import (
     LabelPatchError,
     patch_for_target,
@@ -26,6 +27,12 @@ os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "17179869184")
 DATASET = CONFIG["dataset"]["name"]
 IS_DEMO = "demo" in CONFIG["dataset"]
 RAW_FILES = layout.demo_raw_files() if IS_DEMO else list(CONFIG["dataset"]["raw"])
+# Ingest reruns when a raw file's content changes, not its time (a copy or a
+# touch replans nothing). The demo's files are outputs of the demo rule, whose
+# own params say when they change.
+RAW_SHA256 = (
+    {} if IS_DEMO else content_digests(RAW_FILES, Path(layout.RAW_DIGEST_CACHE))
+)
 TRUTH = CONFIG["dataset"]["truth"]
 GRID = CONFIG["grid"]
 SEEDS = CONFIG["splits"]["seeds"]

@@ -28,7 +28,7 @@ if IS_DEMO:
 # when the cells' parameters are worked out.
 checkpoint ingest:
     input:
-        raw=RAW_FILES,
+        raw=ancient(RAW_FILES),
     output:
         parquet=layout.CLEAN_FILE,
         report=layout.CLEANING_REPORT,
@@ -51,6 +51,7 @@ checkpoint ingest:
         label_map=CONFIG["dataset"]["label_map"],
         saturation=CONFIG["cleaning"]["saturation"],
         min_integral=CONFIG["cleaning"]["min_integral"],
+        raw_sha256=RAW_SHA256,
     script:
         "../scripts/ingest.py"
 

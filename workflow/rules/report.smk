@@ -30,7 +30,9 @@ rule sheet:
     input:
         **{
             name: f"{layout.CELL_DIR}/{layout.CELL_FILES[name]}"
-            for name in ("predictions", "metrics", "history", "card")
+            # all of a cell's files, so that a changed model or ONNX file
+            # reruns the sheet, which checks them against their checksums
+            for name in layout.CELL_FILES
         },
     output:
         png=report(

@@ -44,5 +44,6 @@ with job_log(snakemake.log[0]) as log:
         threads=snakemake.threads,
         resume_path=Path(layout.resume_file(dict(w.items()))),
         curves_dir=Path(layout.curves_dir(dict(w.items()))),
+        lock_path=Path(layout.lock_file(dict(w.items()))),
     )
     log.info("%s: test %s", metrics["display_name"], metrics["test"])

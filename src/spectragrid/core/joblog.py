@@ -26,7 +26,9 @@ def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
         try:
             with contextlib.redirect_stdout(stream):
                 yield logger
-        except Exception as err:
+        # SystemExit too: a library that exits (a command-line tool run by mistake)
+        # must not end the job without a word of why.
+        except (Exception, SystemExit) as err:
             traceback.print_exc(file=stream)
             print(f"spectragrid: {type(err).__name__}: {err}", file=sys.stderr)
             raise

@@ -72,6 +72,10 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 # A cell's per-epoch curves as Fabric's loggers write them (CSV, and TensorBoard
 # event files where tensorboard is installed): `tensorboard --logdir results/`.
 CURVES_DIR = f"{LOGS}/{CELL_KEY}/curves"
+# One lock file per cell: a second process training the same cell waits for the first.
+LOCK_FILE = f"{RESULTS}/.locks/{CELL_KEY}.lock"
+# The raw files' content digests, cached under their identity and times.
+RAW_DIGEST_CACHE = f"{RESULTS}/.cache/raw_sha256.json"
 # A training cell's resumable state: no declared output, since Snakemake deletes
 # the outputs of a failed job, and removed by the cell once it completes.
 RESUME_FILE = f"{RESULTS}/.resume/{CELL_KEY}/last.ckpt"
@@ -130,6 +134,12 @@ def results_key(directory: str) -> str:
     return directory[len(prefix) :]
 
 
+def results_root(cell_directory: str | PurePath) -> PurePath:
+    """The results folder a cell folder is in (`<root>` of `<root>/<cell key>`)."""
+    parse_cell_dir(cell_directory)
+    return PurePath(cell_directory).parents[len(PurePath(CELL_KEY).parts) - 1]
+
+
 def issues_dir(dataset: str, target: str, channels: str, seed: int, k: int) -> str:
     return ISSUES_DIR.format(dataset=dataset, target=target, channels=channels, seed=seed, k=k)
 
@@ -148,6 +158,10 @@ def folds_file(dataset: str, seed: int, k: int) -> str:
 
 def resume_file(coordinates: dict) -> str:
     return RESUME_FILE.format(**coordinates)
+
+
+def lock_file(coordinates: dict) -> str:
+    return LOCK_FILE.format(**coordinates)
 
 
 def curves_dir(coordinates: dict) -> str:

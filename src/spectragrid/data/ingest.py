@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.clean_file import write_clean
 from spectragrid.data.cleaning import clean
 from spectragrid.data.raw import RawDataError, read_raw_pickle
@@ -87,7 +88,7 @@ def run_ingest(
             result.provenance,
         )
         temps[1].write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        result.dropped.to_csv(temps[2], index=False, lineterminator="\n")
+        neutralised(result.dropped).to_csv(temps[2], index=False, lineterminator="\n")
         for tmp, path in zip(temps, targets, strict=True):
             os.replace(tmp, path)
     finally:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spectragrid.core.spreadsheet import restore
 from spectragrid.data.targets import SEVERITIES, TargetError, full_truth, resolve, split_combo
 from spectragrid.data.unpickle import RawDataError, describe_size, open_regular_file, shown
 
@@ -131,9 +132,9 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
                     f"filled in); the header has no column {', '.join(missing)}"
                 )
             for line, row in enumerate(reader, start=2):
-                label = (row["corrected_label"] or "").strip()
+                label = str(restore((row["corrected_label"] or "").strip()))
                 if label:
-                    yield line, (row["sample_id"] or "").strip(), label
+                    yield line, str(restore((row["sample_id"] or "").strip())), label
         except csv.Error as err:
             raise LabelPatchError(
                 f"{KEY}: {path} line {lines.number}: not a CSV line ({err}); expected a "

@@ -16,6 +16,7 @@ import pandas as pd
 from cleanlab.filter import find_label_issues
 
 from spectragrid.core.atomic import atomic_path
+from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.targets import Target, resolve
 from spectragrid.issues.out_of_fold import (
@@ -25,14 +26,16 @@ from spectragrid.issues.out_of_fold import (
     mean_oof,
     prob_columns,
 )
+from spectragrid.train.output_checksums import verify_cell
 
 
 def find_issues(
     oof: pd.DataFrame,
     classes: list[str],
-    filter_by: str = "prune_by_noise_rate",
-    rank_by: str = "self_confidence",
-    min_examples_per_class: int = 1,
+    *,
+    filter_by: str,
+    rank_by: str,
+    min_examples_per_class: int,
     n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Ranked label issues: sample_id, given/suggested label, label quality, rank."""
@@ -63,7 +66,7 @@ def find_issues(
 
 def write_issues(path: Path, issues: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
-        issues.to_csv(tmp, index=False, float_format="%.6g")
+        neutralised(issues).to_csv(tmp, index=False, float_format="%.6g")
 
 
 def run_label_issues(
@@ -75,19 +78,26 @@ def run_label_issues(
     folds_path: Path,
     out_issues: Path,
     out_oof: Path,
-    filter_by: str = "prune_by_noise_rate",
-    rank_by: str = "self_confidence",
-    min_examples_per_class: int = 1,
+    *,
+    filter_by: str,
+    rank_by: str,
+    min_examples_per_class: int,
     n_jobs: int = 1,
     label_patch: list | None = None,
+    check_outputs: bool = True,
 ) -> pd.DataFrame:
     """Issues of one (target, channels, seed, k) from the raw cells of `models`.
 
     `prediction_files` are ordered model-major, fold-minor (k files per model);
-    `label_patch` holds the reviewed labels the cells were trained with.
+    `label_patch` holds the reviewed labels the cells were trained with. With
+    `check_outputs`, each predictions file is first checked against the
+    checksum its cell recorded.
     """
     if len(prediction_files) != len(models) * k:
         raise OOFError(f"expected {len(models) * k} prediction files, got {len(prediction_files)}")
+    if check_outputs:
+        for path in prediction_files:
+            verify_cell(Path(path).parent, names=[Path(path).name])
     target, expected = _target_samples(clean_path, target_spec, label_patch)
     folds = pd.read_parquet(folds_path, columns=["sample_id", "fold"])
     first = pd.read_parquet(prediction_files[0])
@@ -105,11 +115,16 @@ def run_label_issues(
             f"e.g. {sorted(unknown)[0]!r}"
         )
     combined = mean_oof(oofs, classes) if len(oofs) > 1 else oofs[0]
-    settings = (filter_by, rank_by, min_examples_per_class)
-    issues = find_issues(combined, classes, *settings, n_jobs=n_jobs)
+    settings = {
+        "filter_by": filter_by,
+        "rank_by": rank_by,
+        "min_examples_per_class": min_examples_per_class,
+        "n_jobs": n_jobs,
+    }
+    issues = find_issues(combined, classes, **settings)
     # Which models, on their own, would flag each sample: agreement a reviewer can weigh.
     own = {
-        model: set(find_issues(oof, classes, *settings, n_jobs=n_jobs)["sample_id"])
+        model: set(find_issues(oof, classes, **settings)["sample_id"])
         for model, oof in zip(models, oofs, strict=True)
     }
     issues["flagged_by"] = [

@@ -20,6 +20,7 @@ import pandas as pd
 
 from spectragrid.core import layout
 from spectragrid.core.atomic import write_atomic
+from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.targets import Target
 from spectragrid.train.label_action import read_issues
 
@@ -108,7 +109,7 @@ def write_review_csv(table: pd.DataFrame, path: Path) -> None:
     review = table[[c for c in REVIEW_COLUMNS if c in table]].copy()
     for column in REVIEWER_COLUMNS:
         review[column] = ""
-    write_atomic(path, review.to_csv(index=False, float_format="%.6g"))
+    write_atomic(path, neutralised(review).to_csv(index=False, float_format="%.6g"))
 
 
 def model_agreement(

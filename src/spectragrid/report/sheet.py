@@ -19,6 +19,7 @@ from spectragrid.report.cutoffs import CutoffRule
 from spectragrid.report.sheet_data import SheetData, sheet_data
 from spectragrid.report.sheet_html import sheet_page
 from spectragrid.report.sheet_png import sheet_png
+from spectragrid.train.output_checksums import verify_cell
 
 
 def render_sheet(
@@ -62,12 +63,16 @@ def build_sheet(
     *,
     cutoff: Mapping,
     costs: Mapping,
+    check_outputs: bool = True,
 ) -> SheetData:
     """One cell's sheet (PNG and HTML) from its outputs and the validated `report.cutoff`
-    and `report.costs`."""
+    and `report.costs`. With `check_outputs`, the cell's files are first checked against
+    the checksums its metrics.json records (train.output_checksums)."""
     # The settings first: a config that cannot be applied fails before any file is read.
     rule = CutoffRule.from_config(cutoff)
     table = CostTable.from_config(costs)
+    if check_outputs:
+        verify_cell(Path(metrics_path).parent)
     metrics = json.loads(Path(metrics_path).read_text())
     history = pd.read_csv(history_path) if history_path and Path(history_path).exists() else None
     card = (

@@ -33,6 +33,7 @@ from spectragrid.report.summary_tables import (
     truth_series,
     write_tables,
 )
+from spectragrid.train.output_checksums import verify_cell
 
 
 def build_report(
@@ -53,8 +54,17 @@ def build_report(
     clean_path: Path | None = None,
     channel_sets: dict[str, list[str]] | None = None,
     report_settings: Mapping | None = None,
+    check_outputs: bool = True,
 ) -> pd.DataFrame:
-    """The summary job from the files the workflow hands it and the validated config."""
+    """The summary job from the files the workflow hands it and the validated config.
+
+    With `check_outputs`, every cell's files are first checked against the
+    checksums its metrics.json records: a corrupt cell is named (and removed,
+    so that the next run trains it again) rather than listed.
+    """
+    if check_outputs:
+        for path in metrics_paths:
+            verify_cell(Path(path).parent)
     targets: dict[str, Target] = {}
     for path in metrics_paths:
         target = target_of(json.loads(Path(path).read_text()), path)

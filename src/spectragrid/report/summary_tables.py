@@ -23,6 +23,7 @@ import pandas as pd
 from spectragrid.core import layout
 from spectragrid.core.atomic import atomic_path
 from spectragrid.core.metrics import METRIC_NAMES, classification_metrics
+from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.targets import Target, full_truth
 
 COORDINATES: tuple[str, ...] = layout.CELL_COORDINATES
@@ -295,7 +296,7 @@ def aggregate(cells: pd.DataFrame) -> pd.DataFrame:
 def write_tables(cells: pd.DataFrame, out_csv: Path, out_parquet: Path) -> None:
     """summary.csv and summary.parquet, one row per cell, each written atomically."""
     with atomic_path(out_csv) as tmp:
-        cells.to_csv(tmp, index=False)
+        neutralised(cells).to_csv(tmp, index=False)
     with atomic_path(out_parquet) as tmp:
         cells.to_parquet(tmp, index=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -23,11 +24,18 @@ from spectragrid.data.splits import fold_parts, read_folds
 from spectragrid.data.targets import check_class_sizes, display_code, resolve
 from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays
+from spectragrid.train.cell_lock import cell_lock
 from spectragrid.train.devices import device_report
 from spectragrid.train.export import check_parity, export_onnx
 from spectragrid.train.label_action import CleanedLabels, apply_action, read_issues
 from spectragrid.train.loop import fit
 from spectragrid.train.models import build_model, count_parameters, flops_per_sample
+from spectragrid.train.output_checksums import (
+    MANIFEST_KEY,
+    CorruptOutputError,
+    checksums,
+    verify_cell,
+)
 from spectragrid.train.predict import predict_proba
 from spectragrid.train.resume import Resume, discard_resume_state
 from spectragrid.train.settings import TrainSettings
@@ -199,8 +207,13 @@ def run_cell(
     threads: int = 1,
     resume_path: Path | None = None,
     curves_dir: Path | None = None,
+    lock_path: Path | None = None,
 ) -> dict:
-    """Train, test and export one cell.
+    """Train, test and export one cell, holding `lock_path` (see cell_lock) meanwhile.
+
+    A cell whose outputs are already complete, checked against their
+    checksums and made from this very definition (another process trained it
+    while this one waited for the lock) is kept as it is.
 
     With `resume_path`, training state is saved there at the end of epochs (it
     is no output: Snakemake deletes the outputs of a failed job), a state
@@ -209,6 +222,33 @@ def run_cell(
     (core.layout.curves_dir), the per-epoch curves are logged there as training
     goes.
     """
+    with cell_lock(lock_path):
+        if lock_path is not None and (done := _finished(spec, out)) is not None:
+            return done
+        return _run_cell(
+            spec, clean_path, folds_path, issues_path, out, threads, resume_path, curves_dir
+        )
+
+
+def _finished(spec: CellSpec, out: CellOutputs) -> dict | None:
+    """The metrics of this cell's outputs if they are complete and made from `spec`."""
+    try:
+        metrics = verify_cell(out.metrics.parent)
+    except CorruptOutputError:
+        return None
+    return metrics if metrics.get("config_hash") == spec.config_hash else None
+
+
+def _run_cell(
+    spec: CellSpec,
+    clean_path: Path,
+    folds_path: Path,
+    issues_path: Path | None,
+    out: CellOutputs,
+    threads: int,
+    resume_path: Path | None,
+    curves_dir: Path | None,
+) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     data = read_clean(clean_path, spec.channels)
@@ -272,19 +312,22 @@ def run_cell(
     y_test = y_all[test_rows]
     test_flagged = flagged[test_rows]
 
-    with atomic_path(out.checkpoint) as tmp:
-        torch.save(
-            {
-                "state_dict": model.state_dict(),
-                "classes": list(target.classes),
-                "channels": list(spec.channels),
-                "arch": spec.arch,
-                "model_params": spec.model_params,
-                "n_tabular": int(tabular.shape[1]),
-                "best_epoch": int(result.best_epoch),
-            },
-            tmp,
-        )
+    # Saved to memory first: torch names the archive's folder after the file it writes,
+    # and the temporary name holds the process id, so the bytes would differ per run.
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "classes": list(target.classes),
+            "channels": list(spec.channels),
+            "arch": spec.arch,
+            "model_params": spec.model_params,
+            "n_tabular": int(tabular.shape[1]),
+            "best_epoch": int(result.best_epoch),
+        },
+        buffer,
+    )
+    write_atomic(out.checkpoint, buffer.getvalue())
 
     display = spec.display_name()
     export_onnx(
@@ -350,8 +393,8 @@ def run_cell(
             else None
         ),
         "onnx_parity": parity,
+        "config_hash": spec.config_hash,
     }
-    _write_json(out.metrics, metrics)
 
     epoch_seconds = float(np.mean(result.epoch_seconds)) if result.epoch_seconds else 0.0
     # Throughput of the optimizer steps alone: an epoch's time includes its validation.
@@ -373,6 +416,9 @@ def run_cell(
         "resumed_after_epoch": result.resumed_from,
     }
     _write_json(out.card, card)
+    # Written last, with the checksums of every other output: its readers check them.
+    metrics[MANIFEST_KEY] = checksums(out.metrics.parent)
+    _write_json(out.metrics, metrics)
     if resume is not None:
         discard_resume_state(resume)
     return metrics

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spectragrid.core.spreadsheet import restored
+
 ACTIONS = ("drop", "relabel", "downweight")
 # What every issues file holds, one row per flagged sample (more columns may follow).
 ISSUES_COLUMNS: tuple[str, ...] = (
@@ -87,4 +89,4 @@ def read_issues(path: Path) -> pd.DataFrame:
     missing = [c for c in ISSUES_COLUMNS if c not in issues]
     if missing:
         raise IssuesFileError(f"{path}: missing column(s) {missing}; have {list(issues)}")
-    return issues
+    return restored(issues)

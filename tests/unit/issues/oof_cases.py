@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from spectragrid.core import layout
+from spectragrid.core.config import load_schema
 
 CLASSES = ["OK", "rest"]
 DATASET = "demo"
@@ -70,3 +71,10 @@ def write_cells(work: Path, n=300, k=3, seed=0, wrong=()) -> tuple[list[Path], l
     folds_file(work, k).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"sample_id": ids, "fold": folds}).to_parquet(folds_file(work, k))
     return files, ids
+
+
+def issue_settings() -> dict:
+    """The label_issues filter settings at their schema defaults."""
+    schema = load_schema()["properties"]["label_issues"]["properties"]
+    keys = ("filter_by", "rank_by", "min_examples_per_class")
+    return {key: schema[key]["default"] for key in keys}

@@ -1,6 +1,6 @@
 import pandas as pd
 import pytest
-from oof_cases import clean_file, folds_file, issues_outputs, write_cells
+from oof_cases import clean_file, folds_file, issue_settings, issues_outputs, write_cells
 
 from spectragrid.issues.find import find_issues, run_label_issues
 from spectragrid.issues.out_of_fold import OOFError, assemble_oof
@@ -14,6 +14,9 @@ def job_paths(work):
         "folds_path": folds_file(work),
         "out_issues": outputs["issues"],
         "out_oof": outputs["oof"],
+        # the cells here are written by the test, without checksums
+        "check_outputs": False,
+        **issue_settings(),
     }
 
 
@@ -35,16 +38,7 @@ def test_cleanlab_finds_the_flipped_labels(tmp_path):
     wrong = list(range(0, 300, 25))  # 12 flipped labels
     files, _ = write_cells(tmp_path, wrong=wrong)
     paths = job_paths(tmp_path)
-    issues = run_label_issues(
-        files,
-        ["m"],
-        3,
-        "OVA OK",
-        paths["clean_path"],
-        paths["folds_path"],
-        paths["out_issues"],
-        paths["out_oof"],
-    )
+    issues = run_label_issues(files, ["m"], 3, "OVA OK", **paths)
     flagged = set(issues["sample_id"])
     planted = {f"s{i:03d}" for i in wrong}
     assert len(flagged & planted) >= 11
@@ -81,7 +75,7 @@ def test_the_issues_file_reads_back_through_the_one_reader(tmp_path):
 def test_find_issues_ranks_the_given_labels_the_model_doubts_most(tmp_path):
     files, _ = write_cells(tmp_path, wrong=[0, 25, 50])
     oof = assemble_oof(files, ["OK", "rest"])
-    issues = find_issues(oof, ["OK", "rest"])
+    issues = find_issues(oof, ["OK", "rest"], **issue_settings())
     assert set(issues["sample_id"]) >= {"s000", "s025", "s050"}
     given = oof.set_index("sample_id")["label"]
     assert (issues["given_label"].to_numpy() == given[issues["sample_id"]].to_numpy()).all()

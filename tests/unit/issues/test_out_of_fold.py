@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from oof_cases import CLASSES, folds_file, write_cells
+from oof_cases import CLASSES, folds_file, issue_settings, write_cells
 
 from spectragrid.issues.find import find_issues
 from spectragrid.issues.out_of_fold import (
@@ -61,7 +61,7 @@ def test_mean_of_models_averages_probabilities(tmp_path):
     b["prob_OK"], b["prob_rest"] = 0.5, 0.5
     mean = mean_oof([a, b], CLASSES)
     assert np.allclose(mean["prob_OK"], (a["prob_OK"] + 0.5) / 2)
-    assert len(find_issues(mean, CLASSES)) >= 0
+    assert len(find_issues(mean, CLASSES, **issue_settings())) >= 0
 
 
 def test_models_that_predict_other_samples_are_not_averaged(tmp_path):

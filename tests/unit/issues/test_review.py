@@ -146,3 +146,34 @@ def test_review_csv_leaves_the_reviewer_columns_empty(tmp_path):
     assert review["label_quality"].tolist() == ["0.0123457", "0.5"]
     assert (review["corrected_label"] == "").all() and (review["comment"] == "").all()
     assert "true_full_truth" not in review  # what the reviewer is to find out
+
+
+def test_a_formula_like_sample_id_is_text_in_the_review_csv_and_patches_back_exactly(tmp_path):
+    from spectragrid.data.label_patch import read_label_patch
+
+    dangerous = '=HYPERLINK("http://example.invalid/","x")'
+    table = review_table(
+        pd.DataFrame(
+            {
+                "sample_id": [dangerous, "@A1"],
+                "given_label": ["OK", "rest"],
+                "suggested_label": ["rest", "OK"],
+                "label_quality": [0.01, 0.5],
+                "rank": [1, 2],
+                "flagged_by": ["cnn", "cnn"],
+            }
+        ),
+        pd.Series({dangerous: "OK0", "@A1": "VR11"}),
+        None,
+        TARGET,
+    )
+    path = tmp_path / "review.csv"
+    write_review_csv(table, path)
+    text = path.read_text()
+    assert "'=HYPERLINK" in text and "'@A1" in text
+    # the reviewer fills in corrected_label; the file is then a label patch
+    review = pd.read_csv(path, dtype=str, keep_default_na=False)
+    review["corrected_label"] = ["VR11", "OK0"]
+    review.to_csv(path, index=False)
+    patch = read_label_patch([path], severities=["OK", "CROCHET", "VR", "NC"])
+    assert patch == {dangerous: "VR11", "@A1": "OK0"}

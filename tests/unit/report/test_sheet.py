@@ -104,6 +104,7 @@ def test_build_sheet_from_cell_files(tmp_path: Path) -> None:
         sheet["html"],
         cutoff={**schema_report()["cutoff"], "rule": "recall", "recall": 0.9},
         costs={"OK0": -2, "NC*": 10},
+        check_outputs=False,
     )
     parsed = SheetTables()
     parsed.feed(sheet["html"].read_text(encoding="utf-8"))
@@ -132,6 +133,7 @@ def test_build_sheet_without_history_or_card(tmp_path: Path) -> None:
         None,
         cutoff=report["cutoff"],
         costs=report["costs"],
+        check_outputs=False,
     )
     assert data.history is None and data.card == {}
     assert data.rule == default_rule() and data.cost_table == default_costs()

@@ -75,3 +75,14 @@ def outputs(folder: Path) -> CellOutputs:
 def inputs(prepared: Path) -> tuple[Path, Path, None]:
     """clean.parquet, folds.parquet, and no issues file (a raw cell)."""
     return prepared / "clean.parquet", prepared / "folds.parquet", None
+
+
+def results_of(out: CellOutputs) -> dict:
+    """What a cell computed: its metrics and the checksums of the files that depend
+    only on the training (the card records timings, so its checksum is left out)."""
+    import json
+
+    metrics = json.loads(out.metrics.read_text())
+    sums = metrics.pop("outputs")
+    sums.pop(CELL_FILES["card"])
+    return {"metrics": metrics, "checksums": sums}

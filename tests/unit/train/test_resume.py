@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 import torch
-from cell_cases import inputs, outputs, spec
+from cell_cases import inputs, outputs, results_of, spec
 
 from spectragrid.train import resume as resume_module
 from spectragrid.train.cell import CellSpec, run_cell
@@ -84,7 +84,7 @@ def test_an_interrupted_cell_resumes_to_the_same_results(
     # which path trained the model is part of the state: a run with nothing left to
     # train still reports it
     assert card["native"] == whole_card["native"]
-    assert resumed.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert results_of(resumed) == results_of(uninterrupted)
     assert resumed.history.read_bytes() == uninterrupted.history.read_bytes()
     assert pd.read_parquet(resumed.predictions).equals(pd.read_parquet(uninterrupted.predictions))
     # the state is removed once the cell is complete
@@ -112,7 +112,7 @@ def test_a_state_not_saved_every_epoch_resumes_from_its_last_save(
         run_cell(resumable_spec(), *inputs(prepared), resumed, resume_path=state)
     assert f"resuming after epoch 1 of {epochs} from {state}" in caplog.messages
     assert json.loads(resumed.card.read_text())["resumed_after_epoch"] == 1
-    assert resumed.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert results_of(resumed) == results_of(uninterrupted)
     assert resumed.history.read_bytes() == uninterrupted.history.read_bytes()
 
 
@@ -150,7 +150,7 @@ def test_the_saved_state_of_another_config_is_not_resumed(prepared, uninterrupte
     out = outputs(prepared / "after-edit")
     run_cell(resumable_spec(), *inputs(prepared), out, resume_path=state)
     assert json.loads(out.card.read_text())["resumed_after_epoch"] is None
-    assert out.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert results_of(out) == results_of(uninterrupted)
     assert not state.exists()
 
 
@@ -165,7 +165,7 @@ def test_an_unreadable_state_is_discarded_and_training_starts_afresh(
         run_cell(resumable_spec(), *inputs(prepared), out, resume_path=state)
     assert any(m.startswith(f"ignoring unreadable resume state {state}") for m in caplog.messages)
     assert json.loads(out.card.read_text())["resumed_after_epoch"] is None
-    assert out.metrics.read_bytes() == uninterrupted.metrics.read_bytes()
+    assert results_of(out) == results_of(uninterrupted)
 
 
 def test_a_cell_shorter_than_the_minimum_unsaved_time_saves_nothing(prepared, caplog):
