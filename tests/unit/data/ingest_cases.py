@@ -56,7 +56,7 @@ def save(df: pd.DataFrame, path: Path) -> Path:
 
 
 _LIMITED = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from ingest_cases import ingest
@@ -68,7 +68,10 @@ except Exception as err:
     said = f"{type(err).__name__}: {err}"
 except BaseException as err:
     said = f"ESCAPED {type(err).__name__}: {err}"
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+# VmHWM is this program's own peak: ru_maxrss would carry over the size of the
+# forked test process that started it
+status = Path("/proc/self/status").read_text().splitlines()
+peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) >> 10
 print(json.dumps({"said": said, "peak_mb": peak_mb}))
 """
 
