@@ -28,6 +28,7 @@ from spectragrid.core.metrics import classification_metrics
 from spectragrid.data.targets import Target
 from spectragrid.report.sheet import build_sheet
 from spectragrid.report.summary import write_summary
+from spectragrid.train.output_checksums import MANIFEST_KEY, checksums
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -137,7 +138,6 @@ def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) 
         "test_unflagged": classification_metrics(y, proba) if labels == "clean" else None,
         "onnx_parity": {"max_abs_diff": 1e-8, "argmax_agree": 1.0},
     }
-    files["metrics"].write_text(json.dumps(metrics))
     card = {
         "parameters": 1000,
         "flops_per_sample": 5000,
@@ -153,6 +153,10 @@ def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) 
     ).to_csv(files["history"], index=False)
     (folder / layout.SHEET_FILES["png"]).write_bytes(_png())
     files["onnx"].write_bytes(b"onnx")
+    files["checkpoint"].write_bytes(b"ckpt")
+    # Written last and holding the others' sha256, as a trained cell's is.
+    metrics[MANIFEST_KEY] = checksums(folder)
+    files["metrics"].write_text(json.dumps(metrics))
     cell_key = layout.results_key(layout.cell_dir(**key))
     train, sheet = (work / layout.benchmark_file(cell_key, job) for job in ("train", "sheet"))
     train.parent.mkdir(parents=True, exist_ok=True)
