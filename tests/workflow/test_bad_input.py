@@ -57,6 +57,15 @@ def _with_payload(marker: Path) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return build
 
 
+def _long(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per sample and wavelength of channel 277, as some instruments export."""
+    keep = ["greffon_defaut_severite", "greffon_defaut_type", "scelle"]
+    spectra = frame[[f"277_{w}" for w in range(295, 300)]].copy()
+    spectra.columns = range(295, 300)
+    long = spectra.stack().rename("intensity").rename_axis(["sequence", "wavelength"])
+    return long.reset_index().merge(frame[keep].reset_index(), on="sequence")
+
+
 def _copy_channel(frame: pd.DataFrame) -> pd.DataFrame:
     for w in range(295, 741):
         frame[f"380_{w}"] = frame[f"277_{w}"]
@@ -79,6 +88,11 @@ def _copy_channel(frame: pd.DataFrame) -> pd.DataFrame:
             "copied_channel.pkl",
             "channels '277' and '380' are identical in every row of copied_channel.pkl",
         ),
+        (
+            "long.csv",
+            "this looks like a long layout, one row per sample and wavelength. Pivot it to one "
+            "row per sample",
+        ),
     ],
 )
 def test_bad_raw_data_fails_ingest_naming_file_and_column(
@@ -91,10 +105,15 @@ def test_bad_raw_data_fails_ingest_naming_file_and_column(
         "runs_code.pkl": _with_payload(marker),
         "no_label.pkl": lambda f: f.drop(columns=["greffon_defaut_severite"]),
         "copied_channel.pkl": _copy_channel,
+        "long.csv": _long,
     }
     raw = work.path / "raw" / file_name
     raw.parent.mkdir()
-    breakers[file_name](campaign.copy()).to_pickle(raw)
+    broken = breakers[file_name](campaign.copy())
+    if file_name.endswith(".csv"):
+        broken.to_csv(raw, index=False)
+    else:
+        broken.to_pickle(raw)
     before = hashlib.sha256(raw.read_bytes()).hexdigest()
     work.write_config(_user_config([f"raw/{file_name}"]))
 
@@ -105,7 +124,10 @@ def test_bad_raw_data_fails_ingest_naming_file_and_column(
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("spectragrid: ")]
     assert line.startswith(("spectragrid: RawDataError: ", "spectragrid: UnsafePickleError: "))
     assert expected in line
-    assert expected in (work.path / layout.log_file("mine", "ingest")).read_text()
+    # the traceback is in the log only: the terminal has the one line
+    assert "Traceback" not in proc.stderr
+    log = (work.path / layout.log_file("mine", "ingest")).read_text()
+    assert expected in log and "Traceback (most recent call last)" in log
     # nothing that looks like an output, complete or not
     leftovers = sorted(
         p.name for p in (work.path / layout.DATASET_DIR.format(dataset="mine")).glob("*")
@@ -139,4 +161,39 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path: Path) -> None:
     assert "models.cnn.train: unknown key 'epoch' (did you mean 'epochs'?)" in said
     # not even the demo data were generated
     assert not (work.path / layout.RESULTS).exists()
+    assert not (work.path / "resources").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            lambda c: c["dataset"].update(raw=["raw/mine.csv"]),
+            "dataset.demo and dataset.raw are both set: with dataset.demo the demo data are "
+            "generated and studied, and the files of dataset.raw are never read. Remove the "
+            "dataset.demo block to study your files, or empty dataset.raw to run the demo",
+        ),
+        (
+            lambda c: c["dataset"]["columns"].update(type=None),
+            "dataset.columns.type: not named, beside dataset.columns.severity; a data set with "
+            "one label column names it as dataset.columns.label: 'greffon_defaut_severite', "
+            "and leaves out severity and type",
+        ),
+        (
+            lambda c: c["targets"].update(OVA_OK="OVA OKK"),
+            "targets.OVA_OK: 'OVA OKK': 'OKK' is not a label, a type number or a label and a "
+            "type number of dataset.label_map (did you mean 'OK'?)",
+        ),
+    ],
+)
+def test_a_config_that_cannot_run_names_its_keys_before_any_job(
+    tmp_path: Path, change: Callable[[dict], None], said: str
+) -> None:
+    work = Workdir(tmp_path)
+    config = tiny_config()
+    change(config)
+    work.write_config(config)
+    dry = work.snakemake("-n", check=False)
+    assert dry.returncode != 0
+    assert said in dry.stdout + dry.stderr
     assert not (work.path / "resources").exists()

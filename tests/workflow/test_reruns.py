@@ -81,6 +81,11 @@ CASES: list[tuple[str, Edit | None, dict[str, int]]] = [
     ),
     ("a new model", _new_model, {"train": 6, "sheet": 6, **ALL}),
     (
+        "the preprocessing of a model that does not feed cleanlab",
+        _set("models.small.preprocessing", ["snv", "minmax"]),
+        {"train": 6, "sheet": 6, **ALL},
+    ),
+    (
         "a new channel set",
         _new_channel_set,
         {"train": 12, "label_issues": 1, "sheet": 12, **ALL},
@@ -93,7 +98,8 @@ CASES: list[tuple[str, Edit | None, dict[str, int]]] = [
     (
         "one more fold",
         _set("splits.k", 4),
-        {"split": 1, "train": 16, "label_issues": 1, "sheet": 16, **ALL},
+        # ingest too: its report names the labels that k folds cannot spread
+        {"ingest": 1, "split": 1, "train": 16, "label_issues": 1, "sheet": 16, **ALL},
     ),
     (
         "a cleaning threshold",

@@ -46,7 +46,7 @@ def _config() -> dict:
 
 def _saved_epochs(log: Path) -> list[int]:
     text = log.read_text() if log.exists() else ""
-    return [int(n) for n in re.findall(rf"epoch (\d+)/{EPOCHS} done, state saved", text)]
+    return [int(n) for n in re.findall(rf"epoch (\d+)/{EPOCHS}: state saved", text)]
 
 
 def _kill_training_after_epoch(snakemake: subprocess.Popen, log: Path, epoch: int) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from spectragrid.core import layout
 from spectragrid.core.config import ConfigError, config_hash, validate
+from spectragrid.data.clean_file import read_labels
 from spectragrid.data.fingerprints import content_digests
 from spectragrid.data.label_patch import (
     LabelPatchError,
@@ -44,6 +45,7 @@ try:
     LABEL_PATCH = read_label_patch(
         [_patch_files] if isinstance(_patch_files, str) else _patch_files,
         severities=list(CONFIG["dataset"]["label_map"].values()),
+        one_column=CONFIG["dataset"]["columns"].get("label") is not None,
     )
 except LabelPatchError as err:
     raise WorkflowError(str(err)) from None
@@ -89,6 +91,7 @@ def get_cell_params(wildcards):
         "train": model["train"],
         "tabular": model["tabular"],
         "transforms": model["transforms"],
+        "preprocessing": model["preprocessing"],
         # what a clean cell does with the flagged samples; nothing for a raw one
         "action": issues["action"] if wildcards.labels == "clean" else None,
         "downweight": issues["downweight"] if wildcards.labels == "clean" else None,
@@ -105,11 +108,8 @@ def get_demo_dir(wildcards, output):
 
 @functools.cache
 def _labels_of(clean_path):
-    import pandas as pd
-
-    return pd.read_parquet(
-        clean_path, columns=["sample_id", "severity", "type", "full_truth"]
-    )
+    # every label column: a user-defined target may name any of them
+    return read_labels(clean_path)
 
 
 def get_label_patch(wildcards):

@@ -52,6 +52,9 @@ checkpoint ingest:
         saturation=CONFIG["cleaning"]["saturation"],
         min_integral=CONFIG["cleaning"]["min_integral"],
         raw_sha256=RAW_SHA256,
+        # the cleaning report's notices say which labels k folds cannot spread
+        k=K,
+        grouped=CONFIG["splits"]["grouped"],
     script:
         "../scripts/ingest.py"
 

@@ -14,6 +14,8 @@ with job_log(snakemake.log[0]) as log:
         label_map=dict(snakemake.params.label_map),
         saturation=dict(snakemake.params.saturation),
         min_integral=dict(snakemake.params.min_integral),
+        k=int(snakemake.params.k),
+        grouped=bool(snakemake.params.grouped),
     )
     log.info(
         "kept %s of %s rows; dropped %s", report["kept"], report["input_rows"], report["dropped"]

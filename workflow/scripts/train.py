@@ -20,6 +20,7 @@ with job_log(snakemake.log[0]) as log:
         train=dict(p["train"]),
         tabular=list(p["tabular"]),
         transforms=dict(p["transforms"]),
+        preprocessing=list(p["preprocessing"]),
         action=p["action"],
         downweight=p["downweight"],
         label_patch=tuple((str(i), str(v)) for i, v in snakemake.params.label_patch),

@@ -148,6 +148,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
             return _describe(min(own_type, key=lambda e: len(e.absolute_path)))
         types = sorted({str(t) for e in error.context for t in _as_list(e.validator_value)})
         return f"{where}: {_shown(error.instance)} is not of type {' or '.join(types)}"
+    if error.validator == "type" and error.instance is None:
+        # `key:` with nothing after it, or `null`: quoting "None" is not what was meant
+        return f"{where}: is empty (null); give it a value, or remove the key"
     if error.validator == "type" and error.validator_value == "string":
         hint = f' (quote it in the YAML: "{error.instance}")' if _is_scalar(error.instance) else ""
         return f"{where}: {_message(error)}{hint}"
@@ -333,7 +336,7 @@ def _check_references(config: dict) -> None:
                 f"{_did_you_mean(missing[0], kept_tabular)}; listed: {kept_tabular}"
             )
     prefixes = tuple(columns["drop_prefixes"])
-    for key in ("id", "severity", "type", "group", "tabular", "provenance"):
+    for key in ("id", "label", "severity", "type", "group", "tabular", "provenance"):
         named = columns.get(key)
         for column in named if isinstance(named, list) else [named]:
             if prefixes and isinstance(column, str) and column.startswith(prefixes):
@@ -343,7 +346,14 @@ def _check_references(config: dict) -> None:
                     "dropped as leakage"
                 )
     if "demo" not in dataset and not dataset.get("raw"):
-        problems.append("dataset.raw: list the raw pickles, or add a dataset.demo block")
+        problems.append("dataset.raw: list the raw files, or add a dataset.demo block")
+    if "demo" in dataset and dataset.get("raw"):
+        problems.append(
+            "dataset.demo and dataset.raw are both set: with dataset.demo the demo data are "
+            "generated and studied, and the files of dataset.raw are never read. Remove the "
+            "dataset.demo block to study your files, or empty dataset.raw to run the demo"
+        )
+    problems += _check_labels(config)
     missing_tab = [c for c in config["tabular"] if c not in kept_tabular]
     if missing_tab:
         problems.append(
@@ -352,6 +362,96 @@ def _check_references(config: dict) -> None:
         )
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _check_labels(config: dict) -> list[str]:
+    """The label layout the columns name, and targets that fit it (docs/domain.md,
+    "Labels and targets")."""
+    columns = config["dataset"]["columns"]
+    label, severity, type_ = (columns.get(k) for k in ("label", "severity", "type"))
+    if label is not None and (severity is not None or type_ is not None):
+        named = ", ".join(f"dataset.columns.{k}" for k in ("severity", "type") if columns.get(k))
+        return [
+            f"dataset.columns: both label and {named} are named; name label for a data set "
+            "with one label column, or severity and type (and no label)"
+        ]
+    if label is None and (severity is None or type_ is None):
+        if severity is None and type_ is None:
+            return [
+                "dataset.columns: no label column named; name label (a data set with one "
+                "label column) or severity and type"
+            ]
+        given, lacking = ("severity", "type") if type_ is None else ("type", "severity")
+        return [
+            f"dataset.columns.{lacking}: not named, beside dataset.columns.{given}; a data set "
+            f"with one label column names it as dataset.columns.label: "
+            f"{columns[given]!r}, and leaves out severity and type"
+        ]
+    labels = sorted(set(config["dataset"]["label_map"].values()))
+    one_column = label is not None
+    problems = []
+    if columns.get("id") is None and config["dataset"].get("truth"):
+        problems.append(
+            "dataset.truth: a truth file names samples by id, and dataset.columns.id is null "
+            "(rows named by file and row); name the id column, or set dataset.truth: null"
+        )
+    for name, spec in config["targets"].items():
+        if isinstance(spec, str):
+            problems += _check_code(f"targets.{name}", spec, labels, one_column)
+        else:
+            problems += _check_custom(f"targets.{name}", spec, labels, one_column)
+    return problems
+
+
+def _labels_text(labels: list[str]) -> str:
+    shown = ", ".join(_shown(v) for v in labels[:12])
+    return shown + (f" and {len(labels) - 12} more" if len(labels) > 12 else "")
+
+
+def _check_code(key: str, code: str, labels: list[str], one_column: bool) -> list[str]:
+    kind, _, x = code.partition(" ")
+    if one_column and kind == "AVA" and x:
+        return [
+            f"{key}: {code!r} is a code of data sets with a severity and a type column; this "
+            "data set has one label column (dataset.columns.label): use 'AVA' (one class per "
+            "label), 'OVA <label>', or a user-defined target"
+        ]
+    if kind != "OVA":
+        return []
+    combo = re.fullmatch(r"(.*?\D)(\d+)", x)
+    if x in labels or (not one_column and (x.isdigit() or (combo and combo[1] in labels))):
+        return []
+    what = "a label" if one_column else "a label, a type number or a label and a type number"
+    return [
+        f"{key}: {code!r}: {_shown(x)} is not {what} of dataset.label_map"
+        f"{_did_you_mean(x, labels)}; its labels: {_labels_text(labels)}"
+    ]
+
+
+def _check_custom(key: str, spec: dict, labels: list[str], one_column: bool) -> list[str]:
+    column = spec["column"]
+    allowed = ("label", "full_truth") if one_column else ("severity", "type", "full_truth")
+    if column not in allowed:
+        layout = (
+            "one label column (dataset.columns.label)"
+            if one_column
+            else "a severity and a type column"
+        )
+        return [
+            f"{key}.column: {column!r} is not a label column of this data set, which has "
+            f"{layout}; use {' or '.join(allowed)}"
+        ]
+    if column == "type" or (column == "full_truth" and not one_column):
+        return []
+    problems = []
+    for cls, values in spec["classes"].items():
+        for value in values:
+            if str(value) not in labels:
+                problems.append(
+                    f"{key}.classes.{cls}: {_shown(value)} is not a label of dataset.label_map"
+                    f"{_did_you_mean(str(value), labels)}; its labels: {_labels_text(labels)}"
+                )
+    return problems
 
 
 def complete_model(entry: dict, schema_path: Path = SCHEMA_PATH) -> dict:

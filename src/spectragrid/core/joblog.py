@@ -8,6 +8,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 
 @contextlib.contextmanager
@@ -31,6 +32,23 @@ def job_log(path: str | Path | None) -> Iterator[logging.Logger]:
         except (Exception, SystemExit) as err:
             traceback.print_exc(file=stream)
             print(f"spectragrid: {type(err).__name__}: {err}", file=sys.stderr)
+            _no_second_traceback(err)
             raise
         finally:
             logger.removeHandler(handler)
+
+
+def _no_second_traceback(err: BaseException) -> None:
+    """Should `err` end the process, Python prints no traceback of it on the terminal.
+
+    The log has the traceback and stderr the one line; a job script that
+    dies of the error still exits with status 1, so Snakemake sees it fail.
+    Any other uncaught error keeps Python's usual report.
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        if value is not err:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook

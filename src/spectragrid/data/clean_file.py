@@ -27,6 +27,7 @@ __all__ = [
     "META_KEY",
     "CleanData",
     "read_clean",
+    "read_labels",
     "read_meta",
     "spectrum_column",
     "write_clean",
@@ -34,7 +35,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 META_KEY = b"spectragrid"
-LABEL_COLUMNS = ("severity", "type", "full_truth", "label_raw")
+# severity and type, or one label column (`label`); both layouts have full_truth
+LABEL_COLUMNS = ("severity", "type", "label", "full_truth", "label_raw")
 _DTYPE = np.dtype("<f4")
 
 
@@ -220,6 +222,18 @@ def _to_numpy(path: Path, column: pa.ChunkedArray, length: int) -> np.ndarray:
     else:
         flat = np.empty(0, dtype=_DTYPE)
     return flat.reshape(-1, length)
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """`sample_id` and the label columns of a clean file, in either label layout.
+
+    What a target is built from (`spectragrid.data.targets.resolve`), without
+    reading a spectrum.
+    """
+    path = Path(path)
+    names = set(pq.read_schema(path).names)
+    wanted = ["sample_id", *(c for c in LABEL_COLUMNS if c in names and c != "label_raw")]
+    return pd.read_parquet(path, columns=wanted)
 
 
 def read_clean(path: Path, channels: list[str] | None = None) -> CleanData:

@@ -168,14 +168,17 @@ def clean(
         assign(dim, "low_integral")
 
     label_raw = table["label_raw"].astype(object).to_numpy()
-    known = np.array([v in label_map for v in label_raw], dtype=bool)
+    # a missing label ("") is never a class, whatever the map says
+    known = np.array([v != "" and v in label_map for v in label_raw], dtype=bool)
     assign(~known, "unknown_label")
 
     if (~known).any():
         log.warning(_unknown_labels_message(table, label_raw, ~known))
 
     severity = np.array([label_map.get(v, "") for v in label_raw], dtype=object)
-    types = table["type"].to_numpy(dtype=np.int64)
+    # one label column: no type, and the label alone is the full truth
+    one_column = "type" not in table.columns
+    types = np.zeros(n, dtype=np.int64) if one_column else table["type"].to_numpy(dtype=np.int64)
     assign(_duplicates(reason == "", spectra, severity, types), "duplicate")
 
     keep = reason == ""
@@ -193,15 +196,19 @@ def clean(
     _check_id_conflicts(table, keep)
 
     kept = table.loc[keep].reset_index(drop=True)
-    kept_severity = pd.Series(severity[keep], dtype=object)
-    kept.insert(1, "severity", kept_severity)
-    kept["type"] = kept["type"].astype(np.int64)
-    kept.insert(3, "full_truth", full_truth(kept["severity"], kept["type"]).astype(object))
+    kept_labels = pd.Series(severity[keep], dtype=object)
+    if one_column:
+        kept.insert(1, "label", kept_labels)
+        kept.insert(2, "full_truth", kept_labels.copy())
+        label_columns = ["label", "full_truth"]
+    else:
+        kept.insert(1, "severity", kept_labels)
+        kept["type"] = kept["type"].astype(np.int64)
+        kept.insert(3, "full_truth", full_truth(kept["severity"], kept["type"]).astype(object))
+        label_columns = ["severity", "type", "full_truth"]
     order = [
         "sample_id",
-        "severity",
-        "type",
-        "full_truth",
+        *label_columns,
         "label_raw",
         "group",
         *tabular,
@@ -253,8 +260,8 @@ def clean(
             "min_integral": {ch: min_integral[ch] for ch in channels if ch in min_integral},
         },
         "unknown_labels": {str(k): int(v) for k, v in unknown.items()},
-        "kept_by_severity": {
-            str(k): int(v) for k, v in kept["severity"].value_counts().sort_index().items()
+        f"kept_by_{label_columns[0]}": {
+            str(k): int(v) for k, v in kept[label_columns[0]].value_counts().sort_index().items()
         },
     }
     return CleanResult(
@@ -275,7 +282,8 @@ def _unknown_labels_message(table: pd.DataFrame, label_raw: np.ndarray, unknown:
     for spelling, count in counts.head(10).items():
         i = int(np.flatnonzero(unknown & (label_raw == spelling))[0])
         where = f"{table['source_file'].iat[i]} row {table['source_row'].iat[i]}"
-        parts.append(f"{spelling!r} ({count} rows, first {where})")
+        named = "no label (empty)" if spelling == "" else repr(spelling)
+        parts.append(f"{named} ({count} rows, first {where})")
     return (
         f"{int(unknown.sum())} rows carry a label spelling that dataset.label_map does not "
         f"map; they are dropped as unknown_label: {'; '.join(parts)}"

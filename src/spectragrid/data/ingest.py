@@ -1,4 +1,4 @@
-"""Raw pickles -> cleaning -> clean.parquet, cleaning report and dropped-rows list.
+"""Raw files -> cleaning -> clean.parquet, cleaning report and dropped-rows list.
 
 This is what the workflow's ingest rule calls. All three outputs appear
 together or not at all: each is written under a temporary name beside its
@@ -12,17 +12,25 @@ device or a directory among them fails the job at once, by name.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from spectragrid.core.config import validate
 from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.clean_file import write_clean
 from spectragrid.data.cleaning import clean
-from spectragrid.data.raw import RawDataError, read_raw_pickle
+from spectragrid.data.fold_notices import fold_notices
+from spectragrid.data.raw import RawDataError, read_raw_file
+from spectragrid.data.raw_formats import raw_format
 from spectragrid.data.unpickle import check_regular_file
 
-__all__ = ["run_ingest"]
+__all__ = ["ingest_with_config", "run_ingest"]
+
+log = logging.getLogger(__name__)
+# How a raw file's format is named when it is not a regular file.
+_WHAT = {"pickle": "pickle", "csv": "CSV", "parquet": "Parquet"}
 
 
 def _tmp_path(path: Path) -> Path:
@@ -44,7 +52,7 @@ def _check_raw_files(raw_files: list[Path]) -> None:
             )
         seen[path.name] = path
     for path in raw_files:
-        check_regular_file(path)
+        check_regular_file(path, f"{_WHAT[raw_format(path)]} file")
 
 
 def run_ingest(
@@ -57,15 +65,25 @@ def run_ingest(
     label_map: dict,
     saturation: dict,
     min_integral: dict,
+    *,
+    k: int,
+    grouped: bool,
 ) -> dict[str, Any]:
-    """Read, clean and write one dataset; returns the cleaning report."""
+    """Read, clean and write one dataset; returns the cleaning report.
+
+    `k` and `grouped` (the `splits` section) let the report say, in its
+    `notices`, which labels k folds cannot spread (`fold_notices`).
+    """
     raw_files = [Path(p) for p in raw_files]
     out_parquet, out_report, out_dropped = Path(out_parquet), Path(out_report), Path(out_dropped)
     _check_raw_files(raw_files)
 
-    tables = [read_raw_pickle(path, columns, channels) for path in raw_files]
+    tables = [read_raw_file(path, columns, channels) for path in raw_files]
     result = clean(tables, label_map, saturation, min_integral)
     report = dict(result.report)
+    report["notices"] = fold_notices(result.table, k, grouped, columns.get("group"))
+    for notice in report["notices"]:
+        log.warning(notice)
     report["outputs"] = {
         "clean": str(out_parquet),
         "report": str(out_report),
@@ -98,12 +116,13 @@ def run_ingest(
 
 
 def ingest_with_config(raw_files: list[Path], folder: Path, config: dict) -> Path:
-    """`run_ingest` with the dataset and cleaning sections of a validated study config.
+    """`run_ingest` with the dataset, cleaning and splits sections of a study config.
 
     Writes clean.parquet, cleaning_report.json and dropped.csv into `folder`
     (what the workflow's ingest rule does, for scripts and tests).
     """
-    dataset, cleaning = config["dataset"], config["cleaning"]
+    config = validate(config)
+    dataset, cleaning, splits = config["dataset"], config["cleaning"], config["splits"]
     folder = Path(folder)
     run_ingest(
         [Path(p) for p in raw_files],
@@ -115,5 +134,7 @@ def ingest_with_config(raw_files: list[Path], folder: Path, config: dict) -> Pat
         dataset["label_map"],
         cleaning["saturation"],
         cleaning["min_integral"],
+        k=splits["k"],
+        grouped=splits["grouped"],
     )
     return folder / "clean.parquet"

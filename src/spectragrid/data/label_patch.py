@@ -3,8 +3,9 @@
 A label patch is a CSV with `sample_id` and `corrected_label` columns: the
 review CSV written beside each review sheet is one, once a reviewer has filled
 in its `corrected_label` column (other columns are ignored, blank corrections
-are skipped). A corrected label is a full-truth value such as `OK0` or `VR11`,
-so one patch serves every target.
+are skipped). A corrected label is a full-truth value such as `OK0` or `VR11`
+(for a data set with one label column, a label of `dataset.label_map`), so
+one patch serves every target.
 
 The patch never touches the folds: samples are split on their ingested labels,
 so a correction changes what a cell learns and is scored against, not which
@@ -25,7 +26,14 @@ import numpy as np
 import pandas as pd
 
 from spectragrid.core.spreadsheet import restore
-from spectragrid.data.targets import SEVERITIES, TargetError, full_truth, resolve, split_combo
+from spectragrid.data.targets import (
+    SEVERITIES,
+    TargetError,
+    full_truth,
+    is_one_column,
+    resolve,
+    split_combo,
+)
 from spectragrid.data.unpickle import RawDataError, describe_size, open_regular_file, shown
 
 KEY = "dataset.label_patch"
@@ -38,10 +46,14 @@ class LabelPatchError(ValueError):
     """A label patch that cannot be applied as written."""
 
 
-def read_label_patch(paths: list[str | Path], severities: list[str]) -> dict[str, str]:
+def read_label_patch(
+    paths: list[str | Path], severities: list[str], *, one_column: bool = False
+) -> dict[str, str]:
     """sample id -> corrected full-truth label, merged over the patch files.
 
-    `severities` are the labels `dataset.label_map` can produce. Every problem
+    `severities` are the labels `dataset.label_map` can produce; with
+    `one_column` (`dataset.columns.label`), a corrected label is one of them
+    as it is, without a type number. Every problem
     names the file and its line (the header is line 1). A path that is not a
     readable regular file is refused before anything is read from it, and a
     file that is not a label patch (no header naming the two columns, not
@@ -61,7 +73,7 @@ def read_label_patch(paths: list[str | Path], severities: list[str]) -> dict[str
                 raise LabelPatchError(
                     f"{KEY}: {where}: corrected label {shown(label, 60)} has no sample_id"
                 )
-            check_label(label, severities, where)
+            check_label(label, severities, where, one_column=one_column)
             if sample_id in patch and patch[sample_id] != label:
                 raise LabelPatchError(
                     f"{KEY}: {where}: sample {shown(sample_id, 60)} is corrected to "
@@ -142,8 +154,17 @@ def _rows(path: Path) -> Iterator[tuple[int, str, str]]:
             ) from None
 
 
-def check_label(label: str, severities: list[str], where: str) -> None:
-    """A corrected label must be a full-truth value: a known severity, then a type number."""
+def check_label(label: str, severities: list[str], where: str, *, one_column: bool = False) -> None:
+    """A corrected label must be a full-truth value: a known severity, then a type number;
+    with one label column, a known label."""
+    if one_column:
+        if label not in severities:
+            known = ", ".join(sorted(set(severities)))
+            raise LabelPatchError(
+                f"{KEY}: {where}: corrected label {shown(label, 60)} is not a label of "
+                f"dataset.label_map; write one of {known}"
+            )
+        return
     try:
         severity, _ = split_combo(label)
     except TargetError:
@@ -158,7 +179,8 @@ def check_label(label: str, severities: list[str], where: str) -> None:
 
 
 def apply_label_patch(table: pd.DataFrame, patch: dict[str, str] | list) -> pd.DataFrame:
-    """A copy of `table` with the patched samples' full truth, severity and type replaced."""
+    """A copy of `table` with the patched samples' full truth, severity and type replaced
+    (full truth and label, for a table with one label column)."""
     entries = dict(patch)
     if not entries:
         return table
@@ -172,6 +194,10 @@ def apply_label_patch(table: pd.DataFrame, patch: dict[str, str] | list) -> pd.D
     patched = table.copy()
     rows = ids.isin(entries).to_numpy()
     corrected = ids[rows].map(entries)
+    if is_one_column(table):
+        patched.loc[rows, "label"] = corrected.to_numpy(dtype=object)
+        patched.loc[rows, "full_truth"] = corrected.to_numpy(dtype=object)
+        return patched
     split = [split_combo(v) for v in corrected]
     patched.loc[rows, "severity"] = [s for s, _ in split]
     patched.loc[rows, "type"] = np.asarray([t for _, t in split], dtype=np.int64)

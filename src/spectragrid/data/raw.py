@@ -1,18 +1,22 @@
-"""Read a raw pickled DataFrame in the users' layout into a normalised table and spectra.
+"""Read a raw file in the users' layout into a normalised table and spectra.
 
 The users' layout (docs/domain.md, "Measurements and raw layouts"): index (or
 a column) holding the sample id, spectral columns named
 `<channel>_<wavelength>`, then label, group, tabular, provenance and leakage
-columns. Column names come from the config mapping:
+columns. The file is a pickle, a CSV table or a Parquet file
+(`spectragrid.data.raw_formats`); column names come from the config mapping:
 
     {"id": "sequence", "severity": "greffon_defaut_severite",
      "type": "greffon_defaut_type", "group": "scelle",
      "tabular": ["greffon_transmittance", "greffon_brix"],
      "provenance": ["outil_id", "mesure_date"], "drop_prefixes": ["sa_"]}
 
+or, for a data set with one label column, `"label": "<column>"` in place of
+severity and type.
+
 Nothing is judged here (no thresholds, no label mapping): the reader only
 checks that the file has the structure the config promises and reports, by
-name, what it lacks. The file itself is read by `spectragrid.data.unpickle`
+name, what it lacks. The file itself is read by `spectragrid.data.raw_formats`
 (regular files only, allow-listed unpickling, capped decompression); values
 from the file appear in messages shortened, and a file that exhausts memory
 or nests values too deeply is an error naming it, like any other.
@@ -29,15 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spectragrid.data.raw_formats import read_raw_frame
 from spectragrid.data.unpickle import (
     RawDataError,
     UnsafePickleError,
-    read_pickle_dataframe,
     refuse_zone_paths,
     shown,
 )
 
-__all__ = ["RawDataError", "RawTable", "UnsafePickleError", "read_raw_pickle"]
+__all__ = ["RawDataError", "RawTable", "UnsafePickleError", "read_raw_file", "read_raw_pickle"]
 
 _SPECTRAL = re.compile(r"^(?P<channel>.+)_(?P<wavelength>\d+(?:\.\d+)?)$")
 # Relative tolerance on the wavelength step: axes written as decimals (e.g. 0.5 nm) carry
@@ -83,7 +87,7 @@ def _similar(name: str, candidates: list[str]) -> str:
     return f"no similar column; non-spectral columns are: {listed or '(none)'}"
 
 
-def _spectral_columns(df: pd.DataFrame) -> dict[str, list[tuple[Any, str]]]:
+def spectral_columns(df: pd.DataFrame) -> dict[str, list[tuple[Any, str]]]:
     """channel -> [(original column label, wavelength text)] in column order."""
     found: dict[str, list[tuple[Any, str]]] = {}
     for col in df.columns:
@@ -93,7 +97,7 @@ def _spectral_columns(df: pd.DataFrame) -> dict[str, list[tuple[Any, str]]]:
     return found
 
 
-def _check_axis(path: Path, channel: str, cols: list[tuple[Any, str]]) -> np.ndarray:
+def check_axis(path: Path, channel: str, cols: list[tuple[Any, str]]) -> np.ndarray:
     wl = np.array([float(text) for _, text in cols], dtype=np.float64)
     if len(wl) < 2:
         return wl
@@ -187,15 +191,37 @@ def _as_str(values: pd.Series) -> pd.Series:
     return pd.Series(text, index=values.index, dtype=object)
 
 
-def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
-    """Read one pickled DataFrame (loaded with the allow-listing unpickler).
+def _label_text(values: pd.Series) -> pd.Series:
+    """Text of each label; whole numbers in a float column read as integers (3.0 -> "3").
+
+    A column of integer labels with one missing value is stored as floats;
+    its labels are still the integers.
+    """
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = numbers[~np.isnan(numbers)]
+        if len(finite) and np.isfinite(finite).all() and (finite == np.round(finite)).all():
+            return _as_str(values.astype("Int64"))
+    return _as_str(values)
+
+
+def label_roles(columns: dict) -> dict[str, str]:
+    """role -> column name of the label columns `columns` names: `label`, or severity and type."""
+    if columns.get("label") is not None:
+        return {"label": str(columns["label"])}
+    return {"severity": str(columns["severity"]), "type": str(columns["type"])}
+
+
+def read_raw_file(path: Path, columns: dict, channels: list[str]) -> RawTable:
+    """Read one raw file: a pickle (allow-listing unpickler), a CSV table or a Parquet file.
 
     Returns a `RawTable` whose `table` has `sample_id`, `label_raw` (original
-    spelling, "" where missing), `type` (int64), `group`, the tabular columns
-    (float64, NaN kept for the cleaning to count), the provenance columns as
-    found, `source_file` and `source_row` (0-based position in the file).
-    A missing group value makes the row its own group (its sample id).
-    `sha256` is the hash of the file as stored (compressed or not).
+    spelling, "" where missing), `type` (int64; absent for a data set with
+    one label column), `group`, the tabular columns (float64, NaN kept for
+    the cleaning to count), the provenance columns as found, `source_file`
+    and `source_row` (0-based position in the file). A missing group value
+    makes the row its own group (its sample id). `sha256` is the hash of the
+    file as stored (compressed or not).
     """
     path = Path(path)
     try:
@@ -213,35 +239,45 @@ def read_raw_pickle(path: Path, columns: dict, channels: list[str]) -> RawTable:
         ) from None
 
 
+# The raw files' reader had one format; the name stays for the code that calls it.
+read_raw_pickle = read_raw_file
+
+
+def _text_columns(columns: dict) -> list[str]:
+    """Columns whose values are names, not numbers: read as text where a format stores text."""
+    named = [columns.get("id"), columns.get("group"), *label_roles(columns).values()]
+    return [str(c) for c in [*named, *(columns.get("provenance") or [])] if c is not None]
+
+
 def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
-    df, sha256, _ = read_pickle_dataframe(path)
+    df, sha256, _ = read_raw_frame(path, _text_columns(columns))
     n = len(df)
     if n == 0:
-        raise RawDataError(f"{path}: the DataFrame has no rows (an empty campaign file?)")
+        raise RawDataError(f"{path}: the file has no rows (an empty campaign file?)")
 
     repeated = df.columns[df.columns.duplicated()]
     if len(repeated):
         names = ", ".join(sorted({_name(c) for c in repeated})[:10])
         raise RawDataError(f"{path}: column name(s) used more than once: {names}")
-    spectral = _spectral_columns(df)
+    spectral = spectral_columns(df)
     spectral_labels = {col for cols in spectral.values() for col, _ in cols}
     other = [str(c) for c in df.columns if c not in spectral_labels]
     str_columns = {str(c): c for c in df.columns}
 
-    id_name = str(columns["id"])
+    # `id: null`: the file gives no id, and each row is named by its file and row
+    id_name = str(columns["id"]) if columns.get("id") is not None else None
     tabular = [str(c) for c in columns.get("tabular") or []]
     provenance = [str(c) for c in columns.get("provenance") or []]
-    required = {
-        "severity": str(columns["severity"]),
-        "type": str(columns["type"]),
-    }
+    required = label_roles(columns)
     # `group: null` (documented): no replicate structure, every sample is its own group
     if columns.get("group") is not None:
         required["group"] = str(columns["group"])
     drop_prefixes = tuple(str(p) for p in columns.get("drop_prefixes") or [])
 
     problems: list[str] = []
-    if df.index.name is not None and str(df.index.name) == id_name:
+    if id_name is None:
+        ids = pd.Series([f"{path.name}:{row}" for row in range(n)], index=df.index)
+    elif df.index.name is not None and str(df.index.name) == id_name:
         ids = pd.Series(df.index.to_numpy(), index=df.index)
     elif id_name in str_columns:
         ids = df[str_columns[id_name]]
@@ -264,10 +300,12 @@ def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
                 f"channel {ch!r} has no spectral columns (expected names like "
                 f"'{ch}_<wavelength>'; channels found: {present})"
             )
+    if not spectral and id_name is not None:
+        problems.append(_long_layout_hint(df, ids, id_name))
     if problems:
-        raise RawDataError(f"{path}: " + "; ".join(problems))
+        raise RawDataError(f"{path}: " + "; ".join(p for p in problems if p))
 
-    requested = {id_name, *required.values(), *tabular, *provenance}
+    requested = {*([id_name] if id_name else []), *required.values(), *tabular, *provenance}
     leaking = sorted(c for c in requested if drop_prefixes and c.startswith(drop_prefixes))
     if leaking:
         raise RawDataError(
@@ -283,7 +321,7 @@ def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
     wavelengths: dict[str, np.ndarray] = {}
     for ch in channels:
         cols = spectral[ch]
-        wavelengths[ch] = _check_axis(path, ch, cols)
+        wavelengths[ch] = check_axis(path, ch, cols)
         spectra[ch] = np.ascontiguousarray(
             _as_float(path, df, [c for c, _ in cols], f"channel {ch!r}")
         )
@@ -294,14 +332,18 @@ def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
         group = group.where(group != "", ids_str)
     else:
         group = ids_str
+    label = required.get("label", required.get("severity"))
     table = pd.DataFrame(
         {
             "sample_id": ids_str,
-            "label_raw": _as_str(df[str_columns[required["severity"]]]).reset_index(drop=True),
-            "type": _parse_type(path, df[str_columns[required["type"]]], ids_str, required["type"]),
-            "group": group,
+            "label_raw": _label_text(df[str_columns[label]]).reset_index(drop=True),
         }
     )
+    if "type" in required:
+        table["type"] = _parse_type(
+            path, df[str_columns[required["type"]]], ids_str, required["type"]
+        )
+    table["group"] = group
     if tabular:
         tab = _as_float(path, df, [str_columns[t] for t in tabular], "tabular")
         for i, name in enumerate(tabular):
@@ -332,4 +374,35 @@ def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
         channels=channels,
         tabular=tabular,
         provenance=provenance,
+    )
+
+
+def _long_layout_hint(df: pd.DataFrame, ids: pd.Series, id_name: str) -> str:
+    """What to do with a file that has no `<channel>_<wavelength>` column at all.
+
+    A file with one row per sample and wavelength (a long layout) repeats its
+    ids; it needs pivoting to one row per sample, which the message spells out.
+    """
+    n_ids = ids.nunique(dropna=False)
+    if n_ids >= len(ids):
+        return ""
+    numeric = [str(c) for c in df.columns if pd.api.types.is_numeric_dtype(df[c].dtype)]
+    wavelength = next(
+        (c for c in numeric if re.search(r"wave|wl|nm|lambda", c, re.I)), "wavelength"
+    )
+    value = next(
+        (
+            c
+            for c in numeric
+            if c != wavelength and re.search(r"val|int|abs|sig|refl|count", c, re.I)
+        ),
+        "value",
+    )
+    return (
+        f"the id {id_name!r} repeats ({len(ids)} rows for {n_ids} ids): this looks like a long "
+        "layout, one row per sample and wavelength. Pivot it to one row per sample with one "
+        "column per channel and wavelength first, e.g. with pandas: "
+        f"wide = df.pivot_table(index={id_name!r}, columns={wavelength!r}, values={value!r}); "
+        "wide.columns = [f'<channel>_{w:g}' for w in wide.columns]; then join the label, group "
+        "and other columns back (one value per sample) and save it as CSV, Parquet or a pickle"
     )

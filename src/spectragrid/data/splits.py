@@ -8,6 +8,9 @@ prediction for every sample.
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from spectragrid.core.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 class SplitError(ValueError):
@@ -54,7 +59,12 @@ def assign_folds(
     canon = frame.iloc[order].reset_index(drop=True)
     n_groups = canon["group"].nunique()
     if n_groups < k:
-        raise SplitError(f"splits.k = {k} but the data has only {n_groups} groups")
+        fix = f"lower splits.k to {n_groups}" if n_groups >= 3 else "add samples of other groups"
+        raise SplitError(
+            f"splits.k = {k} but the data have only {n_groups} groups "
+            f"(dataset.columns.group, whose samples stay in one fold): {fix}, or set "
+            "splits.grouped: false if the replicates of a group are independent"
+        )
     # A stratum rarer than k cannot be spread over the folds; it is still
     # split, just not stratified, which is what users expect of tiny classes.
     x = np.zeros(len(canon))
@@ -65,14 +75,37 @@ def assign_folds(
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         pieces = splitter.split(x, canon["strata"])
     fold = np.full(len(canon), -1, dtype=np.int64)
-    for f, (_, test_idx) in enumerate(pieces):
-        fold[test_idx] = f
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for f, (_, test_idx) in enumerate(pieces):
+            fold[test_idx] = f
+    for warning in caught:
+        log.warning(_in_our_terms(str(warning.message), k))
     assert (fold >= 0).all()
+    empty = sorted(set(range(k)) - set(fold.tolist()))
+    if empty:
+        raise SplitError(
+            f"splits.k = {k}: fold(s) {', '.join(map(str, empty))} would hold no sample, since "
+            f"the {n_groups} groups (dataset.columns.group) stay whole; lower splits.k, or set "
+            "splits.grouped: false if the replicates of a group are independent"
+        )
     canon["fold"] = fold
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
     result = canon.iloc[back].reset_index(drop=True)
     return result[["sample_id", "fold"]]
+
+
+def _in_our_terms(message: str, k: int) -> str:
+    """scikit-learn's warning about a rare stratum, said as the cleaning report says it."""
+    rare = re.match(r"The least populated class in y has only (\d+) members?", message)
+    if rare:
+        return (
+            f"the rarest label has {rare[1]} samples, fewer than splits.k = {k}: not every test "
+            "fold holds it, and its folds are not stratified (the cleaning report's notices "
+            "name each such label)"
+        )
+    return f"splitting: {message}"
 
 
 def fold_parts(folds: np.ndarray, fold: int, k: int) -> FoldParts:

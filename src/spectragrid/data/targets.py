@@ -1,13 +1,25 @@
-"""Target codes (domain vocabulary) turned into explicit, ordered class lists.
+"""Target codes turned into explicit, ordered class lists.
 
-A target maps each sample's severity and type to a class index, or -1 when
-the sample does not belong to the target. Class lists never depend on
-alphabetical order: they follow the severity order below, then type.
+A target maps each sample's full truth to a class index, or -1 when the
+sample does not belong to the target. Two label layouts (docs/domain.md,
+"Labels and targets"):
+
+- severity and type (the domain's): the full truth is both written together
+  (`VR11`); class lists follow the severity order below, then type;
+- one label column (`dataset.columns.label`): the full truth is the label
+  itself; `AVA` and `OVA <label>` apply, classes in natural order (`A2`
+  before `A10`).
+
+A clean table says which layout it has by its columns: `label` for one
+label column, `severity` and `type` otherwise. Every order is a sort on the
+values themselves, never the iteration order of a set, so the class list is
+the same in every process whatever its hash seed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +31,9 @@ SOUND = ("OK", "CROCHET")
 COARSE_TYPE = {11: 1, 12: 1, 13: 1, 14: 1}
 
 AVA_CODES = ("IN", "INs", "TY", "TYs", "INTY", "INsTYs")
+# The label columns a user-defined target may name, per layout.
+SEVERITY_TYPE_COLUMNS = ("severity", "type", "full_truth")
+ONE_COLUMN_COLUMNS = ("label", "full_truth")
 
 
 class TargetError(ValueError):
@@ -69,10 +84,43 @@ def split_combo(value: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
-def _order_key(value: str) -> tuple[int, int]:
+def _order_key(value: str) -> tuple[int, int, str]:
     severity, type_ = split_combo(value)
     rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
-    return rank, type_
+    # the value itself breaks ties between severities outside the domain's four
+    return rank, type_, value
+
+
+def natural_key(value: str) -> tuple[tuple[tuple[int, int | str], ...], str]:
+    """Sort key that reads digit runs as numbers: `A2` < `A10`, `2` < `10`."""
+    parts = tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", value)
+        if part
+    )
+    return parts, value
+
+
+def sorted_labels(values: Iterable[object], one_column: bool) -> list[str]:
+    """Distinct full-truth values in class order: natural for one label column, else by
+    severity then type."""
+    distinct = {str(v) for v in values}
+    if one_column:
+        return sorted(distinct, key=natural_key)
+    # a value that is not severity-then-type (a hand-made table) sorts after, by text
+    combos = [v for v in distinct if re.fullmatch(r".*?\D\d+", v)]
+    rest = sorted(distinct - set(combos), key=natural_key)
+    return sorted(combos, key=_order_key) + rest
+
+
+def is_one_column(table: pd.DataFrame) -> bool:
+    """Whether a clean table has one label column (`label`) rather than severity and type."""
+    return "label" in table.columns
+
+
+def label_columns(table: pd.DataFrame) -> tuple[str, ...]:
+    """The label columns a user-defined target may name in this table's layout."""
+    return ONE_COLUMN_COLUMNS if is_one_column(table) else SEVERITY_TYPE_COLUMNS
 
 
 def _group(observed: list[str], key) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -163,26 +211,58 @@ def _ova(x: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]
     ]
 
 
-def resolve_target(name: str, code: str, observed_full_truth: pd.Series | list[str]) -> Target:
-    """Build a target from its code and the full-truth values present in the dataset."""
-    observed = sorted({str(v) for v in observed_full_truth}, key=_order_key)
-    parts = code.split()
-    if len(parts) != 2 or parts[0] not in ("AVA", "OVA"):
+def _one_column(code: str, observed: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """`AVA` and `OVA <label>` over one label column (its values are the full truth)."""
+    if code == "AVA":
+        return list(observed), [(v,) for v in observed]
+    kind, _, x = code.partition(" ")
+    if kind != "OVA" or not x:
         raise TargetError(
-            f"target {name!r}: code {code!r} must read 'AVA <IN|INs|TY|TYs|INTY|INsTYs>' "
-            "or 'OVA <intensity|type|combo>'"
+            f"{code!r} is a code of data sets with a severity and a type column; this data "
+            "set has one label column (dataset.columns.label): use 'AVA' (one class per "
+            "label), 'OVA <label>', or a user-defined target"
         )
-    kind, arg = parts
+    if x not in observed:
+        raise TargetError(
+            f"'OVA {x}': no sample of the dataset is labelled {x!r}; labels: "
+            + ", ".join(repr(v) for v in observed[:20])
+        )
+    return [x, "rest"], [(x,), tuple(v for v in observed if v != x)]
+
+
+def resolve_target(
+    name: str,
+    code: str,
+    observed_full_truth: pd.Series | list[str],
+    *,
+    one_column: bool = False,
+) -> Target:
+    """Build a target from its code and the full-truth values present in the dataset.
+
+    `one_column`: the full truth is a single label column's value, which only
+    `AVA` and `OVA <label>` apply to.
+    """
+    values = {str(v) for v in observed_full_truth}
     try:
-        classes, members = _ava(arg, observed) if kind == "AVA" else _ova(arg, observed)
+        if one_column:
+            classes, members = _one_column(code, sorted(values, key=natural_key))
+        else:
+            observed = sorted(values, key=_order_key)
+            kind, _, arg = code.partition(" ")
+            if code == "AVA":
+                # every full-truth value its own class, as AVA INTY
+                kind, arg = "AVA", "INTY"
+            elif kind not in ("AVA", "OVA") or not arg:
+                raise TargetError(
+                    f"code {code!r} must read 'AVA', 'AVA <IN|INs|TY|TYs|INTY|INsTYs>' "
+                    "or 'OVA <severity|type|full truth>'"
+                )
+            classes, members = _ava(arg, observed) if kind == "AVA" else _ova(arg, observed)
     except TargetError as err:
         raise TargetError(f"target {name!r}: {err}") from None
     if len(classes) < 2:
         raise TargetError(f"target {name!r}: {code!r} has a single class in this dataset")
     return Target(name=name, code=code, classes=tuple(classes), members=tuple(members))
-
-
-CUSTOM_COLUMNS = ("severity", "type", "full_truth")
 
 
 def resolve_custom_target(name: str, spec: dict, table: pd.DataFrame) -> Target:
@@ -193,10 +273,16 @@ def resolve_custom_target(name: str, spec: dict, table: pd.DataFrame) -> Target:
     Values listed under no class are outside the target.
     """
     column = spec["column"]
-    if column not in CUSTOM_COLUMNS:
+    allowed = label_columns(table)
+    if column not in allowed or column not in table.columns:
+        layout = (
+            "one label column (dataset.columns.label)"
+            if is_one_column(table)
+            else "a severity and a type column"
+        )
         raise TargetError(
-            f"targets.{name}.column: {column!r} is not a label column; "
-            f"use one of {', '.join(CUSTOM_COLUMNS)}"
+            f"targets.{name}.column: {column!r} is not a label column of this data set, "
+            f"which has {layout}; use one of {', '.join(allowed)}"
         )
     classes: dict[str, list] = spec["classes"]
     if len(classes) < 2:
@@ -218,22 +304,24 @@ def resolve_custom_target(name: str, spec: dict, table: pd.DataFrame) -> Target:
             members[owner[value]].append(combo)
     empty = [cls for cls, combos in members.items() if not combos]
     if empty:
+        present = sorted(table[column].astype(str).unique(), key=natural_key)
         raise TargetError(
             f"targets.{name}.classes: no sample of the dataset falls in {empty}; "
-            f"values of {column!r} in the data: {sorted(table[column].astype(str).unique())[:20]}"
+            f"values of {column!r} in the data: {present[:20]}"
         )
+    order = natural_key if is_one_column(table) else _order_key
     return Target(
         name=name,
         code=f"custom {column}",
         classes=tuple(classes),
-        members=tuple(tuple(sorted(m, key=_order_key)) for m in members.values()),
+        members=tuple(tuple(sorted(m, key=order)) for m in members.values()),
     )
 
 
 def resolve(name: str, spec: str | dict, table: pd.DataFrame) -> Target:
     """A target from its config entry: a code string or a custom mapping."""
     if isinstance(spec, str):
-        return resolve_target(name, spec, table["full_truth"])
+        return resolve_target(name, spec, table["full_truth"], one_column=is_one_column(table))
     return resolve_custom_target(name, spec, table)
 
 

@@ -1,4 +1,9 @@
-"""Ground truth of a dataset (the demo writes one): sample id -> true severity and type."""
+"""Ground truth of a dataset (the demo writes one): sample id -> true label(s).
+
+The truth file has the raw data's layout: the id column and either the
+severity and type columns or, for a data set with one label column, that
+column (`dataset.columns.label`).
+"""
 
 from __future__ import annotations
 
@@ -13,26 +18,30 @@ __all__ = ["read_truth"]
 
 
 def read_truth(path: Path, columns: dict, label_map: dict) -> pd.DataFrame:
-    """Columns `sample_id`, `severity`, `type`, `full_truth`, one row per sample id.
+    """Columns `sample_id`, `severity`, `type`, `full_truth` (or `sample_id`, `label`,
+    `full_truth` for one label column), one row per sample id.
 
     The file uses the raw data's column names (`columns["id"]`, `["severity"]`,
-    `["type"]`). Severity may be written in a raw spelling (a key of
-    `label_map`) or already normalised (one of its values). Repeated ids
-    (duplicated raw rows) collapse to one row; repeated ids that disagree are
-    an error.
+    `["type"]`, or `["label"]`). A label may be written in a raw spelling (a
+    key of `label_map`) or already normalised (one of its values). Repeated
+    ids (duplicated raw rows) collapse to one row; repeated ids that disagree
+    are an error.
     """
     path = Path(path)
-    id_col, sev_col, type_col = (str(columns[k]) for k in ("id", "severity", "type"))
+    one_column = columns.get("label") is not None
+    id_col = str(columns["id"])
+    sev_col = str(columns["label"] if one_column else columns["severity"])
+    type_col = None if one_column else str(columns["type"])
     try:
         df = pd.read_csv(
             path,
             dtype={id_col: str, sev_col: str},
             keep_default_na=False,
-            na_values={type_col: [""]},
+            na_values={type_col: [""]} if type_col else None,
         )
     except FileNotFoundError:
         raise ValueError(f"{path}: no such truth file") from None
-    missing = [c for c in (id_col, sev_col, type_col) if c not in df.columns]
+    missing = [c for c in (id_col, sev_col, type_col) if c is not None and c not in df.columns]
     if missing:
         raise ValueError(f"{path}: truth file lacks column(s) {missing}; it has {list(df.columns)}")
 
@@ -42,8 +51,14 @@ def read_truth(path: Path, columns: dict, label_map: dict) -> pd.DataFrame:
     if severity.isna().any():
         unknown = sorted(df.loc[severity.isna(), sev_col].unique())
         raise ValueError(
-            f"{path}: unknown severity value(s) {unknown}; known: {sorted(set(mapping))}"
+            f"{path}: unknown {'label' if one_column else 'severity'} value(s) {unknown}; "
+            f"known: {sorted(set(mapping))}"
         )
+    if one_column:
+        labels = severity.astype(object)
+        out = pd.DataFrame({"sample_id": df[id_col].astype(object), "label": labels})
+        out["full_truth"] = labels.to_numpy()
+        return _one_row_per_id(path, out)
     types = pd.to_numeric(df[type_col], errors="coerce")
     bad = types.isna() | (types != np.round(types))
     if bad.any():
@@ -60,10 +75,14 @@ def read_truth(path: Path, columns: dict, label_map: dict) -> pd.DataFrame:
             "type": types.astype(np.int64),
         }
     )
+    out["full_truth"] = full_truth(out["severity"], out["type"]).astype(object)
+    return _one_row_per_id(path, out)
+
+
+def _one_row_per_id(path: Path, out: pd.DataFrame) -> pd.DataFrame:
     out = out.drop_duplicates().reset_index(drop=True)
     conflicting = out["sample_id"].duplicated(keep=False)
     if conflicting.any():
         first = out.loc[conflicting, "sample_id"].iloc[0]
         raise ValueError(f"{path}: sample id {first!r} has conflicting truth rows")
-    out["full_truth"] = full_truth(out["severity"], out["type"]).astype(object)
     return out

@@ -81,13 +81,16 @@ __all__ = [
     "PickleFile",
     "RawDataError",
     "UnsafePickleError",
+    "check_dense",
     "check_regular_file",
     "describe_size",
+    "is_zone_path",
     "load_dataframe",
     "load_pickle_dataframe",
     "loads_dataframe",
     "open_regular_file",
     "read_pickle_dataframe",
+    "read_regular_stream",
     "refuse_zone_paths",
     "shown",
 ]
@@ -427,7 +430,7 @@ def _is_offset(value: Any) -> bool:
 # --- time zones given as text -----------------------------------------------------------------
 
 
-def _is_zone_path(name: str) -> bool:
+def is_zone_path(name: str) -> bool:
     """A zone name that is a path rather than a key of the time zone database."""
     name = name[1:] if name.startswith(":") else name
     parts = name.replace("\\", "/").split("/")
@@ -436,7 +439,7 @@ def _is_zone_path(name: str) -> bool:
 
 def _check_zone_name(path: Path | str, module: str, name: str, zone: str) -> None:
     key = zone[len("dateutil/") :] if zone.startswith("dateutil/") else zone
-    if _is_zone_path(key):
+    if is_zone_path(key):
         raise UnsafePickleError(
             path, module, f"{name}(…, {shown(zone)})", "a time zone read from a file path"
         )
@@ -448,7 +451,7 @@ _unguarded_gettz: Any = None
 
 
 def _guarded_gettz(name: Any = None) -> Any:
-    if isinstance(name, str) and _is_zone_path(name):
+    if isinstance(name, str) and is_zone_path(name):
         raise UnsafePickleError(
             _zone_guard_paths[-1] if _zone_guard_paths else "(a pickle)",
             "dateutil.tz",
@@ -624,12 +627,12 @@ class _CappedDecompression(io.RawIOBase):
 
 
 def _decompressing(
-    stream: io.BufferedReader, path: Path | str, compressed_size: int
+    stream: io.BufferedReader, path: Path | str, compressed_size: int, what: str = "pickle"
 ) -> tuple[BinaryIO, _CappedDecompression | None]:
     """`stream` itself, or its decompressed content if it starts as gzip, bz2 or xz does."""
     head = stream.peek(8)[:8]
     if not head:
-        raise RawDataError(f"{path}: the file is empty, not a pickle")
+        raise RawDataError(f"{path}: the file is empty, not a {what}")
     for magic, kind in _COMPRESSED:
         if head.startswith(magic):
             capped = _CappedDecompression(_decompressor(kind, stream), path, kind, compressed_size)
@@ -772,28 +775,49 @@ class PickleFile(NamedTuple):
     pickle_bytes: int  # of pickle read, once decompressed
 
 
-def read_pickle_dataframe(path: Path) -> PickleFile:
-    """A pickled DataFrame (optionally gzip/bz2/xz-compressed) and the sha256 of its file.
+def read_regular_stream(
+    path: Path, read: Callable[[BinaryIO, Path], Any], what: str = "pickle"
+) -> tuple[Any, str, int]:
+    """`read(stream, path)` over the content of the regular file `path`.
 
-    The file is read once, as a stream: hashed as it is read, decompressed
-    under a cap, unpickled with the allow-list. Only a regular file is
-    opened, running out of memory is an error naming the file, and so is a
-    frame with far more cells than the pickle has bytes (`MAX_CELLS_PER_BYTE`).
+    The file is read once, as a stream: hashed as it is read and, when it
+    starts as gzip, bz2 or xz does, decompressed under the cap. Only a
+    regular file is opened, and running out of memory is an error naming the
+    file. Returns what `read` returned, the sha256 of the file as stored and
+    the bytes of content it held (once decompressed). `what` names the kind
+    of file in messages ("pickle", "CSV table").
     """
     path = Path(path)
-    raw, info = open_regular_file(path)
+    raw, info = open_regular_file(path, f"{what} file")
     with raw:
         hashing = _HashingReader(raw, info.st_size)
         try:
-            source, capped = _decompressing(io.BufferedReader(hashing, _BUFFER), path, info.st_size)
-            frame = load_dataframe(source, path)
+            source, capped = _decompressing(
+                io.BufferedReader(hashing, _BUFFER), path, info.st_size, what
+            )
+            result = read(source, path)
             sha256 = hashing.hash_rest()
         except MemoryError:
             raise RawDataError(
                 f"{path}: ran out of memory while reading it ({describe_size(info.st_size)} "
                 "on disk)"
             ) from None
-    pickle_bytes = capped.produced if capped else info.st_size
+    return result, sha256, capped.produced if capped else info.st_size
+
+
+def check_dense(frame: pd.DataFrame, content_bytes: int, path: Path | str) -> None:
+    """Refuse a frame with far more cells than its file had bytes (`MAX_CELLS_PER_BYTE`)."""
+    _check_dense(frame, content_bytes, path)
+
+
+def read_pickle_dataframe(path: Path) -> PickleFile:
+    """A pickled DataFrame (optionally gzip/bz2/xz-compressed) and the sha256 of its file.
+
+    Read once by `read_regular_stream` and unpickled with the allow-list; a
+    frame with far more cells than the pickle has bytes (`MAX_CELLS_PER_BYTE`)
+    is refused.
+    """
+    frame, sha256, pickle_bytes = read_regular_stream(Path(path), load_dataframe)
     _check_dense(frame, pickle_bytes, path)
     return PickleFile(frame, sha256, pickle_bytes)
 

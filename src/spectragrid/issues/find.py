@@ -17,6 +17,7 @@ from cleanlab.filter import find_label_issues
 
 from spectragrid.core.atomic import atomic_path
 from spectragrid.core.spreadsheet import neutralised
+from spectragrid.data.clean_file import read_labels
 from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.targets import Target, resolve
 from spectragrid.issues.out_of_fold import (
@@ -141,12 +142,11 @@ def run_label_issues(
 def _target_samples(
     clean_path: Path, target_spec: str | dict, label_patch: list | None
 ) -> tuple[Target, pd.Series]:
-    """The target, and the ids of the samples it classifies, under the cells' own labels."""
-    if label_patch:
-        columns = ["sample_id", "severity", "type", "full_truth"]
-        table = apply_label_patch(pd.read_parquet(clean_path, columns=columns), label_patch)
-    else:
-        table = pd.read_parquet(clean_path, columns=["sample_id", "full_truth"])
+    """The target, and the ids of the samples it classifies, under the cells' own labels.
+
+    Every label column is read: a user-defined target may name any of them.
+    """
+    table = apply_label_patch(read_labels(clean_path), label_patch or [])
     target = resolve("label_issues", target_spec, table)
     return target, table["sample_id"][target.encode(table["full_truth"]) >= 0]
 

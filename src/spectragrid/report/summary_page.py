@@ -23,6 +23,11 @@ import pandas as pd
 from spectragrid.core.metrics import METRIC_NAMES
 from spectragrid.issues.review import issues_name
 from spectragrid.report import charts
+from spectragrid.report.baseline import (
+    SIGNIFICANCE,
+    best_network_rows,
+    networks_vs_classical,
+)
 from spectragrid.report.htmlkit import (
     Cell,
     esc,
@@ -75,6 +80,7 @@ NAV = (
     ("best", "Best per target"),
     ("grid", "Grid"),
     ("raw-vs-clean", "Raw vs clean"),
+    ("baseline", "Networks vs classical"),
     ("errors", "Where the errors are"),
     ("cells", "All cells"),
     ("issues", "Label issues"),
@@ -173,6 +179,7 @@ def _glance_section(
     issues: pd.DataFrame,
     best_metric: str,
     extras: SummaryExtras,
+    baseline: pd.DataFrame | None = None,
 ) -> str:
     if agg.empty:
         return '<p class="empty">no cells yet</p>'
@@ -190,6 +197,7 @@ def _glance_section(
                 f"{esc(r['n_folds'])} folds</p>"
             )
         lines.append(_cleaning_verdict(mine, paired, best_metric))
+        lines += _baseline_lines(baseline, target)
         lines.append(_issue_line(issues, target))
         cards.append(
             f'<div class="card"><h3>{esc(target)}</h3>{"".join(lines)}'
@@ -234,6 +242,137 @@ def _cleaning_verdict(best: pd.DataFrame, paired: pd.DataFrame, metric: str) -> 
         f"{esc(fmt_mean_sd(diff, r[f'{metric}_diff_sd']))} "
         f"(p {esc(fmt_p(r[f'{metric}_p']))}, {esc(r[f'{metric}_test'] or 'no test')}, "
         f"{esc(r['n_folds'])} folds)</p>"
+    )
+
+
+def _signed(mean: object, sd: object) -> str:
+    """A difference with its sign, and its sd over folds where there is one."""
+    if is_nan(mean):
+        return "–"
+    return f"{float(mean):+.3f}" + ("" if is_nan(sd) else f" ± {float(sd):.3f}")
+
+
+def _paired_figures(r: dict) -> str:
+    """`Δ macro-F1 +0.004 ± 0.012 (p 0.62, Wilcoxon, 5 folds; higher on 3 of 5)`."""
+    label = _metric_label(str(r["metric"]))
+    direction = "lower" if lower_is_better(str(r["metric"])) else "higher"
+    return (
+        f"Δ {esc(label)} network − baseline {esc(_signed(r['diff_mean'], r['diff_sd']))} "
+        f"(p {esc(fmt_p(r['p']))}, {esc(r['test'] or 'no test')}, {esc(r['n_folds'])} folds; "
+        f"the network {direction} on {esc(r['n_network_better'])} of {esc(r['n_folds'])})"
+    )
+
+
+def _few_folds_note(r: dict) -> str:
+    """Said where the folds went all one way and still cannot reach significance."""
+    smallest = r.get("smallest_p")
+    if is_nan(smallest) or float(smallest) < SIGNIFICANCE or float(r["p"]) > float(smallest):
+        return ""
+    return (
+        f" With {esc(r['n_folds'])} folds the signed-rank test cannot go below p "
+        f"{esc(fmt_p(smallest))}: more folds or seeds (splits.k, splits.seeds) are needed to "
+        "detect a difference."
+    )
+
+
+def _baseline_lines(baseline: pd.DataFrame | None, target: str) -> list[str]:
+    """Per label set: does any network beat the best classical model? Said plainly."""
+    if baseline is None or baseline.empty:
+        return []
+    mine = baseline[baseline["target"] == target]
+    lines = []
+    for best in best_network_rows(mine).to_dict("records"):
+        group = mine[(mine["labels"] == best["labels"]) & (mine["seed"] == best["seed"])]
+        winners = group[group["verdict"] == "better"]
+        if winners.empty:
+            r = best
+        else:
+            means = pd.to_numeric(winners["network_mean"])
+            lower = lower_is_better(str(best["metric"]))
+            r = winners.loc[means.idxmin() if lower else means.idxmax()].to_dict()
+        network = f"<b>{esc(r['model'])}</b> on {esc(r['channels'])}"
+        classical = f"<b>{esc(r['baseline_model'])}</b> on {esc(r['baseline_channels'])}"
+        where = f"<b>{esc(r['labels'])}</b> labels, seed {esc(r['seed'])}: "
+        if r["verdict"] == "better":
+            text_ = (
+                f'<span class="better">{network} beats the classical baseline</span> '
+                f"{classical}: {_paired_figures(r)}."
+            )
+        elif r["verdict"] == "worse":
+            text_ = (
+                f'<span class="worse">no network beats the classical baseline</span> '
+                f"{classical}; the best network, {network}, is worse: {_paired_figures(r)}."
+            )
+        elif r["verdict"] == "cannot tell":
+            text_ = (
+                f"the best network, {network}, and the classical baseline {classical} share "
+                "fewer than 2 folds: the data cannot tell them apart."
+            )
+        else:
+            text_ = (
+                f"<b>no network beats the classical baseline</b> {classical}; the best "
+                f"network, {network}: {_paired_figures(r)}: no detectable difference at "
+                f"p &lt; {SIGNIFICANCE:g}.{_few_folds_note(r)}"
+            )
+        lines.append(f"<p>Baseline, {where}{text_}</p>")
+    return lines
+
+
+def _baseline_section(baseline: pd.DataFrame) -> str:
+    if baseline.empty:
+        return (
+            '<p class="empty">no classical model in the grid: add one (arch pls_da, logreg, '
+            "svm, random_forest or hist_gradient_boosting) to compare the networks with</p>"
+        )
+    headers = ["labels", "target", "seed", "k", "network", "channels", "baseline", "channels"]
+    headers += ["metric", "network", "baseline", "Δ network − baseline", "better on", "p"]
+    headers += ["test", "Δ per fold", "verdict"]
+    rows = []
+    for r in baseline.to_dict("records"):
+        tone = {"better": "better", "worse": "worse"}.get(str(r["verdict"]), "")
+        rows.append(
+            [
+                text(r["labels"]),
+                text(r["target"]),
+                integer(r["seed"]),
+                integer(r["k"]),
+                text(r["model"]),
+                text(r["channels"]),
+                text(r["baseline_model"]),
+                text(r["baseline_channels"]),
+                text(_metric_label(str(r["metric"]))),
+                mean_sd(r["network_mean"], r["network_sd"]),
+                mean_sd(r["baseline_mean"], r["baseline_sd"]),
+                Cell(esc(_signed(r["diff_mean"], r["diff_sd"])), f"num {tone}".strip()),
+                text(f"{r['n_network_better']} of {r['n_folds']}"),
+                Cell(esc(fmt_p(r["p"])), "num", sort_value(r["p"])),
+                text(r["test"]),
+                text(r["diffs"], "name"),
+                text(r["verdict"], tone),
+            ]
+        )
+    note = (
+        '<p class="note">Every network grid point against the baseline: the classical grid '
+        "point (model and channel set) with the best mean over folds, per target, label set "
+        "and seed. Every model's cell f tests on the same fold f, so the differences pair up "
+        "fold by fold. p: Wilcoxon signed-rank with at least 5 non-zero differences, paired "
+        f"t-test otherwise; a network is better or worse only at p &lt; {SIGNIFICANCE:g}, and "
+        "“no detectable difference” means these folds cannot tell the two apart, not that "
+        "they are equal (on n folds the signed-rank test cannot go below p = 2 / 2ⁿ, 0.0625 "
+        "on 5). The folds share training rows, so p is approximate; the baseline is the best "
+        "classical model on these same test folds, which makes it a slightly high bar.</p>"
+    )
+    return (
+        note
+        + filter_bar("baseline-table", len(rows))
+        + render_table(
+            headers,
+            rows,
+            "baseline-table",
+            sortable=True,
+            empty="no network to compare",
+            facets=("labels", "target", "verdict"),
+        )
     )
 
 
@@ -705,7 +844,10 @@ def _cleaning_section(report: dict) -> str:
     file_table = render_table(
         ["file", "sha256", "rows", "kept", "dropped columns"], files, "files", empty="no files"
     )
-    return summary + drop_table + "<h3>Raw files</h3>" + file_table
+    # what k folds cannot do with these labels and groups (spectragrid.data.fold_notices)
+    notices = "".join(f"<li>{esc(n)}</li>" for n in report.get("notices") or [])
+    notes = f'<h3>Notices</h3><ul class="notices">{notices}</ul>' if notices else ""
+    return summary + notes + drop_table + "<h3>Raw files</h3>" + file_table
 
 
 def _as_float(value: object) -> float:
@@ -812,17 +954,19 @@ def render_summary_html(
     if not aggregate.empty and f"{best_metric}_mean" not in aggregate:
         known = sorted(c[: -len("_mean")] for c in aggregate if c.endswith("_mean"))
         raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
+    baseline = networks_vs_classical(cells, best_metric)
     body = [
         _header(cells, provenance),
         _section(
             "glance",
             "At a glance",
-            _glance_section(cells, aggregate, paired, issues, best_metric, extras),
+            _glance_section(cells, aggregate, paired, issues, best_metric, extras, baseline),
         ),
         _targets_table(cells),
         _section("best", "Best per target", _best_section(cells, aggregate, best_metric)),
         _section("grid", "Grid", _grid_section(cells, aggregate, paired, best_metric)),
         _section("raw-vs-clean", "Raw vs clean", _raw_clean_section(paired)),
+        _section("baseline", "Networks vs classical", _baseline_section(baseline)),
         _section(
             "errors", "Where the errors are", _errors_section(cells, aggregate, best_metric, extras)
         ),

@@ -120,6 +120,9 @@ def load_cells(metrics_paths: Iterable[Path], base_dir: Path) -> pd.DataFrame:
         row: dict = dict(zip(COORDINATES, key, strict=True))
         target = metrics.get("target") or {}
         row["display_name"] = str(metrics.get("display_name", ""))
+        # network or classical (spectragrid.train.classical), and the architecture
+        row["family"] = str(metrics.get("family", ""))
+        row["arch"] = str(metrics.get("arch", ""))
         row["target_code"] = str(target.get("code", ""))
         row["classes"] = json.dumps([str(c) for c in target.get("classes", [])])
         for name in CELL_COUNTS:
@@ -156,6 +159,8 @@ def _cell_columns() -> list[str]:
     return [
         *COORDINATES,
         "display_name",
+        "family",
+        "arch",
         "target_code",
         "classes",
         *CELL_COUNTS,

@@ -16,19 +16,17 @@ import torch
 
 import spectragrid
 from spectragrid.core.atomic import atomic_path, write_atomic
-from spectragrid.core.config import config_hash
+from spectragrid.core.config import complete_model, config_hash
 from spectragrid.core.metrics import classification_metrics, per_class_accuracy
-from spectragrid.data.clean_file import read_clean
+from spectragrid.data.clean_file import common_axis, read_clean
 from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.splits import fold_parts, read_folds
 from spectragrid.data.targets import check_class_sizes, display_code, resolve
 from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays
 from spectragrid.train.cell_lock import cell_lock
-from spectragrid.train.devices import device_report
-from spectragrid.train.export import check_parity, export_onnx
+from spectragrid.train.classical import is_classical
 from spectragrid.train.label_action import CleanedLabels, apply_action, read_issues
-from spectragrid.train.loop import fit
 from spectragrid.train.models import build_model, count_parameters, flops_per_sample
 from spectragrid.train.output_checksums import (
     MANIFEST_KEY,
@@ -37,7 +35,6 @@ from spectragrid.train.output_checksums import (
     verify_cell,
 )
 from spectragrid.train.predict import predict_proba
-from spectragrid.train.resume import Resume, discard_resume_state
 from spectragrid.train.settings import TrainSettings
 
 
@@ -68,6 +65,9 @@ class CellSpec:
     downweight: float | None
     # reviewed labels that change this cell's target: [sample id, full truth] pairs
     label_patch: tuple[tuple[str, str], ...] = ()
+    # the model's preprocessing steps (models.<name>.preprocessing); None: the
+    # schema's default for `arch`
+    preprocessing: list | None = None
 
     @property
     def coordinates(self) -> dict:
@@ -92,12 +92,19 @@ class CellSpec:
         return Augment(self.transforms, self.channels)
 
     def display_name(self) -> str:
-        """The name users search for, e.g. `cnn y=['OVA', 'OK'] c=('277',) t=() 0-5 s=0 eps=0.1`."""
-        return (
+        """The name users search for, e.g. `cnn y=['OVA', 'OK'] c=('277',) t=() 0-5 s=0 eps=0.1`
+        (no `eps` for a classical model, which has no label smoothing)."""
+        name = (
             f"{self.model} y={self.target_display} c={tuple(self.channels)!r} "
-            f"t={self.augment().names!r} {self.fold}-{self.k} s={self.seed} "
-            f"eps={float(self.train['eps'])}"
+            f"t={self.augment().names!r} {self.fold}-{self.k} s={self.seed}"
         )
+        return name + (f" eps={float(self.train['eps'])}" if "eps" in self.train else "")
+
+    def preprocessing_steps(self) -> list:
+        """The spectral preprocessing, in order."""
+        if self.preprocessing is not None:
+            return list(self.preprocessing)
+        return complete_model({"arch": self.arch})["preprocessing"]
 
     @property
     def config_hash(self) -> str:
@@ -111,6 +118,7 @@ class CellSpec:
             "train": self.train,
             "tabular": self.tabular,
             "transforms": self.transforms,
+            "preprocessing": self.preprocessing_steps(),
             "action": self.action if self.labels == "clean" else None,
             "downweight": self.downweight if self.labels == "clean" else None,
         }
@@ -283,10 +291,45 @@ def _run_cell(
         else np.zeros((len(table), 0), dtype=np.float32)
     )
     n_channels, length = spectra.shape[1], spectra.shape[2]
+    axis, _ = common_axis({c: data.wavelengths[c] for c in spec.channels})
+    if is_classical(spec.arch):
+        # Classical families are fitted in their own modules, which import neither
+        # Lightning nor the network code.
+        from spectragrid.train.classical.cell import run_classical_cell
+        from spectragrid.train.fold_data import FoldData
+
+        rows = FoldData(
+            table=table[["sample_id", "full_truth"]],
+            target=target,
+            y_all=y_all,
+            cleaned=cleaned,
+            train_rows=train_rows,
+            val_rows=val_rows,
+            test_rows=test_rows,
+            spectra=spectra,
+            tabular=tabular,
+            wavelengths=axis,
+            channel_wavelengths=[data.wavelengths[c].tolist() for c in spec.channels],
+            issues_path=Path(issues_path) if issues_path is not None else None,
+        )
+        return run_classical_cell(spec, rows, out, threads, started)
+    # Imported here: a classical cell needs none of them (Lightning takes seconds).
+    from spectragrid.train.devices import device_report
+    from spectragrid.train.export import check_parity, export_onnx
+    from spectragrid.train.loop import fit
+    from spectragrid.train.resume import Resume, discard_resume_state
+
     settings = TrainSettings.from_config(spec.train)
     torch.manual_seed(spec.seed)
     model = build_model(
-        spec.arch, spec.model_params, n_channels, length, tabular.shape[1], target.n_classes
+        spec.arch,
+        spec.model_params,
+        n_channels,
+        length,
+        tabular.shape[1],
+        target.n_classes,
+        preprocessing=spec.preprocessing_steps(),
+        wavelengths=axis,
     )
     model.fit_scaling(spectra[train_rows], tabular[train_rows])
 
@@ -322,6 +365,7 @@ def _run_cell(
             "channels": list(spec.channels),
             "arch": spec.arch,
             "model_params": spec.model_params,
+            "preprocessing": spec.preprocessing_steps(),
             "n_tabular": int(tabular.shape[1]),
             "best_epoch": int(result.best_epoch),
         },
@@ -372,6 +416,8 @@ def _run_cell(
     metrics = {
         "cell": spec.coordinates,
         "display_name": display,
+        "family": "network",
+        "arch": spec.arch,
         "target": target.as_dict(),
         "channels": list(spec.channels),
         "n_train": len(train_rows),

@@ -1,4 +1,9 @@
-"""ONNX export with scaling and softmax inside, checked against onnxruntime."""
+"""ONNX export with preprocessing and softmax inside, checked against onnxruntime.
+
+Networks are exported here; classical models build their file in
+spectragrid.train.classical.onnx_heads and write it with `write_model`, so
+both carry the same metadata and pass the same parity check.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from torch import nn
 from spectragrid.core.atomic import atomic_path
 
 PARITY_TOLERANCE = 1e-4
+OPSET = 17
 
 
 class ExportError(RuntimeError):
@@ -62,14 +68,27 @@ def export_onnx(
             input_names=names,
             output_names=["probabilities"],
             dynamic_axes={name: {0: "batch"} for name in [*names, "probabilities"]},
-            opset_version=17,
+            opset_version=OPSET,
             dynamo=False,
         )
         proto = onnx.load(str(tmp))
-        for key, value in metadata.items():
-            entry = proto.metadata_props.add()
-            entry.key = key
-            entry.value = value if isinstance(value, str) else json.dumps(value)
+        add_metadata(proto, metadata)
+        onnx.save(proto, str(tmp))
+
+
+def add_metadata(proto: onnx.ModelProto, metadata: dict[str, object]) -> None:
+    """Each value as text: strings as they are, anything else as JSON."""
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key = key
+        entry.value = value if isinstance(value, str) else json.dumps(value)
+
+
+def write_model(proto: onnx.ModelProto, path: Path, metadata: dict[str, object]) -> None:
+    """Check `proto`, add `metadata` and write it to `path` atomically."""
+    onnx.checker.check_model(proto)
+    add_metadata(proto, metadata)
+    with atomic_path(path) as tmp:
         onnx.save(proto, str(tmp))
 
 

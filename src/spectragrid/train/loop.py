@@ -187,6 +187,17 @@ class _Training:
         record.add_row(row)
         monitored = float(row[settings.monitor])
         record.keep_if_best(done, monitored, self.model)
+        # One line per epoch in the cell's log: what a person follows while it trains.
+        log.info(
+            "epoch %d/%d done: train loss %.4g, %s %.4g (best %.4g at epoch %d)",
+            done,
+            settings.epochs,
+            epoch_loss.mean,
+            settings.monitor,
+            monitored,
+            record.best_score,
+            record.best_epoch,
+        )
         # Early stopping: `patience` epochs without a strictly better score, or
         # a score that is not finite (training diverged), end training.
         stop = done - record.best_epoch >= settings.patience or not math.isfinite(monitored)

@@ -1,13 +1,14 @@
 """Model registry: every network takes spectra (B, C, L) and tabular (B, T).
 
-Preprocessing (min-max scaling fitted on the training rows) lives inside the
+Preprocessing (the model's `preprocessing` steps, min-max scaling by default,
+fitted on the training rows; spectragrid.train.preprocessing) lives inside the
 network as buffers, so the checkpoint and the ONNX export carry it and a
-serving machine cannot scale differently from training.
+serving machine cannot preprocess differently from training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ from spectragrid.core.config import ConfigError, complete_model
 from spectragrid.train.architectures import cnn, mlp, resnetv2, transformer, vgg
 from spectragrid.train.architectures._common import ModelError
 from spectragrid.train.architectures.transformer import SelfAttention
+from spectragrid.train.classical import FAMILIES as CLASSICAL_FAMILIES
+from spectragrid.train.preprocessing import MinMaxScale, Preprocessing, build_preprocessing
 
 __all__ = [
     "REGISTRY",
@@ -29,49 +32,29 @@ __all__ = [
     "count_parameters",
     "flops_per_sample",
     "model_params",
+    "model_preprocessing",
 ]
 
 
-class MinMaxScale(nn.Module):
-    """Per-feature affine map of the training range onto [-1, 1]."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.register_buffer("low", torch.zeros(shape))
-        self.register_buffer("inv_span", torch.ones(shape))
-
-    def fit(self, x: np.ndarray) -> None:
-        low = x.min(axis=0)
-        span = x.max(axis=0) - low
-        # A constant feature (e.g. zero padding) maps to -1 instead of dividing by zero.
-        inv = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0)
-        self.low.copy_(torch.from_numpy(low.astype(np.float32)))
-        self.inv_span.copy_(torch.from_numpy(inv.astype(np.float32)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x * scale + offset, with scale = 2 / span and offset = -1 - low * scale:
-        # one pass over the batch instead of four (the small per-feature terms
-        # are recomputed each call, so the buffers stay the only state).
-        scale = self.inv_span * 2.0
-        return torch.addcmul(-1.0 - self.low * scale, x, scale)
-
-
 class SpectraClassifier(nn.Module):
-    """Scaling, a spectral trunk, and a head that fuses the tabular vector."""
+    """Preprocessing, a spectral trunk, and a head that fuses the tabular vector.
+
+    `spectra_scale` is the model's preprocessing (min-max scaling unless the
+    config lists other steps); the trunk sees its output length.
+    """
 
     def __init__(
         self,
         trunk: nn.Module,
         trunk_features: int,
-        n_channels: int,
-        length: int,
+        preprocessing: Preprocessing,
         n_tabular: int,
         n_classes: int,
         head_hidden: int,
         dropout: float,
     ) -> None:
         super().__init__()
-        self.spectra_scale = MinMaxScale((n_channels, length))
+        self.spectra_scale = preprocessing
         self.tabular_scale = MinMaxScale((n_tabular,))
         self.n_tabular = n_tabular
         self.trunk = trunk
@@ -139,6 +122,14 @@ REGISTRY: dict[str, Architecture] = {
 }
 
 
+def model_preprocessing(arch: str) -> list:
+    """The schema's default preprocessing steps of an `arch` model."""
+    try:
+        return complete_model({"arch": arch})["preprocessing"]
+    except ConfigError as error:
+        raise ModelError(f"architecture {arch!r}: {error}") from None
+
+
 def model_params(arch: str, params: dict) -> dict:
     """`params` of an `arch` model with the schema's defaults filled in; ModelError
     names an unknown architecture, an unknown parameter or a wrong type."""
@@ -155,17 +146,31 @@ def build_model(
     length: int,
     n_tabular: int,
     n_classes: int,
+    preprocessing: Sequence[str | dict] | None = None,
+    wavelengths: np.ndarray | None = None,
 ) -> SpectraClassifier:
+    """An unfitted network for spectra (B, n_channels, length).
+
+    `preprocessing` lists the model's steps (models.<name>.preprocessing; None:
+    the schema's default, min-max scaling); `wavelengths`, one per point, are
+    needed by a `crop` step.
+    """
     merged = model_params(arch, params)
+    if arch in CLASSICAL_FAMILIES:
+        raise ModelError(
+            f"architecture {arch!r} is a classical family, fitted by "
+            "spectragrid.train.classical, not a network"
+        )
+    steps = model_preprocessing(arch) if preprocessing is None else list(preprocessing)
     try:
-        trunk, features = REGISTRY[arch].build_trunk(n_channels, length, merged)
+        prep = build_preprocessing(steps, n_channels, length, wavelengths)
+        trunk, features = REGISTRY[arch].build_trunk(n_channels, prep.out_length, merged)
     except ModelError as error:
         raise ModelError(f"architecture {arch!r}: {error}") from None
     return SpectraClassifier(
         trunk,
         features,
-        n_channels,
-        length,
+        prep,
         n_tabular,
         n_classes,
         head_hidden=int(merged["head_hidden"]),

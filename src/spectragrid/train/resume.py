@@ -123,7 +123,7 @@ class SavePolicy:
 
 class ResumeSaver:
     """Saves `state` (Fabric's dict of stateful objects) at the end of epochs, as
-    SavePolicy allows, and logs every epoch's end."""
+    SavePolicy allows, and logs each save."""
 
     def __init__(self, fabric: Fabric, resume: Resume, state: dict[str, Any]) -> None:
         self.fabric = fabric
@@ -137,15 +137,13 @@ class ResumeSaver:
     def after_epoch(self, epoch: int, epochs: int, last: bool) -> None:
         """Epoch `epoch` (1-based) of `epochs` ended; `last`: training ends with it
         (resuming then must not run another epoch)."""
-        done = f"epoch {epoch}/{epochs} done"
         if not self.policy.due(last):
-            log.info(done)
             return
         started = time.perf_counter()
         resume = {"key": self.resume.key, "layout": STATE_LAYOUT, "finished": last}
         self.fabric.save(self.resume.path, {**self.state, "resume": resume})
         self.policy.saved(started)
-        log.info("%s, state saved for resumption", done)
+        log.info("epoch %d/%d: state saved for resumption", epoch, epochs)
 
 
 def load_resume_state(

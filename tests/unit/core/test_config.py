@@ -153,8 +153,9 @@ def _set(config: dict, dotted: str, value) -> None:
         (
             "targets.OVA_OK",
             "AVA XX",
-            "targets.OVA_OK: 'AVA XX' does not match '^(AVA (IN|INs|TY|TYs|INTY|INsTYs)|OVA "
-            "[A-Za-z0-9]+)$' (a code AVA IN, INs, TY, TYs, INTY or INsTYs, or OVA X",
+            "targets.OVA_OK: 'AVA XX' does not match '^(AVA( (IN|INs|TY|TYs|INTY|INsTYs))?|"
+            "OVA \\\\S(.*\\\\S)?)$' (a code: AVA (one class per label), AVA IN, INs, TY, TYs, "
+            "INTY or INsTYs, or OVA X",
         ),
         # impossible split sizes and demo sizes
         (
@@ -361,3 +362,133 @@ def test_a_long_text_repeated_by_aliases_is_bounded_too():
     assert time.perf_counter() - started < 2
     assert "  - dataset.name.8" in str(info.value)
     assert "the config holds more than 10,000,000 characters of text" in str(info.value)
+
+
+def _one_label_column(config: dict) -> dict:
+    """The shipped config turned into a study of files with one label column."""
+    dataset = config["dataset"]
+    del dataset["demo"]
+    dataset.update(raw=["data/grain.csv"], truth=None)
+    columns = dataset["columns"]
+    del columns["severity"], columns["type"]
+    columns.update(label="variety", tabular=[], provenance=[])
+    dataset["label_map"] = {"barley": "barley", "Wheat": "wheat", "rye ": "rye"}
+    config["tabular"] = []
+    config["targets"] = {"all": "AVA", "wheat": "OVA wheat"}
+    config["grid"]["targets"] = ["all", "wheat"]
+    return config
+
+
+def test_a_data_set_with_one_label_column_is_a_valid_config(config):
+    checked = validate(_one_label_column(config))
+    assert checked["dataset"]["columns"]["label"] == "variety"
+    assert "severity" not in checked["dataset"]["columns"]
+    checked["targets"]["own"] = {"column": "label", "classes": {"a": ["rye"], "b": ["wheat"]}}
+    validate(checked)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda c: c["targets"].update(AVA_IN="AVA IN"),
+            "targets.AVA_IN: 'AVA IN' is a code of data sets with a severity and a type "
+            "column; this data set has one label column (dataset.columns.label): use 'AVA' "
+            "(one class per label), 'OVA <label>', or a user-defined target",
+        ),
+        (
+            lambda c: c["targets"].update(oats="OVA oats"),
+            "targets.oats: 'OVA oats': 'oats' is not a label of dataset.label_map; its labels: "
+            "'barley', 'rye', 'wheat'",
+        ),
+        (
+            lambda c: c["targets"].update(
+                sev={"column": "severity", "classes": {"a": ["rye"], "b": ["wheat"]}}
+            ),
+            "targets.sev.column: 'severity' is not a label column of this data set, which has "
+            "one label column (dataset.columns.label); use label or full_truth",
+        ),
+        (
+            lambda c: c["targets"].update(
+                own={"column": "label", "classes": {"a": ["rye"], "b": ["Wheat"]}}
+            ),
+            "targets.own.classes.b: 'Wheat' is not a label of dataset.label_map (did you mean "
+            "'wheat'?); its labels: 'barley', 'rye', 'wheat'",
+        ),
+        (
+            lambda c: c["dataset"]["columns"].update(severity="grade"),
+            "dataset.columns: both label and dataset.columns.severity are named; name label "
+            "for a data set with one label column, or severity and type (and no label)",
+        ),
+        (
+            lambda c: (
+                c["dataset"].update(truth="truth.csv") or c["dataset"]["columns"].update(id=None)
+            ),
+            "dataset.truth: a truth file names samples by id, and dataset.columns.id is null",
+        ),
+    ],
+)
+def test_targets_and_columns_that_do_not_fit_one_label_column_name_the_key(config, change, message):
+    config = _one_label_column(config)
+    change(config)
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (
+            {"type": None},
+            "dataset.columns.type: not named, beside dataset.columns.severity; a data set with "
+            "one label column names it as dataset.columns.label: 'greffon_defaut_severite', "
+            "and leaves out severity and type",
+        ),
+        (
+            {"severity": None, "type": None},
+            "dataset.columns: no label column named; name label (a data set with one label "
+            "column) or severity and type",
+        ),
+    ],
+)
+def test_a_missing_type_column_points_to_the_one_column_layout(config, columns, message):
+    config["dataset"]["columns"].update(columns)
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert message in str(info.value)
+    assert "quote it" not in str(info.value)
+
+
+def test_an_empty_value_is_not_told_to_be_quoted(config):
+    config["dataset"]["name"] = None
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert "dataset.name: is empty (null); give it a value, or remove the key" in str(info.value)
+    assert '"None"' not in str(info.value)
+
+
+def test_demo_and_raw_files_together_name_both_keys(config):
+    config["dataset"]["raw"] = ["data/mine.csv"]
+    with pytest.raises(ConfigError) as info:
+        validate(config)
+    assert (
+        "dataset.demo and dataset.raw are both set: with dataset.demo the demo data are "
+        "generated and studied, and the files of dataset.raw are never read. Remove the "
+        "dataset.demo block to study your files, or empty dataset.raw to run the demo"
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "valid"),
+    [("AVA", True), ("OVA OK", True), ("OVA 11", True), ("OVA VR11", True), ("OVA ZZ", False)],
+)
+def test_codes_of_the_severity_and_type_layout_are_checked_against_the_label_map(
+    config, code, valid
+):
+    config["targets"]["OVA_OK"] = code
+    if valid:
+        validate(config)
+    else:
+        with pytest.raises(ConfigError, match=r"targets.OVA_OK: 'OVA ZZ': 'ZZ' is not a label"):
+            validate(config)

@@ -35,6 +35,8 @@ def ingest(raw_files: list[Path], out: Path, **overrides) -> dict:
         "label_map": DEMO_LABEL_MAP,
         "saturation": REFERENCE_SATURATION,
         "min_integral": REFERENCE_MIN_INTEGRAL,
+        "k": 5,
+        "grouped": True,
     }
     kwargs.update(overrides)
     return run_ingest(

@@ -167,3 +167,18 @@ def test_not_a_clean_file(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": [1, 2]}), path)
     with pytest.raises(ValueError, match="not a spectragrid clean file"):
         read_clean(path)
+
+
+def test_read_labels_gives_every_label_column_of_either_layout(tmp_path: Path) -> None:
+    from spectragrid.data.clean_file import read_labels
+
+    path = tmp_path / "clean.parquet"
+    _write(path)
+    assert list(read_labels(path).columns) == ["sample_id", "severity", "type", "full_truth"]
+    one = tmp_path / "one.parquet"
+    table = pd.DataFrame(
+        {"sample_id": ["a", "b"], "label": ["rye", "oat"], "full_truth": ["rye", "oat"]}
+    )
+    write_clean(one, table, {"nir": np.ones((2, 3), np.float32)}, {"nir": np.arange(3.0)}, [], [])
+    assert read_meta(one)["label_columns"] == ["label", "full_truth"]
+    assert read_labels(one).to_dict("list") == table.to_dict("list")

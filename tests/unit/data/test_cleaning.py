@@ -122,7 +122,8 @@ def test_unknown_label_spellings_are_dropped_counted_and_named(
     unknown = dropped.loc[dropped["reason"] == "unknown_label"]
     assert unknown["source_row"].tolist() == [3, 7, 9]
     assert set(unknown["source_file"]) == {"typos.pkl"}
-    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    (warning,) = [m for m in said if "label spelling" in m]
     assert "3 rows carry a label spelling that dataset.label_map does not map" in warning
     assert "'OK - Inspector' (2 rows, first typos.pkl row 3)" in warning
     assert "'nc' (1 rows, first typos.pkl row 9)" in warning
@@ -149,3 +150,23 @@ def test_no_group_column_makes_each_sample_its_own_group(
     ingest([path], tmp_path / "out", columns={**DEMO_COLUMNS, "group": None})
     table = read_clean(tmp_path / "out" / "clean.parquet").table
     assert (table["group"] == table["sample_id"]).all()
+
+
+def test_one_label_column_is_mapped_and_is_the_full_truth(tmp_path: Path) -> None:
+    from own_data import grain_frame
+
+    from spectragrid.data.cleaning import clean
+
+    frame = grain_frame(12)
+    frame.loc[4, "variety"] = None  # a missing label: never a class
+    frame.loc[5, "variety"] = "Wheat"  # a spelling the map does not list
+    path = tmp_path / "grain.csv"
+    frame.to_csv(path, index=False)
+    columns = {"id": None, "label": "variety", "group": "lot"}
+    raw = read_raw_pickle(path, columns, ["nir"])
+    result = clean([raw], {"barley": "barley", "wheat": "wheat", "rye": "rye"}, {}, {})
+    assert list(result.table.columns[:4]) == ["sample_id", "label", "full_truth", "label_raw"]
+    assert (result.table["label"] == result.table["full_truth"]).all()
+    assert result.report["dropped"]["unknown_label"] == 2
+    assert result.report["unknown_labels"] == {"": 1, "Wheat": 1}
+    assert result.report["kept_by_label"] == {"barley": 4, "rye": 3, "wheat": 3}

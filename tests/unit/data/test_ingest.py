@@ -214,3 +214,24 @@ def test_per_file_accounting_matches_the_dropped_list(demo: dict) -> None:
         assert len(kept_rows) == entry["kept"]
         # every row of the file is kept or dropped, never both, never neither
         assert sorted([*kept_rows, *mine["source_row"]]) == list(range(rows))
+
+
+def test_the_report_names_the_labels_k_folds_cannot_spread(demo: dict, tmp_path: Path) -> None:
+    import json
+
+    # 400 demo rows: the rarest full truths have a handful of samples each
+    clean = pd.read_parquet(demo["out"] / "clean.parquet")
+    counts = clean["full_truth"].value_counts()
+    rare = sorted(counts.index[counts < 5])
+    assert rare, counts
+    noticed = [n.split("'")[1] for n in demo["report"]["notices"] if " has " in n]
+    assert sorted(noticed) == rare
+    first = next(n for n in demo["report"]["notices"] if n.startswith(f"full truth '{rare[0]}'"))
+    assert f"has {counts[rare[0]]} sample" in first and "fewer than splits.k = 5" in first
+    written = json.loads((demo["out"] / "report.json").read_text())
+    assert written["notices"] == demo["report"]["notices"]
+    # with 3 folds, only the labels with fewer than 3 samples are named
+    report = ingest(demo["raw"], tmp_path / "k3", k=3)
+    assert [n.split("'")[1] for n in report["notices"] if " has " in n] == [
+        v for v in noticed if counts[v] < 3
+    ]

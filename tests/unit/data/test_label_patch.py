@@ -240,3 +240,36 @@ def test_a_long_label_is_cut_in_messages(tmp_path):
         read_label_patch([path], SEVERITIES)
     assert "line 2: corrected label 'VVVV" in str(err.value)
     assert len(str(err.value)) < 400
+
+
+def one_column(*labels_: str) -> pd.DataFrame:
+    values = pd.Series(labels_, dtype=object)
+    return pd.DataFrame(
+        {"sample_id": [f"s{i}" for i in range(len(labels_))], "label": values, "full_truth": values}
+    )
+
+
+def test_with_one_label_column_a_correction_is_a_label(tmp_path):
+    path = write(tmp_path / "review.csv", "sample_id,corrected_label\ns1,rye\ns2,\n")
+    assert read_label_patch([path], ["barley", "rye"], one_column=True) == {"s1": "rye"}
+    bad = write(tmp_path / "bad.csv", "sample_id,corrected_label\ns1,rye0\n")
+    with pytest.raises(
+        LabelPatchError,
+        match=r"bad.csv line 2: corrected label 'rye0' is not a label of dataset.label_map; "
+        r"write one of barley, rye",
+    ):
+        read_label_patch([bad], ["barley", "rye"], one_column=True)
+
+
+def test_with_one_label_column_a_patch_changes_label_and_full_truth_and_its_targets():
+    table = one_column("barley", "rye", "wheat", "rye", "barley")
+    patched = apply_label_patch(table, {"s0": "rye"})
+    assert patched["label"].tolist() == ["rye", "rye", "wheat", "rye", "barley"]
+    assert patched["full_truth"].tolist() == patched["label"].tolist()
+    assert table["label"].tolist()[0] == "barley"  # a copy
+    assert patch_for_target(table, {"s0": "rye"}, "wheat", "OVA wheat") == []
+    assert patch_for_target(table, {"s0": "rye"}, "rye", "OVA rye") == [["s0", "rye"]]
+    # a correction inside one class of a user-defined target changes none of its data
+    custom = {"column": "label", "classes": {"w": ["wheat"], "r": ["rye", "barley"]}}
+    assert patch_for_target(table, {"s0": "rye"}, "own", custom) == []
+    assert patch_for_target(table, {"s0": "wheat"}, "own", custom) == [["s0", "wheat"]]

@@ -132,7 +132,7 @@ def test_a_wavelength_column_that_is_all_nan_is_named(small: pd.DataFrame, tmp_p
 
 def test_a_file_without_rows_is_named(small: pd.DataFrame, demo: dict, tmp_path: Path) -> None:
     path = save(small.iloc[:0], tmp_path / "empty.pkl")
-    expect_error(tmp_path, [demo["raw"][1], path], r"empty\.pkl: the DataFrame has no rows")
+    expect_error(tmp_path, [demo["raw"][1], path], r"empty\.pkl: the file has no rows")
 
 
 def test_a_compressed_file_is_read_and_hashed_as_stored(
@@ -224,3 +224,45 @@ def test_a_zone_path_in_a_column_is_refused(small: pd.DataFrame, tmp_path: Path)
         tmp_path, [path], r"zone\.pkl: refused to load: .*a time zone read from a file path"
     )
     assert "SECRETHASH" not in message
+
+
+GRAIN_COLUMNS = {"id": None, "label": "variety", "group": "lot", "tabular": ["moisture"]}
+
+
+def test_one_label_column_and_no_id_column(tmp_path: Path) -> None:
+    from own_data import grain_frame
+
+    path = tmp_path / "grain.csv"
+    grain_frame(12).to_csv(path, index=False)
+    raw = read_raw_pickle(path, GRAIN_COLUMNS, ["nir"])
+    assert list(raw.table.columns[:3]) == ["sample_id", "label_raw", "group"]
+    assert "type" not in raw.table.columns
+    assert raw.table["sample_id"].tolist()[:2] == ["grain.csv:0", "grain.csv:1"]
+    assert raw.table["label_raw"].tolist()[:3] == ["barley", "wheat", "rye"]
+    assert raw.spectra["nir"].shape == (12, 60)
+
+
+def test_whole_number_labels_stored_as_floats_read_as_integers(tmp_path: Path) -> None:
+    from own_data import grain_frame
+
+    frame = grain_frame(12)
+    # integer labels with one missing: pandas stores the column as floats
+    frame["variety"] = [3.0, 10.0, np.nan] * 4
+    path = tmp_path / "numbers.parquet"
+    frame.to_parquet(path)
+    raw = read_raw_pickle(path, GRAIN_COLUMNS, ["nir"])
+    assert raw.table["label_raw"].tolist()[:3] == ["3", "10", ""]
+
+
+def test_a_long_layout_is_refused_saying_how_to_pivot(tmp_path: Path) -> None:
+    rows = [(f"s{i}", w, float(i + w), "barley") for i in range(4) for w in (1100, 1102)]
+    long = pd.DataFrame(rows, columns=["sample", "wavelength", "intensity", "variety"])
+    path = tmp_path / "long.csv"
+    long.to_csv(path, index=False)
+    columns = {"id": "sample", "label": "variety", "group": None}
+    with pytest.raises(RawDataError) as info:
+        read_raw_pickle(path, columns, ["nir"])
+    said = str(info.value)
+    assert said.startswith(f"{path}: channel 'nir' has no spectral columns")
+    assert "the id 'sample' repeats (8 rows for 4 ids): this looks like a long layout" in said
+    assert "wide = df.pivot_table(index='sample', columns='wavelength', values='intensity')" in said

@@ -53,3 +53,28 @@ def test_too_few_groups_is_a_clear_error():
     df = _samples(n=9)
     with pytest.raises(SplitError, match="only 3 groups"):
         assign_folds(df["sample_id"], df["strata"], df["group"], k=5, seed=0)
+
+
+def test_scikit_learns_warning_on_a_rare_label_is_one_line_in_our_terms(caplog, recwarn):
+    df = _samples(60)
+    df.loc[:3, "strata"] = "NC4"  # 4 samples, 5 folds
+    with caplog.at_level("WARNING", logger="spectragrid"):
+        assign_folds(df["sample_id"], df["strata"], None, k=5, seed=0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the rarest label has 4 samples, fewer than splits.k = 5: not every test fold holds "
+        "it, and its folds are not stratified (the cleaning report's notices name each such "
+        "label)"
+    ]
+    assert not [w for w in recwarn if "least populated" in str(w.message)]
+
+
+def test_too_few_groups_says_what_to_do():
+    df = _samples(30)
+    df["group"] = [f"g{i % 4}" for i in range(30)]
+    with pytest.raises(SplitError) as info:
+        assign_folds(df["sample_id"], df["strata"], df["group"], k=5, seed=0)
+    assert str(info.value) == (
+        "splits.k = 5 but the data have only 4 groups (dataset.columns.group, whose samples "
+        "stay in one fold): lower splits.k to 4, or set splits.grouped: false if the "
+        "replicates of a group are independent"
+    )

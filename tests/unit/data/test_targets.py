@@ -163,3 +163,89 @@ def test_every_code_on_generated_data(demo_table):
     }
     # every sample belongs to every coded target: they partition the data
     assert all(sum(counts(c).values()) == len(table) for c in ("AVA IN", "AVA TYs", "OVA OK"))
+
+
+def _one_column(values):
+    labels = pd.Series(values, dtype=object)
+    return pd.DataFrame({"sample_id": range(len(values)), "label": labels, "full_truth": labels})
+
+
+def test_one_label_column_classes_are_the_labels_in_natural_order():
+    from spectragrid.data.targets import resolve
+
+    table = _one_column(["A10", "A2", "rye", "A2", "10", "9"])
+    target = resolve("all", "AVA", table)
+    assert target.classes == ("9", "10", "A2", "A10", "rye")
+    assert target.encode(table["full_truth"]).tolist() == [3, 2, 4, 2, 1, 0]
+    ova = resolve("rye", "OVA rye", table)
+    assert ova.classes == ("rye", "rest")
+    assert ova.members == (("rye",), ("9", "10", "A2", "A10"))
+
+
+def test_codes_of_severity_and_type_are_refused_on_one_label_column():
+    from spectragrid.data.targets import resolve
+
+    table = _one_column(["a", "b"])
+    with pytest.raises(
+        TargetError,
+        match=r"target 'x': 'AVA IN' is a code of data sets with a severity and a type column; "
+        r"this data set has one label column \(dataset.columns.label\)",
+    ):
+        resolve("x", "AVA IN", table)
+    with pytest.raises(TargetError, match=r"'OVA c': no sample of the dataset is labelled 'c'"):
+        resolve("x", "OVA c", table)
+    with pytest.raises(
+        TargetError,
+        match=r"targets.x.column: 'severity' is not a label column of this data set, which has "
+        r"one label column \(dataset.columns.label\); use one of label, full_truth",
+    ):
+        resolve("x", {"column": "severity", "classes": {"p": ["a"], "q": ["b"]}}, table)
+    custom = resolve("x", {"column": "label", "classes": {"q": ["b"], "p": ["a"]}}, table)
+    assert custom.classes == ("q", "p")
+
+
+def test_ava_alone_is_every_full_truth_on_severity_and_type():
+    assert (
+        resolve_target("t", "AVA", OBSERVED).classes
+        == resolve_target("t", "AVA INTY", OBSERVED).classes
+    )
+
+
+_CLASS_ORDER = """
+import json, sys
+from spectragrid.data.targets import resolve
+import pandas as pd
+labels = [f"x{chr(106 - i)}" for i in range(10)] + ["OK", "NC", "VR"]
+table = pd.DataFrame({"full_truth": [f"{v}{t}" for v in labels for t in (0, 3)]})
+table["severity"] = table["full_truth"].str.extract(r"(\\D+)")[0]
+one = pd.DataFrame({"label": labels[::-1], "full_truth": labels[::-1]})
+print(json.dumps({
+    code: list(resolve("t", code, table).classes) for code in ("AVA IN", "AVA INTY", "OVA 3")
+} | {"one": list(resolve("t", "AVA", one).classes)}))
+"""
+
+
+def test_class_order_is_the_same_under_any_hash_seed():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    orders = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _CLASS_ORDER],
+                env=dict(os.environ, PYTHONHASHSEED=seed),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for seed in ("1", "2")
+    ]
+    assert orders[0] == orders[1]
+    assert orders[0]["AVA IN"][:3] == ["OK", "VR", "NC"]
+    # labels outside the domain's severities: after them, in text order
+    outside = [f"x{chr(97 + i)}" for i in range(10)]
+    assert orders[0]["AVA IN"][3:] == outside
+    assert orders[0]["one"] == ["NC", "OK", "VR", *outside]

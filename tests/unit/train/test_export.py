@@ -1,12 +1,13 @@
 """ONNX export: one calling convention for every model, parity checked on the way out."""
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
 from spectragrid.train.batches import Arrays
-from spectragrid.train.export import ExportError, check_parity, export_onnx
+from spectragrid.train.export import ExportError, check_parity, export_onnx, write_model
 from spectragrid.train.models import build_model
 from spectragrid.train.predict import predict_proba
 
@@ -40,3 +41,22 @@ def test_every_model_takes_spectra_and_a_tabular_array_even_without_tabular_colu
     # a model that drifted from its export is caught
     with pytest.raises(ExportError, match="onnxruntime disagrees with torch"):
         check_parity(path, spectra, tabular, np.roll(expected, 1, axis=1))
+
+
+def test_write_model_checks_the_graph_and_writes_the_metadata_as_text(tmp_path):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2])
+    graph = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "g", [x], [y])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "model.onnx"
+    write_model(proto, path, {"classes": ["a", "b"], "target": "OVA OK"})
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta == {"classes": '["a", "b"]', "target": "OVA OK"}
+    broken = helper.make_model(
+        helper.make_graph([helper.make_node("Softmax", ["missing"], ["y"])], "g", [x], [y])
+    )
+    with pytest.raises(onnx.checker.ValidationError):
+        write_model(broken, tmp_path / "broken.onnx", {})
+    assert not (tmp_path / "broken.onnx").exists()

@@ -9,6 +9,7 @@ from torch import nn
 from spectragrid.core.config import load_schema
 from spectragrid.train.architectures.resnetv2 import StdConv1d
 from spectragrid.train.architectures.vgg import AveragePoolTo
+from spectragrid.train.classical import FAMILIES as CLASSICAL
 from spectragrid.train.export import check_parity, export_onnx
 from spectragrid.train.models import (
     REGISTRY,
@@ -17,6 +18,7 @@ from spectragrid.train.models import (
     count_parameters,
     flops_per_sample,
     model_params,
+    model_preprocessing,
 )
 
 ARCHS = list(REGISTRY)
@@ -152,7 +154,9 @@ def test_unknown_parameter_names_the_key_and_the_allowed_ones(arch):
 def test_every_registered_family_has_its_parameters_in_the_schema():
     schema = load_schema()
     arch_enum = schema["$defs"]["model"]["properties"]["arch"]["enum"]
-    assert set(arch_enum) == set(REGISTRY)
+    # the schema's architectures are the networks here and the classical families
+    assert set(arch_enum) == set(REGISTRY) | set(CLASSICAL)
+    assert not set(REGISTRY) & set(CLASSICAL)
     for arch in REGISTRY:
         assert {"head_hidden", "dropout"} <= set(model_params(arch, {}))
 
@@ -265,3 +269,44 @@ def test_sizes_at_the_demo_shape(arch, params, parameters, flops):
     model = build_model(arch, params, **DEMO)
     assert count_parameters(model) == parameters
     assert flops_per_sample(model, DEMO["n_channels"], DEMO["length"]) == flops
+
+
+def test_networks_scale_min_max_unless_their_preprocessing_says_otherwise():
+    assert model_preprocessing("cnn") == ["minmax"]
+    torch.manual_seed(0)
+    default = small("cnn")
+    assert [type(step).__name__ for step in default.spectra_scale.steps] == ["MinMaxScale"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_the_trunk_sees_the_preprocessed_length_and_the_export_takes_raw_spectra(arch, tmp_path):
+    """A crop shortens what the trunk sees; the ONNX file still takes the full spectra
+    and applies every step inside."""
+    rng = np.random.default_rng(0)
+    wavelengths = 300 + np.arange(L, dtype=np.float64)
+    steps = [
+        {"crop": [310, 409]},
+        "snv",
+        {"savgol": {"window": 7, "polyorder": 2, "deriv": 1}},
+        "standard",
+    ]
+    torch.manual_seed(0)
+    model = build_model(arch, {}, C, L, 2, 3, preprocessing=steps, wavelengths=wavelengths)
+    assert model.spectra_scale.out_length == 100
+    t = np.linspace(0, 1, L)
+    spectra = (rng.uniform(0.5, 1.5, (40, C, 1)) * np.exp(-(((t - 0.5) / 0.2) ** 2)) * 1000).astype(
+        np.float32
+    ) + rng.normal(0, 5, (40, C, L)).astype(np.float32)
+    tabular = rng.uniform(0, 10, (40, 2)).astype(np.float32)
+    model.fit_scaling(spectra, tabular)
+    model.eval()
+    path = tmp_path / "model.onnx"
+    export_onnx(model, path, C, L, 2, {"arch": arch})
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(spectra), torch.from_numpy(tabular)), 1)
+    assert check_parity(path, spectra, tabular, expected.numpy())["n"] == 40
+
+
+def test_a_classical_family_is_not_a_network():
+    with pytest.raises(ModelError, match="'logreg' is a classical family"):
+        build_model("logreg", {}, C, L, 0, 2)
