@@ -3,9 +3,10 @@
 The study is faked (cell outputs written directly, no training) so the test
 takes seconds: the page renders, the console stays clean, sorting and
 filtering work, no request leaves the results folder, and labels and column
-names that look like HTML show as text. A screenshot is kept in
-test-artifacts/summary.png. `snakemake --report` on the finished tiny study is
-checked at the end (slow).
+names that look like HTML show as text. A study of 1,000 cells checks the
+page's size and that its per-cell tables, kept beside it, load when opened.
+A screenshot is kept in test-artifacts/summary.png. `snakemake --report` on
+the finished tiny study is checked at the end (slow).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ TRUTH = [("OK0", "OK0", "CROCHET0", "VR2", "NC4")[i % 5] for i in range(N)]
 SAMPLE_IDS = [f"id{i:03d}" for i in range(N)]
 
 
-def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) -> Path:
+def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int, k: int = K) -> Path:
     key = {
         "dataset": "demo",
         "labels": labels,
@@ -98,12 +99,12 @@ def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) 
         "model": model,
         "seed": 0,
         "fold": fold,
-        "k": K,
+        "k": k,
     }
     folder = work / layout.cell_dir(**key)
     folder.mkdir(parents=True, exist_ok=True)
     files = {name: folder / file for name, file in layout.CELL_FILES.items()}
-    rows = [i for i in range(N) if i % K == fold]
+    rows = [i for i in range(N) if i % k == fold]
     ids = [SAMPLE_IDS[i] for i in rows]
     truth = [TRUTH[i] for i in rows]
     y = target.encode(pd.Series(truth))
@@ -126,7 +127,7 @@ def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) 
     predictions.to_parquet(files["predictions"], index=False)
     metrics = {
         "cell": key,
-        "display_name": f"{model} y={target.code} c=('277', '380', '425') {fold}-{K} s=0",
+        "display_name": f"{model} y={target.code} c=('277', '380', '425') {fold}-{k} s=0",
         "target": target.as_dict(),
         "n_train": 50,
         "n_val": 10,
@@ -166,9 +167,9 @@ def _write_cell(work: Path, labels: str, target: Target, model: str, fold: int) 
     return files["metrics"]
 
 
-def _write_issues(work: Path, target: Target) -> Path:
+def _write_issues(work: Path, target: Target, k: int = K) -> Path:
     path = (
-        work / layout.issues_dir("demo", target.name, "all", 0, K) / layout.ISSUES_FILES["issues"]
+        work / layout.issues_dir("demo", target.name, "all", 0, k) / layout.ISSUES_FILES["issues"]
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     flagged = SAMPLE_IDS[:4]
@@ -184,17 +185,17 @@ def _write_issues(work: Path, target: Target) -> Path:
     return path
 
 
-def build_fake_study(work: Path) -> Path:
-    """results/ under `work` with 2 targets x 2 models x raw/clean x K folds, issues and
+def build_fake_study(work: Path, models: tuple[str, ...] = ("cnn", "small"), k: int = K) -> Path:
+    """results/ under `work` with 2 targets x `models` x raw/clean x `k` folds, issues and
     benchmarks; returns summary.html."""
     metrics = [
-        _write_cell(work, labels, target, model, fold)
+        _write_cell(work, labels, target, model, fold, k)
         for target in TARGETS.values()
         for labels in ("raw", "clean")
-        for model in ("cnn", "small")
-        for fold in range(K)
+        for model in models
+        for fold in range(k)
     ]
-    issues = [_write_issues(work, t) for t in TARGETS.values()]
+    issues = [_write_issues(work, t, k) for t in TARGETS.values()]
     truth = pd.DataFrame({"sample_id": SAMPLE_IDS, "full_truth": TRUTH})
     cleaning = {
         "input_rows": N + 4,
@@ -265,8 +266,13 @@ def requested_urls(driver) -> list[str]:
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
+        if message.get("method") != "Network.requestWillBeSent":
+            continue
+        # The browser's own pages (a new-tab page it prepares in the background) load
+        # chrome:// resources from its binary: not the page's requests, never the network.
+        if message["params"].get("documentURL", "").startswith("chrome://"):
+            continue
+        urls.append(message["params"]["request"]["url"])
     return urls
 
 
@@ -370,6 +376,82 @@ def test_summary_page_in_headless_chromium(browser, study: Path) -> None:
     browser.save_screenshot(str(ARTIFACTS / "summary.png"))
     browser.set_window_size(1400, 1000)
     assert (ARTIFACTS / "summary.png").stat().st_size > 10_000
+
+
+# 2 targets x 50 models x raw/clean x 5 folds = 1,000 cells.
+LARGE_MODELS = tuple(f"m{i:02d}" for i in range(50))
+LARGE_K = 5
+MAX_PAGE_BYTES = 3 * 2**20
+
+
+@pytest.fixture(scope="module")
+def large_study(tmp_path_factory) -> Path:
+    return build_fake_study(tmp_path_factory.mktemp("large"), LARGE_MODELS, LARGE_K)
+
+
+def open_part(driver, part_id: str) -> int:
+    """Open the section of a lazily loaded part; the number of rows it brought."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    details = driver.find_element(By.CSS_SELECTOR, f"details[data-part='{part_id}']")
+    details.find_element(By.TAG_NAME, "summary").click()
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script(
+            "const t = document.getElementById(arguments[0]);"
+            "return t !== null && t.tBodies[0].rows.length > 0",
+            part_id,
+        )
+    )
+    return driver.execute_script(
+        "return document.getElementById(arguments[0]).tBodies[0].rows.length", part_id
+    )
+
+
+def test_summary_of_1000_cells_opens_from_disk_and_loads_cells_on_demand(
+    browser, large_study: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    n_cells = 2 * len(LARGE_MODELS) * 2 * LARGE_K
+    summary = pd.read_csv(large_study.parent / Path(layout.SUMMARY_CSV).name)
+    assert len(summary) == n_cells == 1000
+    assert large_study.stat().st_size <= MAX_PAGE_BYTES
+
+    open_page(browser, large_study)
+    # the summary tables are in the page; the per-cell ones only once asked for
+    assert len(column_values(browser, "grid-table", "labels")) == n_cells // LARGE_K
+    pairs = column_values(browser, "raw-vs-clean-table", "model")
+    assert set(pairs) == set(LARGE_MODELS) and len(pairs) % (2 * len(LARGE_MODELS)) == 0
+    assert not browser.find_elements(By.ID, "cells-table")
+    assert not browser.find_elements(By.ID, "cost-table")
+
+    assert open_part(browser, "cells-table") == n_cells
+    # the rows are the study's cells: every accuracy of summary.csv, and nothing else
+    shown = sorted(float(v) for v in column_values(browser, "cells-table", "accuracy"))
+    assert shown == pytest.approx(sorted(summary["test_accuracy"]))
+    # the loaded table sorts and filters like the inline ones
+    header = browser.find_element(By.XPATH, "//table[@id='cells-table']//th[text()='accuracy']")
+    header.click()
+    ascending = [float(v) for v in column_values(browser, "cells-table", "accuracy")]
+    assert ascending == sorted(ascending)
+    box = browser.find_element(By.CSS_SELECTOR, "input[data-table='cells-table']")
+    box.send_keys("m07")
+    assert set(column_values(browser, "cells-table", "model")) == {"m07"}
+    assert browser.find_element(By.ID, "cells-table-count").text == f"20 of {n_cells} rows"
+    links = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#cells-table a')).map(a => a.href)"
+    )
+    assert links and all(Path(unquote(urlparse(u).path)).exists() for u in links[:50])
+
+    assert open_part(browser, "cost-table") == n_cells
+    assert set(column_values(browser, "cost-table", "device")) == {"cpu"}
+    # user strings that look like markup stay text in the loaded parts too
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert console_errors(browser) == []
+    urls = requested_urls(browser)
+    assert sum("/summary_files/parts/" in u for u in urls) == 2
+    assert_stays_local(urls, large_study.parent)
 
 
 def test_sheet_and_review_pages_in_headless_chromium(browser, study: Path) -> None:

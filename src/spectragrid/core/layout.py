@@ -37,6 +37,11 @@ INT_COORDINATES: tuple[str, ...] = ("seed", "fold", "k")
 DATASET_KEY = "{dataset}"
 CELL_KEY = "{dataset}/cells/{labels}/{target}/{channels}/{model}/s{seed}/f{fold}of{k}"
 ISSUES_KEY = "{dataset}/label_issues/{target}/{channels}/s{seed}/k{k}"
+# The K folds of one model x target x channel set x seed train in one job (and
+# their sheets render in another): Python's start-up and imports are paid once
+# per group, not once per cell. Each fold keeps its own cell folder; the group's
+# log and benchmark sit beside them.
+FOLD_GROUP_KEY = "{dataset}/cells/{labels}/{target}/{channels}/{model}/s{seed}/k{k}"
 SPLIT_NAME = "s{seed}_k{k}"
 # The split job's log and benchmark name, beside the dataset's other jobs.
 SPLIT_JOB = f"split_{SPLIT_NAME}"
@@ -126,6 +131,22 @@ def cell_dir(
     )
 
 
+def cell_dir_of_fold(fold: int, k: int) -> str:
+    """CELL_DIR with its fold and k filled in and every other wildcard kept:
+    one fold's folder as an output of a fold-group job."""
+    return CELL_DIR.replace("{fold}", str(int(fold))).replace("{k}", str(int(k)))
+
+
+def fold_group_key(k: int) -> str:
+    """FOLD_GROUP_KEY with k filled in: the key of a fold-group job's log and benchmark."""
+    return FOLD_GROUP_KEY.replace("{k}", str(int(k)))
+
+
+def fold_output_name(name: str, fold: int) -> str:
+    """The name of fold `fold`'s file `name` among a fold-group job's outputs."""
+    return f"{name}_f{int(fold)}"
+
+
 def results_key(directory: str) -> str:
     """`results/<key>` -> `<key>`: the part an output folder shares with its log and benchmark."""
     prefix = f"{RESULTS}/"
@@ -180,6 +201,7 @@ def _matcher(key: str) -> re.Pattern[str]:
 
 _CELL = _matcher(CELL_KEY)
 _ISSUES = _matcher(ISSUES_KEY)
+_FOLD_GROUP = _matcher(FOLD_GROUP_KEY)
 
 
 def _parse(path: str | PurePath, matcher: re.Pattern[str], what: str, key: str) -> dict:
@@ -201,3 +223,9 @@ def parse_cell_dir(path: str | PurePath) -> dict:
 def parse_issues_dir(path: str | PurePath) -> dict:
     """The coordinates of a label-issues folder (`.../label_issues/OVA_OK/all/s0/k5`)."""
     return _parse(path, _ISSUES, "a label-issues", ISSUES_KEY)
+
+
+def parse_fold_group_dir(path: str | PurePath) -> dict:
+    """The coordinates of a fold group (`.../cells/raw/OVA_OK/all/cnn/s0/k5`): a cell's
+    but its fold."""
+    return _parse(path, _FOLD_GROUP, "a fold-group", FOLD_GROUP_KEY)

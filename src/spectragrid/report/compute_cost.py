@@ -3,8 +3,9 @@ per cell.
 
 A benchmark file sits at `results/benchmarks/<key>/<rule>.tsv` where <key> is
 the output folder of the job without `results/` (`layout.benchmark_file`; for
-a cell, `layout.CELL_KEY`), or at `results/benchmarks/<dataset>/<rule>_<split>.tsv`
-for the split, <split> being the folds file's name (`layout.SPLIT_NAME`).
+the K folds of a cell's fold group, `layout.FOLD_GROUP_KEY`), or at
+`results/benchmarks/<dataset>/<rule>_<split>.tsv` for the split, <split> being
+the folds file's name (`layout.SPLIT_NAME`).
 Columns: s, h:m:s, max_rss, max_vms, max_uss, max_pss, io_in, io_out,
 mean_load, cpu_time (memory in MB); one row per repeat.
 """
@@ -58,13 +59,41 @@ def _split_suffix() -> re.Pattern[str]:
 _SPLIT_SUFFIX = _split_suffix()
 
 
-def _number(frame: pd.DataFrame, column: str, how: str) -> float:
-    if column not in frame:
+def _number(columns: dict[str, list[float]], column: str, how: str) -> float:
+    values = [v for v in columns.get(column, []) if not math.isnan(v)]
+    if not values:
         return math.nan
-    values = pd.to_numeric(frame[column], errors="coerce").dropna()
-    if values.empty:
+    return float(max(values) if how == "max" else sum(values) / len(values))
+
+
+def _as_float(value: str) -> float:
+    # Snakemake writes "-" for a measure it could not take.
+    try:
+        return float(value)
+    except ValueError:
         return math.nan
-    return float(values.max() if how == "max" else values.mean())
+
+
+def _read_tsv(path: Path) -> dict[str, list[float]] | None:
+    """Column -> values of one benchmark file; None when it is empty or not a table.
+
+    Parsed by hand: at 1,000 cells (2,000 files of two lines) `pd.read_csv` spent
+    seven seconds on its own set-up.
+    """
+    with open(path, encoding="utf-8") as stream:
+        lines = [line.rstrip("\r\n") for line in stream if line.strip()]
+    if not lines:
+        return None
+    header = lines[0].split("\t")
+    columns: dict[str, list[float]] = {name: [] for name in header}
+    for line in lines[1:]:
+        fields = line.split("\t")
+        if len(fields) > len(header):
+            return None
+        fields += [""] * (len(header) - len(fields))
+        for name, value in zip(header, fields, strict=True):
+            columns[name].append(_as_float(value))
+    return columns
 
 
 def read_benchmarks(paths: Iterable[Path], root: Path | None = None) -> pd.DataFrame:
@@ -74,8 +103,10 @@ def read_benchmarks(paths: Iterable[Path], root: Path | None = None) -> pd.DataF
     rows = []
     for path in map(Path, paths):
         try:
-            frame = pd.read_csv(path, sep="\t")
-        except (OSError, ValueError, pd.errors.EmptyDataError):
+            columns = _read_tsv(path)
+        except (OSError, ValueError):
+            continue
+        if columns is None:
             continue
         rule = _SPLIT_SUFFIX.sub("", path.stem)
         try:
@@ -86,11 +117,11 @@ def read_benchmarks(paths: Iterable[Path], root: Path | None = None) -> pd.DataF
             {
                 "rule": rule,
                 "key": "" if key == "." else key,
-                "seconds": _number(frame, "s", "mean"),
-                "max_rss_mb": _number(frame, "max_rss", "max"),
-                "cpu_seconds": _number(frame, "cpu_time", "mean"),
-                "io_in_mb": _number(frame, "io_in", "mean"),
-                "io_out_mb": _number(frame, "io_out", "mean"),
+                "seconds": _number(columns, "s", "mean"),
+                "max_rss_mb": _number(columns, "max_rss", "max"),
+                "cpu_seconds": _number(columns, "cpu_time", "mean"),
+                "io_in_mb": _number(columns, "io_in", "mean"),
+                "io_out_mb": _number(columns, "io_out", "mean"),
                 "path": path.as_posix(),
             }
         )
@@ -118,19 +149,32 @@ def rule_costs(bench: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _cells_of_job(key: str) -> list[tuple[dict, float]]:
+    """The cells a job's benchmark key covers, each with its share of the job's time:
+    one cell, or the K folds of a fold group (an equal share each; the peak memory
+    is the job's). None for a whole-study or per-dataset job."""
+    try:
+        return [(layout.parse_cell_dir(key), 1.0)]
+    except layout.LayoutError:
+        pass
+    try:
+        group = layout.parse_fold_group_dir(key)
+    except layout.LayoutError:
+        return []
+    k = group["k"]
+    return [({**group, "fold": fold, "k": k}, 1.0 / k) for fold in range(k)]
+
+
 def cell_costs(bench: pd.DataFrame) -> pd.DataFrame:
     """Per cell key: `<rule>_seconds` and `<rule>_max_rss_mb` for the per-cell rules
     (train, sheet), with the cell's coordinates parsed from the key."""
     columns = list(layout.CELL_COORDINATES)
     rows: dict[str, dict] = {}
     for r in bench.itertuples(index=False):
-        try:
-            coordinates = layout.parse_cell_dir(str(r.key))
-        except layout.LayoutError:
-            continue  # a whole-study or per-dataset job, not a cell's
-        row = rows.setdefault(r.key, coordinates)
-        row[f"{r.rule}_seconds"] = r.seconds
-        row[f"{r.rule}_max_rss_mb"] = r.max_rss_mb
+        for coordinates, share in _cells_of_job(str(r.key)):
+            row = rows.setdefault(layout.CELL_KEY.format(**coordinates), coordinates)
+            row[f"{r.rule}_seconds"] = r.seconds * share
+            row[f"{r.rule}_max_rss_mb"] = r.max_rss_mb
     frame = pd.DataFrame(list(rows.values()))
     if frame.empty:
         return pd.DataFrame(columns=columns)

@@ -220,7 +220,8 @@ def filter_bar(table_id: str, n_rows: int, placeholder: str = "filter rows (any 
 
 # Sorting: on `data-v` when a cell carries one (the raw number behind a formatted one),
 # numbers before text, blanks last whichever the direction. Filtering: a row shows when it
-# contains the text of the box and matches every drop-down of its table.
+# contains the text of the box and matches every drop-down of its table. The binding is
+# also `window.spectragridBindTables(root)`, for tables a page inserts after loading.
 PAGE_JS = """
 (function () {
   "use strict";
@@ -237,74 +238,78 @@ PAGE_JS = """
     if (a.kind === 0) return (a.v - b.v) * dir;
     return a.v.localeCompare(b.v, undefined, {numeric: true}) * dir;
   }
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    var heads = table.querySelectorAll("thead th");
-    heads.forEach(function (th, col) {
-      th.setAttribute("title", "click to sort");
-      th.addEventListener("click", function () {
-        var dir = th.getAttribute("data-dir") === "asc" ? -1 : 1;
-        heads.forEach(function (h) { h.removeAttribute("data-dir"); });
-        th.setAttribute("data-dir", dir === 1 ? "asc" : "desc");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          return compare(key(a.cells[col]), key(b.cells[col]), dir);
+  function bind(root) {
+    root.querySelectorAll("table.sortable").forEach(function (table) {
+      var heads = table.querySelectorAll("thead th");
+      heads.forEach(function (th, col) {
+        th.setAttribute("title", "click to sort");
+        th.addEventListener("click", function () {
+          var dir = th.getAttribute("data-dir") === "asc" ? -1 : 1;
+          heads.forEach(function (h) { h.removeAttribute("data-dir"); });
+          th.setAttribute("data-dir", dir === 1 ? "asc" : "desc");
+          var body = table.tBodies[0];
+          var rows = Array.prototype.slice.call(body.rows);
+          rows.sort(function (a, b) {
+            return compare(key(a.cells[col]), key(b.cells[col]), dir);
+          });
+          rows.forEach(function (r) { body.appendChild(r); });
         });
-        rows.forEach(function (r) { body.appendChild(r); });
       });
     });
-  });
-  document.querySelectorAll("div.filters").forEach(function (bar) {
-    var table = document.getElementById(bar.getAttribute("data-for"));
-    if (!table || !table.tBodies || !table.tBodies.length) return;
-    var input = bar.querySelector("input.filter");
-    var count = document.getElementById(input.getAttribute("data-count"));
-    var selects = [];
-    table.querySelectorAll("thead th").forEach(function (th, col) {
-      if (!th.hasAttribute("data-facet")) return;
-      var values = {};
-      Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
-        if (r.cells[col]) values[r.cells[col].textContent.trim()] = true;
-      });
-      var names = Object.keys(values).sort();
-      if (names.length < 2) return;
-      var select = document.createElement("select");
-      select.className = "facet";
-      select.setAttribute("aria-label", "filter by " + th.textContent);
-      var all = document.createElement("option");
-      all.value = "";
-      all.textContent = th.textContent + ": all";
-      select.appendChild(all);
-      names.forEach(function (name) {
-        var option = document.createElement("option");
-        option.value = name;
-        option.textContent = name;
-        select.appendChild(option);
-      });
-      select.setAttribute("data-col", String(col));
-      bar.insertBefore(select, count && count.parentNode === bar ? count : null);
-      selects.push(select);
-    });
-    function apply() {
-      var q = input.value.trim().toLowerCase();
-      var rows = table.tBodies[0].rows;
-      var shown = 0;
-      Array.prototype.forEach.call(rows, function (r) {
-        var hit = q === "" || r.textContent.toLowerCase().indexOf(q) !== -1;
-        selects.forEach(function (s) {
-          var col = Number(s.getAttribute("data-col"));
-          if (s.value !== "" && (!r.cells[col] || r.cells[col].textContent.trim() !== s.value)) {
-            hit = false;
-          }
+    root.querySelectorAll("div.filters").forEach(function (bar) {
+      var table = document.getElementById(bar.getAttribute("data-for"));
+      if (!table || !table.tBodies || !table.tBodies.length) return;
+      var input = bar.querySelector("input.filter");
+      var count = document.getElementById(input.getAttribute("data-count"));
+      var selects = [];
+      table.querySelectorAll("thead th").forEach(function (th, col) {
+        if (!th.hasAttribute("data-facet")) return;
+        var values = {};
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
+          if (r.cells[col]) values[r.cells[col].textContent.trim()] = true;
         });
-        r.style.display = hit ? "" : "none";
-        if (hit) shown += 1;
+        var names = Object.keys(values).sort();
+        if (names.length < 2) return;
+        var select = document.createElement("select");
+        select.className = "facet";
+        select.setAttribute("aria-label", "filter by " + th.textContent);
+        var all = document.createElement("option");
+        all.value = "";
+        all.textContent = th.textContent + ": all";
+        select.appendChild(all);
+        names.forEach(function (name) {
+          var option = document.createElement("option");
+          option.value = name;
+          option.textContent = name;
+          select.appendChild(option);
+        });
+        select.setAttribute("data-col", String(col));
+        bar.insertBefore(select, count && count.parentNode === bar ? count : null);
+        selects.push(select);
       });
-      if (count) count.textContent = shown + " of " + rows.length + " rows";
-    }
-    input.addEventListener("input", apply);
-    selects.forEach(function (s) { s.addEventListener("change", apply); });
-  });
+      function apply() {
+        var q = input.value.trim().toLowerCase();
+        var rows = table.tBodies[0].rows;
+        var shown = 0;
+        Array.prototype.forEach.call(rows, function (r) {
+          var hit = q === "" || r.textContent.toLowerCase().indexOf(q) !== -1;
+          selects.forEach(function (s) {
+            var col = Number(s.getAttribute("data-col"));
+            if (s.value !== "" && (!r.cells[col] || r.cells[col].textContent.trim() !== s.value)) {
+              hit = false;
+            }
+          });
+          r.style.display = hit ? "" : "none";
+          if (hit) shown += 1;
+        });
+        if (count) count.textContent = shown + " of " + rows.length + " rows";
+      }
+      input.addEventListener("input", apply);
+      selects.forEach(function (s) { s.addEventListener("change", apply); });
+    });
+  }
+  window.spectragridBindTables = bind;
+  bind(document);
 })();
 """
 

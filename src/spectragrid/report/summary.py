@@ -62,12 +62,14 @@ def build_report(
     checksums its metrics.json records: a corrupt cell is named (and removed,
     so that the next run trains it again) rather than listed.
     """
+    verified: dict[Path, dict] = {}
     if check_outputs:
-        for path in metrics_paths:
-            verify_cell(Path(path).parent)
+        for path in map(Path, metrics_paths):
+            verified[path] = verify_cell(path.parent)
     targets: dict[str, Target] = {}
-    for path in metrics_paths:
-        target = target_of(json.loads(Path(path).read_text()), path)
+    for path in map(Path, metrics_paths):
+        metrics = verified[path] if path in verified else json.loads(path.read_text())
+        target = target_of(metrics, path)
         targets.setdefault(target.name, target)
     cleaning_report = json.loads(Path(cleaning_report_path).read_text())
     truth = read_truth(truth_path, columns, label_map) if truth_path else None

@@ -5,8 +5,10 @@ target, did label cleaning help, where are the errors, then the full tables
 (every grid point, every cell), label issues, cleaning, run cost and
 provenance. No server, no network: CSS, the sorting/filtering script and the
 charts (PNG `data:` URIs) are inline; the only references are relative paths
-to files beside the page (sheets, ONNX models, predictions, review sheets).
-Everything that comes from the data or the config goes through `esc`.
+to files beside the page (sheets, ONNX models, predictions, review sheets,
+and in a study of more than `INLINE_CELLS` cells the two per-cell tables,
+which load when their section is opened: `summary_parts`). Everything that
+comes from the data or the config goes through `esc`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from spectragrid.report.baseline import (
     networks_vs_classical,
 )
 from spectragrid.report.htmlkit import (
+    BASE_CSS,
     Cell,
     esc,
     filter_bar,
@@ -53,6 +56,14 @@ from spectragrid.report.htmlkit import (
 from spectragrid.report.raw_vs_clean import PAIRED_METRICS, UNFLAGGED_METRICS
 from spectragrid.report.sheet_data import TOP_ERRORS, error_contributions
 from spectragrid.report.sheet_text import ERROR_HEADER
+from spectragrid.report.summary_parts import (
+    INLINE_CELLS,
+    LAZY_CSS,
+    Part,
+    loader_script,
+    remove_stale_parts,
+    write_part,
+)
 from spectragrid.report.summary_tables import (
     GROUP_KEYS,
     PAIR_KEYS,
@@ -75,6 +86,8 @@ METRIC_TITLES = {
     "ece": "calibration error",
     "hter": "HTER",
 }
+# The most (model, channel set, seed) points a per-target chart draws.
+CHART_POINTS = 20
 NAV = (
     ("glance", "At a glance"),
     ("best", "Best per target"),
@@ -100,6 +113,8 @@ class SummaryExtras:
     rule_costs: pd.DataFrame | None = None
     review_links: dict[str, str] = field(default_factory=dict)
     charts: bool = True
+    # Past this many cells the per-cell tables load from files beside the page.
+    inline_cells: int = INLINE_CELLS
 
 
 def _metric_label(column: str) -> str:
@@ -398,19 +413,42 @@ def _figure(png: bytes | None, caption: str) -> list[str]:
     return [f"<figure>{image(png, caption)}<figcaption>{esc(caption)}</figcaption></figure>"]
 
 
+def _charted_points(cells: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, str]:
+    """The cells of the CHART_POINTS best (model, channel set, seed) points by `metric`
+    (mean over folds and label sets), and a note when others were left out.
+
+    A chart of a hundred points is unreadable and slow to draw; the Grid table holds
+    every point."""
+    points = ["model", "channels", "seed"]
+    scores = (
+        cells.assign(_score=pd.to_numeric(cells[metric], errors="coerce"))
+        .groupby(points, sort=True)["_score"]
+        .mean()
+    )
+    if len(scores) <= CHART_POINTS:
+        return cells, ""
+    ranked = scores.sort_values(
+        ascending=lower_is_better(metric), na_position="last", kind="stable"
+    )
+    chosen = set(ranked.index[:CHART_POINTS])
+    keep = [tuple(key) in chosen for key in cells[points].itertuples(index=False)]
+    note = f" The {CHART_POINTS} best of {len(scores)} points; the Grid table lists them all."
+    return cells[keep], note
+
+
 def _target_charts(cells: pd.DataFrame, target: str, metric: str, label: str) -> list[str]:
-    mine = cells[cells["target"] == target]
+    mine, note = _charted_points(cells[cells["target"] == target], metric)
     out = _figure(
         charts.metric_by_grid(mine, metric, label, f"{target}: {label} per fold"),
         f"{target}: {label} of every fold, by model and channel set; raw (grey) and clean "
-        "(green) labels; bar and whisker: mean ± sd over folds.",
+        f"(green) labels; bar and whisker: mean ± sd over folds.{note}",
     )
     out += _figure(
         charts.clean_minus_raw(
             mine, metric, label, f"{target}: did cleaning help?", lower_is_better(metric)
         ),
         f"{target}: clean − raw {label} per fold (dots) and its mean (diamond), per grid "
-        "point; green where cleaning helped on average.",
+        f"point; green where cleaning helped on average.{note}",
     )
     return out
 
@@ -476,6 +514,12 @@ def _grid_section(
     headers = ["labels", "target", "channels", "model", "seed", "k", "folds"]
     headers += [METRIC_TITLES[m] for m in metrics] + [_metric_label(m) for m in truth]
     headers += [f"Δ {label} vs raw", "p (paired)", "sheets per fold"]
+    # The first pair row of each raw/clean twin, looked up by key rather than by a mask
+    # per grid point (hundreds of points at 1,000 cells).
+    pairs: dict[tuple, dict] = {}
+    if paired_ok:
+        for pr in paired.to_dict("records"):
+            pairs.setdefault(tuple(pr[k] for k in PAIR_KEYS), pr)
     rows = []
     for r in agg.to_dict("records"):
         row = [text(r[c]) for c in ("labels", "target", "channels", "model")]
@@ -483,19 +527,13 @@ def _grid_section(
         row += [mean_sd(r[f"test_{m}_mean"], r[f"test_{m}_sd"]) for m in metrics]
         row += [mean_sd(r[f"{m}_mean"], r[f"{m}_sd"]) for m in truth]
         diff, p = Cell("", "num"), Cell("", "num")
-        if paired_ok and r["labels"] == "clean":
-            mask = np.ones(len(paired), dtype=bool)
-            for key in PAIR_KEYS:
-                mask &= (paired[key] == r[key]).to_numpy()
-            if mask.any():
-                pr = paired.loc[mask].iloc[0]
-                d = pr[f"{best_metric}_diff_mean"]
-                helped = d < 0 if lower_is_better(best_metric) else d > 0
-                tone = "" if is_nan(d) or d == 0 else ("better" if helped else "worse")
-                diff = mean_sd(d, pr[f"{best_metric}_diff_sd"], tone)
-                p = Cell(
-                    esc(fmt_p(pr[f"{best_metric}_p"])), "num", sort_value(pr[f"{best_metric}_p"])
-                )
+        pr = pairs.get(tuple(r[k] for k in PAIR_KEYS)) if r["labels"] == "clean" else None
+        if pr is not None:
+            d = pr[f"{best_metric}_diff_mean"]
+            helped = d < 0 if lower_is_better(best_metric) else d > 0
+            tone = "" if is_nan(d) or d == 0 else ("better" if helped else "worse")
+            diff = mean_sd(d, pr[f"{best_metric}_diff_sd"], tone)
+            p = Cell(esc(fmt_p(pr[f"{best_metric}_p"])), "num", sort_value(pr[f"{best_metric}_p"]))
         row += [diff, p]
         row.append(Cell(_sheet_links(cells, {k: r[k] for k in GROUP_KEYS})[0]))
         rows.append(row)
@@ -671,7 +709,10 @@ def _errors_section(
     return note + "".join(parts)
 
 
-def _cells_section(cells: pd.DataFrame) -> str:
+CELLS_NOTE = '<p class="note">One row per cell (one fold); metrics on its test fold.</p>'
+
+
+def _cells_table(cells: pd.DataFrame) -> str:
     truth = [f"truth_{m}" for m in METRIC_NAMES if _has_any(cells, f"truth_{m}")]
     noise = _has_any(cells, "noise_rate_test")
     metrics = [m for m in METRIC_NAMES if m != "hter" or _has_any(cells, "test_hter")]
@@ -696,17 +737,12 @@ def _cells_section(cells: pd.DataFrame) -> str:
         row += [link("onnx", r["onnx"]), link("parquet", r["predictions"])]
         row += [text(r["display_name"], "name")]
         rows.append(row)
-    note = '<p class="note">One row per cell (one fold); metrics on its test fold.</p>'
-    return (
-        note
-        + filter_bar("cells-table", len(rows))
-        + render_table(
-            headers,
-            rows,
-            "cells-table",
-            sortable=True,
-            facets=("labels", "target", "channels", "model", "fold"),
-        )
+    return filter_bar("cells-table", len(rows)) + render_table(
+        headers,
+        rows,
+        "cells-table",
+        sortable=True,
+        facets=("labels", "target", "channels", "model", "fold"),
     )
 
 
@@ -873,7 +909,7 @@ def _provenance_section(provenance: dict) -> str:
     return render_table(["key", "value"], rows, "provenance-table", empty="no provenance")
 
 
-def _cost_section(cells: pd.DataFrame, extras: SummaryExtras) -> str:
+def _rule_costs(extras: SummaryExtras) -> str:
     out = []
     costs = extras.rule_costs
     if costs is not None and not costs.empty:
@@ -906,6 +942,10 @@ def _cost_section(cells: pd.DataFrame, extras: SummaryExtras) -> str:
         )
     else:
         out.append('<p class="note">No benchmark files were given.</p>')
+    return "".join(out)
+
+
+def _cell_costs_table(cells: pd.DataFrame) -> str:
     bench = _has_any(cells, "train_seconds")
     headers = ["labels", "target", "channels", "model", "seed", "fold", "k", "device"]
     headers += ["parameters", "FLOPs / sample", "s / epoch", "train samples / s"]
@@ -922,19 +962,14 @@ def _cost_section(cells: pd.DataFrame, extras: SummaryExtras) -> str:
             row += [num(r["train_seconds"], 1), num(r["train_max_rss_mb"], 0)]
             row += [num(r["sheet_seconds"], 1), num(r["sheet_max_rss_mb"], 0)]
         rows.append(row)
-    out.append("<h3>Per cell</h3>")
-    out.append(filter_bar("cost-table", len(rows)))
-    out.append(
-        render_table(
-            headers,
-            rows,
-            "cost-table",
-            sortable=True,
-            empty="no cells",
-            facets=("labels", "target", "model"),
-        )
+    return filter_bar("cost-table", len(rows)) + render_table(
+        headers,
+        rows,
+        "cost-table",
+        sortable=True,
+        empty="no cells",
+        facets=("labels", "target", "model"),
     )
-    return "".join(out)
 
 
 def render_summary_html(
@@ -955,6 +990,18 @@ def render_summary_html(
         known = sorted(c[: -len("_mean")] for c in aggregate if c.endswith("_mean"))
         raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
     baseline = networks_vs_classical(cells, best_metric)
+    lazy = len(cells) > extras.inline_cells
+    written: set[str] = set()
+
+    def per_cell(part_id: str, title: str, table: str) -> str:
+        if not lazy:
+            return table
+        section, path = write_part(Part(part_id, title, len(cells), table), out_html)
+        written.add(path.name)
+        return section
+
+    cells_table = per_cell("cells-table", "All cells", _cells_table(cells))
+    costs_table = per_cell("cost-table", "Cost per cell", _cell_costs_table(cells))
     body = [
         _header(cells, provenance),
         _section(
@@ -970,10 +1017,14 @@ def render_summary_html(
         _section(
             "errors", "Where the errors are", _errors_section(cells, aggregate, best_metric, extras)
         ),
-        _section("cells", "All cells", _cells_section(cells)),
+        _section("cells", "All cells", CELLS_NOTE + cells_table),
         _section("issues", "Label issues", _issues_section(issues, extras)),
         _section("cleaning", "Cleaning", _cleaning_section(cleaning_report or {})),
-        _section("cost", "Run cost", _cost_section(cells, extras)),
+        _section("cost", "Run cost", _rule_costs(extras) + "<h3>Per cell</h3>" + costs_table),
         _section("provenance", "Provenance", _provenance_section(provenance)),
     ]
-    write_atomic(Path(out_html), page("spectragrid summary", body))
+    if lazy:
+        body.append(f"<script>{loader_script()}</script>")
+    write_atomic(Path(out_html), page("spectragrid summary", body, css=BASE_CSS + LAZY_CSS))
+    # Only once the new page is in place: until then the previous page needs its parts.
+    remove_stale_parts(out_html, written)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,9 @@ def grid(tmp_path: Path) -> tuple[Path, list[Path]]:
     return write_grid(tmp_path)
 
 
-def render_page(grid, tmp_path: Path, truth: bool = True) -> tuple[str, Tables, pd.DataFrame]:
+def render_page(
+    grid, tmp_path: Path, truth: bool = True, extras: SummaryExtras | None = None
+) -> tuple[str, Tables, pd.DataFrame]:
     base, paths = grid
     work = base.parent
     paths = paths + [
@@ -64,7 +67,14 @@ def render_page(grid, tmp_path: Path, truth: bool = True) -> tuple[str, Tables, 
     }
     out = base / "summary.html"
     render_summary_html(
-        out, cells, aggregate(cells), paired_raw_clean(cells), issues, report, provenance
+        out,
+        cells,
+        aggregate(cells),
+        paired_raw_clean(cells),
+        issues,
+        report,
+        provenance,
+        extras=extras,
     )
     page = out.read_text(encoding="utf-8")
     parser = Tables()
@@ -120,6 +130,48 @@ def test_summary_html_tables_and_escaping(grid, tmp_path: Path) -> None:
     assert parsed.refs and all(not r.startswith(("/", "javascript:")) for r in parsed.refs)
     assert any(r.startswith("demo/cells/raw/OVA_OK/all/m%22%26%3C%3E/") for r in parsed.refs)
     assert sorted(p.name for p in (grid[0]).iterdir()) == ["demo", "summary.html"]
+
+
+def part_tables(page_dir: Path) -> dict[str, tuple[str, Tables]]:
+    """Each lazily loaded part beside the page: its script's text and its parsed HTML."""
+    out = {}
+    for script in sorted((page_dir / "summary_files" / "parts").glob("*.js")):
+        text = script.read_text(encoding="utf-8")
+        part_id, html = json.loads(
+            "[" + text.split("spectragridPart(", 1)[1].rsplit(");", 1)[0] + "]"
+        )
+        parsed = Tables()
+        parsed.feed(html)
+        out[part_id] = (text, parsed)
+    return out
+
+
+def test_large_study_keeps_per_cell_tables_beside_the_page(grid, tmp_path: Path) -> None:
+    base = grid[0]
+    _, inline, cells = render_page(grid, tmp_path)
+    page, parsed, _ = render_page(grid, tmp_path, extras=SummaryExtras(base, inline_cells=0))
+    assert "cells-table" not in parsed.tables and "cost-table" not in parsed.tables
+    # the rest of the page is unchanged
+    for table in ("grid-table", "raw-vs-clean-table", "best-table", "issues-table"):
+        assert parsed.tables[table] == inline.tables[table], table
+    parts = part_tables(base)
+    assert sorted(parts) == ["cells-table", "cost-table"]
+    for part_id, (script, tables) in parts.items():
+        # the same rows as the inline table, and the page points at this very file
+        assert tables.tables[part_id] == inline.tables[part_id]
+        assert len(tables.tables[part_id]["rows"]) == len(cells)
+        name = next(p.name for p in (base / "summary_files" / "parts").glob(f"{part_id}-*.js"))
+        assert f'data-src="summary_files/parts/{name}"' in page
+        # user strings stay escaped, and no markup can close a script from inside the file
+        assert "<" not in script and ">" not in script
+    cells_part = parts["cells-table"][1].tables["cells-table"]
+    models = {r[cells_part["head"].index("model")] for r in cells_part["rows"]}
+    assert models == {"cnn", EVIL_MODEL}
+    assert page.count("<script>") == 2  # the page's script and the part loader
+
+    # an inline page leaves no stale part behind
+    render_page(grid, tmp_path)
+    assert list((base / "summary_files" / "parts").glob("*.js")) == []
 
 
 def test_summary_html_without_truth_hides_truth_columns(grid, tmp_path: Path) -> None:
