@@ -50,10 +50,11 @@ def test_a_patch_reruns_only_the_cells_of_the_targets_it_changes(tmp_path):
     patch.write_text(
         f"sample_id,corrected_label,comment\n{defect},VR11,tasted\n{sound},CROCHET0,off-flavour\n"
     )
+    # the 6 cells of OVA_OK (3 folds x raw/clean): 2 fold-group jobs each
     assert work.planned_jobs() == {
-        "train": 6,
+        "train": 2,
         "label_issues": 1,
-        "sheet": 6,
+        "sheet": 2,
         "summary": 1,
         "all": 1,
     }

@@ -185,16 +185,18 @@ def test_the_tiny_study_through_sbatch_equals_the_local_run(
         assert record["WorkDir"] == str(work.path)
         assert record["Partition"] == "main"
     names = [name for _, name in jobs]
-    # 12 training cells, 12 sheets and 5 other jobs went through a handful of
-    # sbatch calls: one group per label set, sheets and data in groups too.
+    # 12 training cells (4 jobs of 3 folds), their sheets and 5 other jobs went
+    # through a handful of sbatch calls: one group per label set, sheets and
+    # data in groups too.
     assert names.count("group_cells_raw_train") == 1, names
     assert names.count("group_cells_clean_train") == 1, names
     assert len(jobs) <= 8, names
     # The plugin runs a group's jobs one after another: each group asks for
-    # one CPU and the runtime of its jobs added up (six cells of 30 minutes).
+    # one CPU and the runtime of its jobs added up (two jobs of 30 minutes,
+    # each training the three folds of one model).
     cells_raw = next(i for i, name in jobs if name == "group_cells_raw_train")
     assert records[cells_raw]["NumCPUs"] == "1"
-    assert records[cells_raw]["TimeLimit"] == "03:00:00"
+    assert records[cells_raw]["TimeLimit"] == "01:00:00"
 
     local = pd.read_csv(finished_tiny_study.path / layout.SUMMARY_CSV)
     cluster = pd.read_csv(work.path / layout.SUMMARY_CSV)
@@ -242,7 +244,7 @@ def test_a_job_killed_for_memory_is_retried_with_more_and_a_permanent_failure_is
     slurm_cluster, tmp_path
 ):
     # 400 MB cannot hold a training job (torch alone is more): SLURM kills it.
-    work = cluster_workdir(tmp_path, small_config(train_mem_mb=400))
+    work = cluster_workdir(tmp_path, small_config(train_mem_mb=400, train_mem_per_data_mb=0))
     target = str((cell_dir(work, 0) / "metrics.json").relative_to(work.path))
     proc = snakemake(work, "--profile", "slurm", "--retries", "2", target)
     assert proc.returncode == 0, failure_text(proc)
@@ -260,9 +262,13 @@ def test_a_job_killed_for_memory_is_retried_with_more_and_a_permanent_failure_is
     assert all((cell_dir(work, 0) / name).is_file() for name in layout.CELL_FILES.values())
 
     # 30 MB fails every attempt: snakemake stops with the reason and leaves no
-    # output of that cell behind.
-    work.write_config(small_config(train_mem_mb=30))
-    target = str((cell_dir(work, 1) / "metrics.json").relative_to(work.path))
+    # output of that job's cells behind (a second model, whose three folds are
+    # one job).
+    config = small_config(train_mem_mb=30, train_mem_per_data_mb=0)
+    config["models"]["cnn_b"] = config["models"]["cnn"]
+    config["grid"]["models"] = ["cnn", "cnn_b"]
+    work.write_config(config)
+    target = str((cell_dir(work, 0, model="cnn_b") / "metrics.json").relative_to(work.path))
     proc = snakemake(work, "--profile", "slurm", target)
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
@@ -276,7 +282,9 @@ def test_a_job_killed_for_memory_is_retried_with_more_and_a_permanent_failure_is
     last_log = re.search(rf"log: (\S*/{failed[-1][0]}\.log)", text)
     assert last_log, failure_text(proc)
     assert "Exceeded job memory limit" in Path(last_log.group(1)).read_text()
-    leftovers = [p.name for p in cell_dir(work, 1).glob("*")] if cell_dir(work, 1).exists() else []
-    assert not leftovers
-    # the first cell is untouched
-    assert all((cell_dir(work, 0) / name).is_file() for name in layout.CELL_FILES.values())
+    for fold in range(3):
+        folder = cell_dir(work, fold, model="cnn_b")
+        assert not (list(folder.glob("*")) if folder.exists() else [])
+    # the first model's cells are untouched
+    for fold in range(3):
+        assert all((cell_dir(work, fold) / name).is_file() for name in layout.CELL_FILES.values())

@@ -30,7 +30,7 @@ from spectragrid.train.output_checksums import verify_cell
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 400
+EPOCHS = 150
 
 
 def _user_study(tmp_path: Path) -> tuple[Workdir, Path]:
@@ -114,17 +114,22 @@ def _train_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
 
 
 def test_a_training_job_left_running_by_a_killed_snakemake_and_its_second_copy(tmp_path):
-    """snakemake is killed while a cell trains; started again, it starts the same cell a
-    second time while the first still runs. The second waits, then keeps the first's
-    outputs: nothing is corrupted, nothing is half-written."""
+    """snakemake is killed while a fold group trains; started again, it starts the same
+    job a second time while the first still runs. The second waits for each fold the
+    first holds, then keeps the first's outputs: nothing is corrupted, nothing is
+    half-written."""
     work = Workdir(tmp_path)
-    # long enough that the first job still trains when the second starts
+    # long enough that the first job still trains when the second starts (the job
+    # trains the 3 folds of its group)
     config = _single_model_config(epochs=EPOCHS, patience=EPOCHS, batch_size=4)
     config["models"]["cnn"]["params"]["widths"] = [16, 16, 16]
     work.write_config(config)
-    cell = work.cell("cnn", fold=0)
-    target = str((cell / layout.CELL_FILES["metrics"]).relative_to(work.path))
-    log = work.path / layout.log_file(layout.results_key(str(cell.relative_to(work.path))), "train")
+    cells = [work.cell("cnn", fold=fold) for fold in range(3)]
+    target = str((cells[0] / layout.CELL_FILES["metrics"]).relative_to(work.path))
+    group = layout.FOLD_GROUP_KEY.format(
+        dataset="demo", labels="raw", target="OVA_OK", channels="all", model="cnn", seed=0, k=3
+    )
+    log = work.path / layout.log_file(group, "train")
     env = dict(os.environ, PYTHONHASHSEED="0", SPECTRAGRID_MIN_UNSAVED_SECONDS="0")
 
     with open(tmp_path / "first-run.txt", "w") as output:
@@ -148,8 +153,9 @@ def test_a_training_job_left_running_by_a_killed_snakemake_and_its_second_copy(t
     work.snakemake("--unlock")
     second = work.snakemake(target, "--rerun-incomplete")
     assert second.returncode == 0
-    metrics = verify_cell(cell)
-    assert metrics["epochs_run"] == EPOCHS
-    assert not (work.path / layout.resume_file(metrics["cell"])).exists()
+    for cell in cells:
+        metrics = verify_cell(cell)
+        assert metrics["epochs_run"] == EPOCHS
+        assert not (work.path / layout.resume_file(metrics["cell"])).exists()
     assert "another process is training this cell" in log.read_text()
     assert yaml.safe_load((work.path / "config" / "config.yaml").read_text())  # untouched

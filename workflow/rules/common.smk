@@ -138,12 +138,25 @@ def get_train_inputs(wildcards):
         checkpoints.ingest.get(dataset=wildcards.dataset)
     inputs = {
         "clean": layout.clean_file(wildcards.dataset),
-        "folds": layout.folds_file(wildcards.dataset, wildcards.seed, wildcards.k),
+        "folds": layout.folds_file(wildcards.dataset, wildcards.seed, K),
     }
     if wildcards.labels == "clean":
-        issues_dir = layout.ISSUES_DIR.format(**wildcards)
+        issues_dir = layout.issues_dir(
+            wildcards.dataset, wildcards.target, wildcards.channels, wildcards.seed, K
+        )
         inputs["issues"] = f"{issues_dir}/{layout.ISSUES_FILES['issues']}"
     return inputs
+
+
+def fold_group_files(files):
+    """The files `files` (output name -> file name) of every fold of a fold group,
+    named by layout.fold_output_name: the outputs of one job for K cells."""
+    named = {}
+    for fold in range(K):
+        folder = layout.cell_dir_of_fold(fold, K)
+        for name, file in files.items():
+            named[layout.fold_output_name(name, fold)] = f"{folder}/{file}"
+    return named
 
 
 def get_label_issue_inputs(wildcards):
@@ -184,6 +197,18 @@ def get_mem_mb_by_input(factor, minimum_mb=1000):
     return mem_mb
 
 
+def get_train_mem_mb(base_mb, per_data_mb):
+    """A training job's memory in MB: `base_mb` (the interpreter, torch and the
+    model) and `per_data_mb` MB for each MB of its input files (the spectra it
+    holds, stored as float32), times the attempt. Snakemake evaluates it again
+    once the inputs exist, so a cluster job asks for what its data need."""
+
+    def mem_mb(wildcards, input, attempt):
+        return int(base_mb + per_data_mb * input.size_mb) * attempt
+
+    return mem_mb
+
+
 def get_runtime(minutes):
     """A job's time limit in minutes, `minutes` more for each retry."""
 
@@ -200,3 +225,25 @@ def cell_outputs(directory):
 def summary_inputs(cell_dirs, name):
     """The file `name` (a key of layout.CELL_FILES) of every cell, for the summary."""
     return [f"{d}/{layout.CELL_FILES[name]}" for d in cell_dirs]
+
+
+def sheet_outputs():
+    """Every fold's PNG and HTML sheet, each listed in Snakemake's report."""
+    outputs = {}
+    for fold in range(K):
+        directory = layout.cell_dir_of_fold(fold, K)
+        for kind, title in (("png", "PNG"), ("html", "HTML")):
+            outputs[layout.fold_output_name(kind, fold)] = report(
+                f"{directory}/{layout.SHEET_FILES[kind]}",
+                caption="../report/sheet.rst",
+                category="{target}",
+                subcategory="{channels}",
+                labels={
+                    "model": "{model}",
+                    "labels": "{labels}",
+                    "seed": "{seed}",
+                    "fold": str(fold),
+                    "format": title,
+                },
+            )
+    return outputs

@@ -1,10 +1,25 @@
 # Built once: planning a large grid must not rebuild these lists per input.
 SUMMARY_CELL_DIRS = cell_dirs()
 SUMMARY_ISSUES_DIRS = issues_dirs()
+SUMMARY_GROUP_KEYS = [
+    layout.fold_group_key(K).format(
+        dataset=DATASET,
+        labels=labels,
+        target=target,
+        channels=channels,
+        model=model,
+        seed=seed,
+    )
+    for labels in LABEL_SETS
+    for target in GRID["targets"]
+    for channels in GRID["channel_sets"]
+    for model in GRID["models"]
+    for seed in SEEDS
+]
 SUMMARY_BENCHMARKS = (
     [
-        layout.benchmark_file(layout.results_key(d), job)
-        for d in SUMMARY_CELL_DIRS
+        layout.benchmark_file(key, job)
+        for key in SUMMARY_GROUP_KEYS
         for job in ("train", "sheet")
     ]
     + [
@@ -18,41 +33,21 @@ SUMMARY_BENCHMARKS = (
     ]
     + ([layout.benchmark_file("", "demo_data")] if IS_DEMO else [])
 )
-SHEET_LABELS = {
-    "model": "{model}",
-    "labels": "{labels}",
-    "seed": "{seed}",
-    "fold": "{fold}",
-}
 
 
 rule sheet:
     input:
-        **{
-            name: f"{layout.CELL_DIR}/{layout.CELL_FILES[name]}"
-            # all of a cell's files, so that a changed model or ONNX file
-            # reruns the sheet, which checks them against their checksums
-            for name in layout.CELL_FILES
-        },
+        # all of a cell's files, so that a changed model or ONNX file reruns
+        # the sheet, which checks them against their checksums
+        **fold_group_files(layout.CELL_FILES),
+    # The K folds' sheets in one job, like their training: matplotlib is
+    # imported once for K sheets.
     output:
-        png=report(
-            f"{layout.CELL_DIR}/{layout.SHEET_FILES['png']}",
-            caption="../report/sheet.rst",
-            category="{target}",
-            subcategory="{channels}",
-            labels={**SHEET_LABELS, "format": "PNG"},
-        ),
-        html=report(
-            f"{layout.CELL_DIR}/{layout.SHEET_FILES['html']}",
-            caption="../report/sheet.rst",
-            category="{target}",
-            subcategory="{channels}",
-            labels={**SHEET_LABELS, "format": "HTML"},
-        ),
+        **sheet_outputs(),
     log:
-        layout.log_file(layout.CELL_KEY, "sheet"),
+        layout.log_file(layout.fold_group_key(K), "sheet"),
     benchmark:
-        layout.benchmark_file(layout.CELL_KEY, "sheet")
+        layout.benchmark_file(layout.fold_group_key(K), "sheet")
     group:
         "sheets"
     conda:
@@ -63,6 +58,7 @@ rule sheet:
     params:
         cutoff=REPORT["cutoff"],
         costs=REPORT["costs"],
+        k=K,
     script:
         "../scripts/sheet.py"
 

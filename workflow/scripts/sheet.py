@@ -1,16 +1,22 @@
 from pathlib import Path
 
+from spectragrid.core import layout
 from spectragrid.core.joblog import job_log
 from spectragrid.report.sheet import build_sheet
 
 with job_log(snakemake.log[0]):
-    build_sheet(
-        predictions_path=Path(snakemake.input.predictions),
-        metrics_path=Path(snakemake.input.metrics),
-        history_path=Path(snakemake.input.history),
-        card_path=Path(snakemake.input.card),
-        out_png=Path(snakemake.output.png),
-        out_html=Path(snakemake.output.html),
-        cutoff=snakemake.params.cutoff,
-        costs=snakemake.params.costs,
-    )
+    for fold in range(snakemake.params.k):
+
+        def cell_file(name, fold=fold):
+            return Path(snakemake.input[layout.fold_output_name(name, fold)])
+
+        build_sheet(
+            predictions_path=cell_file("predictions"),
+            metrics_path=cell_file("metrics"),
+            history_path=cell_file("history"),
+            card_path=cell_file("card"),
+            out_png=Path(snakemake.output[layout.fold_output_name("png", fold)]),
+            out_html=Path(snakemake.output[layout.fold_output_name("html", fold)]),
+            cutoff=snakemake.params.cutoff,
+            costs=snakemake.params.costs,
+        )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import (
-    f1_score,
-    log_loss,
-    roc_auc_score,
-)
+
+# Written with numpy rather than taken from scikit-learn: every training job
+# computes them, and importing sklearn.metrics (with scipy.stats) costs a
+# training job of the demo's size more than its training. Equal to
+# scikit-learn's f1_score(average="macro", zero_division=0), roc_auc_score and
+# log_loss up to float rounding (tests/unit/core/test_metrics.py).
 
 METRIC_NAMES = (
     "accuracy",
@@ -86,6 +87,30 @@ def validation_scores(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[s
     }
 
 
+def binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of `score` for the boolean `positive`: the chance that a
+    positive scores above a negative, ties counting half (Mann-Whitney U over n+ n-)."""
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUC needs both a positive and a negative sample")
+    order = np.argsort(score, kind="mergesort")
+    ranked = np.asarray(score)[order]
+    # average ranks (1-based) over runs of tied scores
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    ends = np.r_[starts[1:], len(ranked)]
+    ranks = np.empty(len(ranked), dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Mean negative log-probability of the true class (rows of `proba` sum to 1)."""
+    return float(np.mean(-np.log(proba[np.arange(len(y)), y])))
+
+
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """Metrics of integer labels `y` (N,) against probabilities `proba` (N, C)."""
     y = np.asarray(y, dtype=np.int64)
@@ -94,30 +119,23 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]
     if len(y) == 0:
         return {name: math.nan for name in METRIC_NAMES}
     pred = proba.argmax(axis=1)
-    labels = list(range(n_classes))
     out: dict[str, float] = {
         "accuracy": float(np.mean(pred == y)),
         "balanced_accuracy": balanced_accuracy(y, pred),
-        "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": validation_scores(y, pred, n_classes)["macro_f1"],
     }
     present = np.unique(y)
     try:
         if n_classes == 2:
-            out["auc"] = (
-                float(roc_auc_score(y == 0, proba[:, 0])) if len(present) == 2 else math.nan
-            )
+            out["auc"] = binary_auc(y == 0, proba[:, 0]) if len(present) == 2 else math.nan
         else:
             # macro one-vs-rest over the classes present in this fold
-            aucs = [
-                roc_auc_score(y == c, proba[:, c]) for c in present if 0 < np.sum(y == c) < len(y)
-            ]
+            aucs = [binary_auc(y == c, proba[:, c]) for c in present if 0 < np.sum(y == c) < len(y)]
             out["auc"] = float(np.mean(aucs)) if aucs else math.nan
     except ValueError:
         out["auc"] = math.nan
     clipped = np.clip(proba, 1e-7, 1.0)
-    out["log_loss"] = float(
-        log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=labels)
-    )
+    out["log_loss"] = log_loss(y, clipped / clipped.sum(axis=1, keepdims=True))
     out["ece"] = expected_calibration_error(y, proba)
     out["hter"] = hter(y, pred) if n_classes == 2 else math.nan
     return out

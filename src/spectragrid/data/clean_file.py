@@ -7,12 +7,24 @@ reference machine 0.44 s for 300k × 3 × 512 against 7.5 s for a
 fixed-size-list column. Everything needed to interpret those bytes (channels,
 wavelength axes, dtype, shape, column roles) is in the schema metadata under
 the key `spectragrid`, as JSON.
+
+Spectrum columns are stored uncompressed (`SPECTRUM_COMPRESSION`); the other
+columns with zstd. Measured at 300,000 × 3 × 446 (docs/benchmarks.md, "Ingest
+and reading at 300,000 spectra"): noisy float32 saves 11 % with zstd and
+nothing with lz4, and decompressing slows reading. Into a tensor, against
+`np.load` of the same array in the same run: uncompressed 2.7x, lz4 3.9x,
+zstd 5.4x (side by side, just after writing); 1.7x for the kept file.
+
+Row groups hold about `ROW_GROUP_BYTES` of spectra per channel, written one at
+a time and read one at a time into a preallocated (N, C, L) array, so neither
+side holds the data set twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +37,9 @@ import pyarrow.parquet as pq
 __all__ = [
     "FORMAT_VERSION",
     "META_KEY",
+    "SPECTRUM_COMPRESSION",
     "CleanData",
+    "RowBlock",
     "read_clean",
     "read_labels",
     "read_meta",
@@ -38,6 +52,11 @@ META_KEY = b"spectragrid"
 # severity and type, or one label column (`label`); both layouts have full_truth
 LABEL_COLUMNS = ("severity", "type", "label", "full_truth", "label_raw")
 _DTYPE = np.dtype("<f4")
+# Codec of the spectrum columns (the others use zstd); see the module docstring.
+SPECTRUM_COMPRESSION = "none"
+# Spectrum bytes per channel in one row group: large enough that per-group costs
+# vanish, small enough that writing or reading one group is a small transient.
+ROW_GROUP_BYTES = 64 << 20
 
 
 def spectrum_column(channel: str) -> str:
@@ -46,19 +65,31 @@ def spectrum_column(channel: str) -> str:
 
 @dataclass
 class CleanData:
-    """A clean file in memory. `spectra[ch]` may be a read-only view of Arrow memory."""
+    """A clean file in memory.
+
+    `spectra[ch]` are read-only views. When the loaded channels share one grid,
+    they are views into `stacked`, the (N, C, L) float32 array `read_clean`
+    filled (channels in `spectra`'s order, each at its place on the common axis,
+    zero elsewhere), which `stack` then returns without a copy.
+    """
 
     table: pd.DataFrame
     spectra: dict[str, np.ndarray]
     wavelengths: dict[str, np.ndarray]
     meta: dict[str, Any]
     path: Path | None = None
+    stacked: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.table)
 
     def stack(self, channels: list[str]) -> np.ndarray:
-        """float32 (N, C, L) array of `channels`, in that order (a new, writable array)."""
+        """float32 (N, C, L) array of `channels`, in that order.
+
+        For the channels `read_clean` loaded, in its order, this is `stacked`
+        itself (read-only, shared by every caller: at 300k samples a copy
+        would cost seconds and gigabytes); otherwise a new, writable array.
+        """
         channels = [str(c) for c in channels]
         if not channels:
             raise ValueError("stack() needs at least one channel")
@@ -67,6 +98,8 @@ class CleanData:
             raise ValueError(
                 f"{self.path}: channel(s) {missing} not loaded; loaded: {list(self.spectra)}"
             )
+        if self.stacked is not None and channels == list(self.spectra):
+            return self.stacked
         axis, offsets = common_axis({c: self.wavelengths[c] for c in channels})
         # Channels measured on a shorter range (the older `lspr` channel) sit on
         # the common axis at their own wavelengths, zero elsewhere.
@@ -112,6 +145,58 @@ def _axis(wl: np.ndarray) -> str:
     return f"{len(wl)} points {wl[0]:g}-{wl[-1]:g}" if len(wl) else "no points"
 
 
+@dataclass(frozen=True)
+class RowBlock:
+    """Consecutive rows of a channel's spectra: `values[rows]`, or all of `values`.
+
+    A cleaned data set is a list of these per channel (one per raw file, the
+    kept rows of each), gathered only as each row group is written: the kept
+    rows are never copied into one array beside the raw files' arrays.
+    """
+
+    values: np.ndarray  # (n, L), float32 or float64
+    rows: np.ndarray | None = None  # indices into values, in order; None: every row
+
+    def __len__(self) -> int:
+        return len(self.values) if self.rows is None else len(self.rows)
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        """Rows `start:stop` of the block as contiguous little-endian float32."""
+        part = self.values[start:stop] if self.rows is None else self.values[self.rows[start:stop]]
+        return np.ascontiguousarray(part, dtype=_DTYPE)
+
+
+Spectra = np.ndarray | Sequence[RowBlock]
+
+
+def _as_blocks(values: Spectra) -> list[RowBlock]:
+    return [RowBlock(values)] if isinstance(values, np.ndarray) else list(values)
+
+
+def _block_shape(blocks: list[RowBlock]) -> tuple[int, ...]:
+    """The shape the blocks make together; (rows, L) when they agree on L."""
+    shapes = {b.values.shape[1:] for b in blocks if b.values.ndim == 2}
+    if len(shapes) != 1 or any(b.values.ndim != 2 for b in blocks):
+        return tuple(np.shape(blocks[0].values)) if len(blocks) == 1 else (-1,)
+    return (sum(len(b) for b in blocks), *shapes.pop())
+
+
+def _gather(blocks: list[RowBlock], start: int, stop: int) -> np.ndarray:
+    """Rows `start:stop` of the blocks taken end to end, as float32."""
+    parts, offset = [], 0
+    for block in blocks:
+        n = len(block)
+        lo, hi = max(start - offset, 0), min(stop - offset, n)
+        if lo < hi:
+            parts.append(block.take(lo, hi))
+        offset += n
+        if offset >= stop:
+            break
+    if not parts:
+        return np.empty((0, blocks[0].values.shape[1]), dtype=_DTYPE)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def _binary_column(values: np.ndarray) -> pa.FixedSizeBinaryArray:
     data = np.ascontiguousarray(values, dtype=_DTYPE)
     n, length = data.shape
@@ -124,42 +209,55 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def write_clean(
-    path: Path,
-    table: pd.DataFrame,
-    spectra: dict[str, np.ndarray],
-    wavelengths: dict[str, np.ndarray],
-    tabular: list[str],
-    provenance: list[str],
+def _check_spectra(
+    table: pd.DataFrame, blocks: dict[str, list[RowBlock]], wavelengths: Mapping[str, Any]
 ) -> None:
-    """Write the clean file atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    channels = [str(c) for c in spectra]
     n = len(table)
-    for ch in channels:
-        arr = spectra[ch]
-        if arr.ndim != 2 or arr.shape[0] != n:
-            raise ValueError(f"spectra[{ch!r}] has shape {arr.shape}; expected ({n}, L)")
+    for ch, parts in blocks.items():
+        shape = _block_shape(parts)
+        if len(shape) != 2 or shape[0] != n:
+            raise ValueError(f"spectra[{ch!r}] has shape {shape}; expected ({n}, L)")
         wl = np.asarray(wavelengths[ch])
-        if wl.shape != (arr.shape[1],):
+        if wl.shape != (shape[1],):
             raise ValueError(
-                f"wavelengths[{ch!r}] has {wl.size} values for {arr.shape[1]} spectral points"
+                f"wavelengths[{ch!r}] has {wl.size} values for {shape[1]} spectral points"
             )
         if spectrum_column(ch) in table.columns:
             raise ValueError(f"table already has a column named {spectrum_column(ch)!r}")
 
-    arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
-    plain_columns = list(arrow.column_names)
-    for ch in channels:
-        arrow = arrow.append_column(spectrum_column(ch), _binary_column(spectra[ch]))
 
+def write_clean(
+    path: Path,
+    table: pd.DataFrame,
+    spectra: Mapping[str, Spectra],
+    wavelengths: Mapping[str, Any],
+    tabular: list[str],
+    provenance: list[str],
+) -> None:
+    """Write the clean file atomically (temporary file in the same folder, then rename).
+
+    `spectra[ch]` is an (N, L) array or a list of `RowBlock`s that make N rows
+    together (written group by group, never joined in memory).
+    """
+    path = Path(path)
+    blocks = {str(c): _as_blocks(v) for c, v in spectra.items()}
+    channels = list(blocks)
+    _check_spectra(table, blocks, wavelengths)
+    lengths = {ch: _block_shape(blocks[ch])[1] for ch in channels}
+    n = len(table)
+
+    plain = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+    plain_columns = list(plain.column_names)
+    fields = [
+        pa.field(spectrum_column(ch), pa.binary(lengths[ch] * _DTYPE.itemsize)) for ch in channels
+    ]
     meta = {
         "format": FORMAT_VERSION,
         "channels": channels,
         "wavelengths": {ch: [float(w) for w in np.asarray(wavelengths[ch])] for ch in channels},
         "dtype": "float32",
         "byte_order": "little",
-        "shape": {ch: [int(spectra[ch].shape[1])] for ch in channels},
+        "shape": {ch: [int(lengths[ch])] for ch in channels},
         "spectrum_columns": {ch: spectrum_column(ch) for ch in channels},
         "group_column": "group" if "group" in table.columns else None,
         "tabular_columns": list(tabular),
@@ -168,20 +266,31 @@ def write_clean(
         "rows": n,
     }
     # pandas' own metadata would describe only part of the columns; ours is the contract.
-    arrow = arrow.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+    schema = pa.schema([*plain.schema, *fields], metadata={META_KEY: json.dumps(meta).encode()})
+    rows_per_group = max(
+        1, ROW_GROUP_BYTES // max(1, _DTYPE.itemsize * max(lengths.values(), default=1))
+    )
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
     try:
-        pq.write_table(
-            arrow,
+        with pq.ParquetWriter(
             tmp,
-            compression="zstd",
+            schema,
+            compression={
+                **dict.fromkeys(plain_columns, "zstd"),
+                **{spectrum_column(ch): SPECTRUM_COMPRESSION for ch in channels},
+            },
             # Spectra are unique, noisy bytes: dictionaries and min/max statistics of
             # kilobyte-long values only cost time and space.
             use_dictionary=plain_columns,
             write_statistics=plain_columns,
-        )
+        ) as writer:
+            for start in range(0, n, rows_per_group) if n else [0]:
+                stop = min(start + rows_per_group, n)
+                columns = [plain.column(c).slice(start, stop - start) for c in plain_columns]
+                columns += [_binary_column(_gather(blocks[ch], start, stop)) for ch in channels]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -203,25 +312,6 @@ def read_meta(path: Path) -> dict[str, Any]:
             f"(this version reads format {FORMAT_VERSION})"
         )
     return meta
-
-
-def _to_numpy(path: Path, column: pa.ChunkedArray, length: int) -> np.ndarray:
-    if column.null_count:
-        raise ValueError(f"{path}: spectrum column has {column.null_count} missing values")
-    width = length * _DTYPE.itemsize
-    parts = []
-    for chunk in column.chunks:
-        buf = chunk.buffers()[1]
-        parts.append(
-            np.frombuffer(buf, dtype=_DTYPE, count=len(chunk) * length, offset=chunk.offset * width)
-        )
-    if len(parts) == 1:
-        flat = parts[0]
-    elif parts:
-        flat = np.concatenate(parts)
-    else:
-        flat = np.empty(0, dtype=_DTYPE)
-    return flat.reshape(-1, length)
 
 
 def read_labels(path: Path) -> pd.DataFrame:
@@ -247,20 +337,91 @@ def read_clean(path: Path, channels: list[str] | None = None) -> CleanData:
         raise ValueError(
             f"{path}: channel(s) {unknown} not in this file; available channels: {available}"
         )
-    spectrum_cols = {c: meta["spectrum_columns"][c] for c in available}
-    schema = pq.read_schema(path)
-    plain = [name for name in schema.names if name not in spectrum_cols.values()]
-    arrow = pq.read_table(path, columns=plain + [spectrum_cols[c] for c in wanted])
-
-    spectra = {}
-    for c in wanted:
-        length = int(meta["shape"][c][0])
-        spectra[c] = _to_numpy(path, arrow.column(spectrum_cols[c]), length)
-    table = arrow.select(plain).to_pandas()
+    spectrum_cols = set(meta["spectrum_columns"].values())
+    # Mapped, not read: uncompressed pages are decoded straight from the page
+    # cache instead of being copied into Arrow buffers first (2.4 s -> 0.6 s for
+    # the spectra of 300k x 3 x 446 on the busy reference machine).
+    parquet = pq.ParquetFile(path, memory_map=True)
+    plain = [name for name in parquet.schema_arrow.names if name not in spectrum_cols]
+    table = parquet.read(columns=plain).to_pandas()
+    wavelengths = {c: np.asarray(meta["wavelengths"][c], dtype=np.float64) for c in wanted}
+    stacked, spectra = _read_spectra(path, parquet, meta, wavelengths, len(table))
     return CleanData(
         table=table,
         spectra=spectra,
-        wavelengths={c: np.asarray(meta["wavelengths"][c], dtype=np.float64) for c in wanted},
+        wavelengths=wavelengths,
         meta=meta,
         path=path,
+        stacked=stacked,
     )
+
+
+def _read_spectra(
+    path: Path,
+    parquet: pq.ParquetFile,
+    meta: dict[str, Any],
+    wavelengths: dict[str, np.ndarray],
+    n: int,
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """The spectra of `wavelengths`' channels, copied row group by row group into one
+    preallocated array: (N, C, L) on their common axis, or one (N, L) per channel
+    when they share no grid."""
+    channels = list(wavelengths)
+    lengths = {c: int(meta["shape"][c][0]) for c in channels}
+    try:
+        axis, offsets = common_axis(wavelengths)
+    except ValueError:
+        axis, offsets = None, None
+    if axis is not None and offsets is not None:
+        stacked = np.empty((n, len(channels), len(axis)), dtype=_DTYPE)
+        targets = {}
+        for i, c in enumerate(channels):
+            lo, hi = offsets[c], offsets[c] + lengths[c]
+            stacked[:, i, :lo] = 0.0
+            stacked[:, i, hi:] = 0.0
+            targets[c] = stacked[:, i, lo:hi]
+    else:
+        stacked = None
+        targets = {c: np.empty((n, lengths[c]), dtype=_DTYPE) for c in channels}
+    columns = [meta["spectrum_columns"][c] for c in channels]
+    row = 0
+    for group in range(parquet.num_row_groups):
+        part = parquet.read_row_group(group, columns=columns)
+        size = part.num_rows
+        if row + size > n:
+            break
+        for c, name in zip(channels, columns, strict=True):
+            _copy_column(path, name, part.column(name), lengths[c], targets[c][row : row + size])
+        row += size
+        del part  # one row group of Arrow memory at a time
+    if row != n:
+        raise ValueError(
+            f"{path}: the spectrum columns hold a different number of rows than the table"
+        )
+    for values in targets.values():
+        values.flags.writeable = False
+    if stacked is not None:
+        stacked.flags.writeable = False
+    return stacked, targets
+
+
+def _copy_column(
+    path: Path, name: str, column: pa.ChunkedArray, length: int, out: np.ndarray
+) -> None:
+    """Copy the fixed-size-binary spectrum column `name` into `out` (rows, length)."""
+    if column.null_count:
+        raise ValueError(f"{path}: column {name!r} has {column.null_count} missing spectra")
+    width = length * _DTYPE.itemsize
+    row = 0
+    for chunk in column.chunks:
+        if chunk.type.byte_width != width:
+            raise ValueError(
+                f"{path}: column {name!r} holds {chunk.type.byte_width}-byte values; "
+                f"the metadata promises {length} float32 values ({width} bytes)"
+            )
+        buf = chunk.buffers()[1]
+        values = np.frombuffer(
+            buf, dtype=_DTYPE, count=len(chunk) * length, offset=chunk.offset * width
+        )
+        out[row : row + len(chunk)] = values.reshape(-1, length)
+        row += len(chunk)

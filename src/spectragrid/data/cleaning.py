@@ -7,11 +7,16 @@ Thresholds are data (config), keyed by channel name.
 Two findings are errors rather than drops, because no row-level choice can
 repair them: the same sample id kept twice with different content, and two
 channels holding identical values (the field's conversion-script accident).
+
+At 300,000 spectra every pass over the data counts: the checks run on each
+raw file's own arrays (float32 where the files store float32, so nothing is
+widened or joined), duplicates are found from one 64-bit hash per row computed
+with numpy and confirmed on the values, and the kept rows are handed to the
+writer as `RowBlock`s, gathered only as they are written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from itertools import combinations
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spectragrid.data.clean_file import RowBlock
 from spectragrid.data.raw import RawDataError, RawTable
 from spectragrid.data.targets import full_truth
 
@@ -33,12 +39,18 @@ REASONS: tuple[str, ...] = ("nan", "saturation", "low_integral", "unknown_label"
 @dataclass
 class CleanResult:
     table: pd.DataFrame
-    spectra: dict[str, np.ndarray]
+    # per channel, the kept rows of each raw file in order (what write_clean takes)
+    spectra: dict[str, list[RowBlock]]
     wavelengths: dict[str, np.ndarray]
     dropped: pd.DataFrame
     report: dict[str, Any]
     tabular: list[str]
     provenance: list[str]
+
+    def channel(self, name: str) -> np.ndarray:
+        """The kept spectra of one channel as one float32 array (a copy)."""
+        blocks = self.spectra[name]
+        return np.concatenate([b.take(0, len(b)) for b in blocks])
 
 
 def _by_channel(values: dict | None) -> dict[str, float]:
@@ -79,7 +91,10 @@ def _check_identical_channels(tables: list[RawTable]) -> None:
             continue
         for a, b in combinations(raw.channels, 2):
             x, y = raw.spectra[a], raw.spectra[b]
-            if x.shape == y.shape and np.array_equal(x, y, equal_nan=True):
+            # channels that differ in their first row (nearly always) cost no pass
+            if x.shape != y.shape or not np.array_equal(x[:1], y[:1], equal_nan=True):
+                continue
+            if np.array_equal(x, y, equal_nan=True):
                 same_in = [
                     t.source_file
                     for t in tables
@@ -92,31 +107,172 @@ def _check_identical_channels(tables: list[RawTable]) -> None:
                 )
 
 
-def _row_digest(arrays: list[np.ndarray], i: int, severity: str, type_: int) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    for arr in arrays:
-        # + 0.0 turns -0.0 into 0.0 so equal values hash equally
-        h.update((arr[i] + 0.0).tobytes())
-    h.update(f"\x00{severity}\x00{type_}".encode())
-    return h.digest()
+# Rows hashed per numpy call: a few hundred kilobytes, so the copy stays in cache.
+_HASH_ROWS = 512
+_MIX = np.uint64(0x100000001B3)
+
+
+def _offsets(tables: list[RawTable]) -> np.ndarray:
+    """The first row of each table in the concatenation, and the total at the end."""
+    return np.cumsum([0, *(len(t) for t in tables)])
+
+
+def _spectral_drops(
+    tables: list[RawTable],
+    channels: list[str],
+    saturation: dict[str, float],
+    min_integral: dict[str, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with a non-finite value, a saturated channel, a dim channel (three masks).
+
+    Computed file by file on the raw arrays. Maxima and integrals are compared
+    in float64, as on the widened values: float32 to float64 is exact and a
+    float64 sum of float32 rows adds the same numbers in the same order.
+    """
+    bad, over, dim = [], [], []
+    for raw in tables:
+        n = len(raw)
+        bad.append(np.zeros(n, dtype=bool))
+        over.append(np.zeros(n, dtype=bool))
+        dim.append(np.zeros(n, dtype=bool))
+        for ch in channels:
+            values = raw.spectra[ch]
+            with np.errstate(invalid="ignore", over="ignore"):
+                bad[-1] |= ~_finite_rows(values)
+                if ch in saturation and values.shape[1]:
+                    over[-1] |= values.max(axis=1).astype(np.float64) > saturation[ch]
+                if ch in min_integral:
+                    dim[-1] |= values.sum(axis=1, dtype=np.float64) < min_integral[ch]
+    return tuple(np.concatenate(m) if m else np.zeros(0, bool) for m in (bad, over, dim))
+
+
+def _finite_rows(values: np.ndarray) -> np.ndarray:
+    """Rows whose values are all finite."""
+    if values.dtype == np.float32:
+        # A float64 sum of float32 values cannot overflow, so it is finite exactly
+        # when every value is: one pass and no (rows, L) boolean array.
+        return np.isfinite(values.sum(axis=1, dtype=np.float64))
+    return np.isfinite(values).all(axis=1)
+
+
+def _hash_rows(values: np.ndarray, rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A 64-bit hash of each of `values[rows]` as `dtype`: equal rows hash equally.
+
+    The row's bits, read as 64-bit words, dotted with fixed odd multipliers
+    (integer arithmetic, wrapping: exact and the same for every row, unlike a
+    float product whose rounding depends on where the row sits in a block).
+    """
+    out = np.empty(len(rows), dtype=np.uint64)
+    length = values.shape[1]
+    multipliers = None
+    for start in range(0, len(rows), _HASH_ROWS):
+        part = np.array(values[rows[start : start + _HASH_ROWS]], dtype=dtype)
+        part += 0.0  # -0.0 == 0.0: make them the same bits
+        if (length * dtype.itemsize) % 8 == 0:
+            words = part.view(np.uint64)
+        else:
+            words = part.view(np.uint32 if dtype.itemsize == 4 else np.uint64).astype(np.uint64)
+        if multipliers is None:
+            rng = np.random.default_rng(0x5EED)
+            multipliers = rng.integers(0, 2**64, size=words.shape[1], dtype=np.uint64)
+            multipliers |= np.uint64(1)
+        out[start : start + len(part)] = words @ multipliers
+    return out
+
+
+def _take(
+    tables: list[RawTable], offsets: np.ndarray, ch: str, rows: np.ndarray, dtype: np.dtype
+) -> np.ndarray:
+    """Rows `rows` (of the concatenation) of channel `ch`, without concatenating."""
+    which = np.searchsorted(offsets, rows, side="right") - 1
+    out = np.empty((len(rows), tables[0].spectra[ch].shape[1]), dtype=dtype)
+    for t in np.unique(which):
+        here = which == t
+        out[here] = tables[t].spectra[ch][rows[here] - offsets[t]]
+    return out
 
 
 def _duplicates(
     candidates: np.ndarray,
-    spectra: dict[str, np.ndarray],
+    tables: list[RawTable],
+    channels: list[str],
     severity: np.ndarray,
     types: np.ndarray,
 ) -> np.ndarray:
-    """Rows (among `candidates`, in order) identical to an earlier candidate."""
-    arrays = list(spectra.values())
-    first_of: dict[bytes, int] = {}
+    """Rows (among `candidates`, in order) identical to an earlier candidate:
+    the same values in every channel (0.0 and -0.0 alike), severity and type."""
     dup = np.zeros(len(candidates), dtype=bool)
-    for i in np.flatnonzero(candidates).tolist():
-        j = first_of.setdefault(_row_digest(arrays, i, severity[i], types[i]), i)
-        # the digest only proposes a match; values decide
-        if j != i and all(np.array_equal(a[i], a[j]) for a in arrays):
-            dup[i] = True
+    rows = np.flatnonzero(candidates)
+    if len(rows) < 2:
+        return dup
+    offsets = _offsets(tables)
+    dtype = np.result_type(*(t.spectra[ch].dtype for t in tables for ch in channels))
+    codes = pd.factorize(pd.Series(severity[rows], dtype=object))[0].astype(np.uint64)
+    hashes = codes * _MIX + types[rows].astype(np.int64).view(np.uint64)
+    for ch in channels:
+        part = np.empty(len(rows), dtype=np.uint64)
+        for t, raw in enumerate(tables):
+            lo, hi = np.searchsorted(rows, offsets[t : t + 2])
+            part[lo:hi] = _hash_rows(raw.spectra[ch], rows[lo:hi] - offsets[t], dtype)
+        hashes = hashes * _MIX + part
+
+    # Equal hashes side by side, each run in row order: the first of a run is kept.
+    order = np.argsort(hashes, kind="stable")
+    sorted_hashes = hashes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_hashes[1:] != sorted_hashes[:-1]])
+    later = np.ones(len(order), dtype=bool)
+    later[starts] = False
+    if not later.any():
+        return dup
+    first = order[starts[np.cumsum(~later) - 1]]
+    pairs = np.flatnonzero(later)
+    a, b = rows[first[pairs]], rows[order[pairs]]
+    # the hash only proposes a match; values decide
+    same = (severity[a] == severity[b]) & (types[a] == types[b])
+    for ch in channels:
+        same &= (_take(tables, offsets, ch, a, dtype) == _take(tables, offsets, ch, b, dtype)).all(
+            axis=1
+        )
+    dup[b[same]] = True
+    if not same.all():
+        # different rows with one hash (about one in 2**64 pairs): settle their runs exactly
+        for run_first in np.unique(first[pairs[~same]]):
+            _settle_run(
+                rows[order[first == run_first]],
+                dup,
+                tables,
+                offsets,
+                channels,
+                severity,
+                types,
+                dtype,
+            )
     return dup
+
+
+def _settle_run(
+    members: np.ndarray,
+    dup: np.ndarray,
+    tables: list[RawTable],
+    offsets: np.ndarray,
+    channels: list[str],
+    severity: np.ndarray,
+    types: np.ndarray,
+    dtype: np.dtype,
+) -> None:
+    """Mark, among rows sharing one hash, each row equal to an earlier one."""
+    members = np.sort(members)
+    values = {ch: _take(tables, offsets, ch, members, dtype) for ch in channels}
+    kept: list[int] = []
+    for i, row in enumerate(members):
+        dup[row] = any(
+            severity[row] == severity[members[j]]
+            and types[row] == types[members[j]]
+            and all(np.array_equal(values[ch][i], values[ch][j]) for ch in channels)
+            for j in kept
+        )
+        if not dup[row]:
+            kept.append(i)
 
 
 def clean(
@@ -140,46 +296,33 @@ def clean(
     label_map = {str(k): str(v) for k, v in label_map.items()}
 
     table = pd.concat([t.table for t in tables], ignore_index=True)
-    spectra = {ch: np.concatenate([t.spectra[ch] for t in tables], axis=0) for ch in channels}
     n = len(table)
     reason = np.full(n, "", dtype=object)
 
     def assign(mask: np.ndarray, name: str) -> None:
         reason[(reason == "") & mask] = name
 
-    bad = np.zeros(n, dtype=bool)
-    for ch in channels:
-        bad |= ~np.isfinite(spectra[ch]).all(axis=1)
+    bad, over, dim = _spectral_drops(tables, channels, saturation, min_integral)
     if tabular:
         bad |= ~np.isfinite(table[tabular].to_numpy(dtype=np.float64)).all(axis=1)
     assign(bad, "nan")
-
-    with np.errstate(invalid="ignore"):
-        over = np.zeros(n, dtype=bool)
-        for ch in channels:
-            if ch in saturation and spectra[ch].shape[1]:
-                over |= spectra[ch].max(axis=1) > saturation[ch]
-        assign(over, "saturation")
-
-        dim = np.zeros(n, dtype=bool)
-        for ch in channels:
-            if ch in min_integral:
-                dim |= spectra[ch].sum(axis=1) < min_integral[ch]
-        assign(dim, "low_integral")
+    assign(over, "saturation")
+    assign(dim, "low_integral")
 
     label_raw = table["label_raw"].astype(object).to_numpy()
     # a missing label ("") is never a class, whatever the map says
-    known = np.array([v != "" and v in label_map for v in label_raw], dtype=bool)
+    labels = pd.Series(label_raw, dtype=object)
+    known = (labels.isin(list(label_map)) & (labels != "")).to_numpy(dtype=bool)
     assign(~known, "unknown_label")
 
     if (~known).any():
         log.warning(_unknown_labels_message(table, label_raw, ~known))
 
-    severity = np.array([label_map.get(v, "") for v in label_raw], dtype=object)
+    severity = labels.map(label_map).fillna("").to_numpy(dtype=object)
     # one label column: no type, and the label alone is the full truth
     one_column = "type" not in table.columns
     types = np.zeros(n, dtype=np.int64) if one_column else table["type"].to_numpy(dtype=np.int64)
-    assign(_duplicates(reason == "", spectra, severity, types), "duplicate")
+    assign(_duplicates(reason == "", tables, channels, severity, types), "duplicate")
 
     keep = reason == ""
     counts = {r: int((reason == r).sum()) for r in REASONS}
@@ -221,7 +364,7 @@ def clean(
     dropped = table.loc[~keep, ["sample_id", "source_file", "source_row"]].reset_index(drop=True)
     dropped["reason"] = reason[~keep]
 
-    kept_spectra = {ch: spectra[ch][keep].astype(np.float32) for ch in channels}
+    kept_spectra = _kept_blocks(tables, channels, keep)
 
     files = []
     start = 0
@@ -273,6 +416,20 @@ def clean(
         tabular=list(tabular),
         provenance=list(provenance),
     )
+
+
+def _kept_blocks(
+    tables: list[RawTable], channels: list[str], keep: np.ndarray
+) -> dict[str, list[RowBlock]]:
+    """Per channel, each file's kept rows: its array itself when it keeps them all."""
+    offsets = _offsets(tables)
+    blocks: dict[str, list[RowBlock]] = {ch: [] for ch in channels}
+    for t, raw in enumerate(tables):
+        here = keep[offsets[t] : offsets[t + 1]]
+        rows = None if here.all() else np.flatnonzero(here)
+        for ch in channels:
+            blocks[ch].append(RowBlock(raw.spectra[ch], rows))
+    return blocks
 
 
 def _unknown_labels_message(table: pd.DataFrame, label_raw: np.ndarray, unknown: np.ndarray) -> str:

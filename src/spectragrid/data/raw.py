@@ -130,8 +130,9 @@ def _check_not_empty(
     Row by row it would only drop every sample as `nan`, and the message would
     be "all rows were dropped"; naming the channel or column says what to fix.
     """
-    if len(values) < 2:
-        # one row with a NaN is a row to drop, not a broken column
+    if len(values) < 2 or np.isfinite(values[0]).all():
+        # one row with a NaN is a row to drop, not a broken column; and a column
+        # with a finite first value is not empty (a pass over the data spared)
         return
     missing = ~np.isfinite(values)
     empty_cols = np.flatnonzero(missing.all(axis=0))
@@ -167,6 +168,49 @@ def _as_float(path: Path, df: pd.DataFrame, cols: list[Any], what: str) -> np.nd
                 f"(index {shown(df.index[row])}) holds {shown(df[col].iloc[row])}"
             ) from None
     raise RawDataError(f"{path}: {what} columns cannot be read as numbers")
+
+
+def _side_by_side(df: pd.DataFrame, cols: list[Any]) -> slice | None:
+    """The positions of `cols` as a slice when they stand side by side, in order."""
+    first = df.columns.get_loc(cols[0]) if cols else None
+    if not isinstance(first, int):
+        return None
+    window = df.columns[first : first + len(cols)]
+    return slice(first, first + len(cols)) if list(window) == list(cols) else None
+
+
+def _spectral_values(path: Path, df: pd.DataFrame, cols: list[Any], channel: str) -> np.ndarray:
+    """A channel's spectra as a C-contiguous (rows, wavelengths) array, in one copy.
+
+    float32 columns stay float32 (raw spectra usually are: converting them to
+    float64 would double the memory for no information); anything else is read
+    as float64. Columns side by side in the frame are taken as one slice, a
+    view of pandas' block, instead of a selection that copies them first.
+    """
+    columns = _side_by_side(df, cols)
+    part = df.iloc[:, columns] if columns is not None else df[cols]
+    if all(dtype == np.float32 for dtype in part.dtypes):
+        return _row_major(part.to_numpy(dtype=np.float32))
+    return _row_major(_as_float(path, part, list(part.columns), f"channel {channel!r}"))
+
+
+# Rows per step of `_row_major`: each step reads 4 KB from every wavelength's column.
+_COPY_ROWS = 1024
+
+
+def _row_major(values: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `values` (rows, L), or `values` if it is one already.
+
+    pandas keeps a frame's columns as the rows of its blocks, so a channel is a
+    transposed view; copied in steps of `_COPY_ROWS` rows it took 0.075 s per
+    134 MB where one np.ascontiguousarray took 0.1 to 0.6 s (300k benchmark).
+    """
+    if values.flags.c_contiguous:
+        return values
+    out = np.empty(values.shape, dtype=values.dtype)
+    for start in range(0, len(values), _COPY_ROWS):
+        out[start : start + _COPY_ROWS] = values[start : start + _COPY_ROWS]
+    return out
 
 
 def _parse_type(path: Path, values: pd.Series, ids: pd.Series, column: str) -> np.ndarray:
@@ -221,7 +265,8 @@ def read_raw_file(path: Path, columns: dict, channels: list[str]) -> RawTable:
     the cleaning to count), the provenance columns as found, `source_file`
     and `source_row` (0-based position in the file). A missing group value
     makes the row its own group (its sample id). `sha256` is the hash of the
-    file as stored (compressed or not).
+    file as stored (compressed or not). Spectra are float32 where the file
+    stores float32, float64 otherwise.
     """
     path = Path(path)
     try:
@@ -322,9 +367,7 @@ def _read(path: Path, columns: dict, channels: list[str]) -> RawTable:
     for ch in channels:
         cols = spectral[ch]
         wavelengths[ch] = check_axis(path, ch, cols)
-        spectra[ch] = np.ascontiguousarray(
-            _as_float(path, df, [c for c, _ in cols], f"channel {ch!r}")
-        )
+        spectra[ch] = _spectral_values(path, df, [c for c, _ in cols], ch)
         _check_not_empty(path, ch, cols, spectra[ch])
 
     if "group" in required:

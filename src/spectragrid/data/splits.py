@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from spectragrid.core.atomic import atomic_path
 
@@ -67,6 +66,10 @@ def assign_folds(
         )
     # A stratum rarer than k cannot be spread over the folds; it is still
     # split, just not stratified, which is what users expect of tiny classes.
+    # Imported here: every training job reads folds, only the split job makes them
+    # (scikit-learn takes a second to import).
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     x = np.zeros(len(canon))
     if groups is not None:
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)

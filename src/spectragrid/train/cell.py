@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -158,6 +160,18 @@ def resume_key(spec: CellSpec, inputs: list[Path]) -> str:
     return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
+def _read_clean_cached(path: Path, channels: tuple[str, ...], stat: tuple[int, int]):
+    return read_clean(path, list(channels))
+
+
+def _read_clean_once(path: Path, channels: tuple[str, ...]):
+    """read_clean, once for the folds of a job that train on the same file and channels
+    (the file's size and time are part of the key: a rewritten file is read again)."""
+    info = path.stat()
+    return _read_clean_cached(path, channels, (info.st_size, info.st_mtime_ns))
+
+
 def _arrays(
     spectra: np.ndarray,
     tabular: np.ndarray,
@@ -165,13 +179,23 @@ def _arrays(
     rows: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> Arrays:
+    """One part of the cell: the whole spectra tensor and the part's `rows` into it
+    (batches gather their rows: copying each part would double a 300k cell's memory)."""
+    import warnings
+
     weights = None if weights is None else weights[rows]
+    with warnings.catch_warnings():
+        # The clean file's array is read-only and shared by the folds of a job;
+        # torch only reads it here, batches being gathered into new tensors.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        source = torch.from_numpy(spectra)
     return Arrays(
-        spectra=torch.from_numpy(np.ascontiguousarray(spectra[rows])),
+        spectra=source,
         tabular=torch.from_numpy(np.ascontiguousarray(tabular[rows])),
         labels=torch.from_numpy(labels[rows]),
         # weights that are all 1 are left out, which the loss then skips
         weights=None if weights is None or (weights == 1).all() else torch.from_numpy(weights),
+        rows=torch.from_numpy(np.asarray(rows, dtype=np.int64)),
     )
 
 
@@ -216,6 +240,7 @@ def run_cell(
     resume_path: Path | None = None,
     curves_dir: Path | None = None,
     lock_path: Path | None = None,
+    keep_resume_state: bool = False,
 ) -> dict:
     """Train, test and export one cell, holding `lock_path` (see cell_lock) meanwhile.
 
@@ -226,16 +251,23 @@ def run_cell(
     With `resume_path`, training state is saved there at the end of epochs (it
     is no output: Snakemake deletes the outputs of a failed job), a state
     left by an interrupted run of this same cell is resumed, and the file is
-    removed once every output is written. With `curves_dir`
+    removed once every output is written (with `keep_resume_state`, left for
+    the caller to remove: a job of several cells keeps each finished cell's
+    state until the whole job has ended, see train.fold_group). With `curves_dir`
     (core.layout.curves_dir), the per-epoch curves are logged there as training
     goes.
     """
     with cell_lock(lock_path):
         if lock_path is not None and (done := _finished(spec, out)) is not None:
             return done
-        return _run_cell(
+        metrics = _run_cell(
             spec, clean_path, folds_path, issues_path, out, threads, resume_path, curves_dir
         )
+        if resume_path is not None and not keep_resume_state:
+            Path(resume_path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                Path(resume_path).parent.rmdir()
+        return metrics
 
 
 def _finished(spec: CellSpec, out: CellOutputs) -> dict | None:
@@ -259,7 +291,7 @@ def _run_cell(
 ) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
-    data = read_clean(clean_path, spec.channels)
+    data = _read_clean_once(Path(clean_path), tuple(spec.channels))
     table = apply_label_patch(data.table, list(spec.label_patch))
     target = resolve(spec.target, spec.target_spec, table)
     y_all = target.encode(table["full_truth"])
@@ -317,7 +349,7 @@ def _run_cell(
     from spectragrid.train.devices import device_report
     from spectragrid.train.export import check_parity, export_onnx
     from spectragrid.train.loop import fit
-    from spectragrid.train.resume import Resume, discard_resume_state
+    from spectragrid.train.resume import Resume
 
     settings = TrainSettings.from_config(spec.train)
     torch.manual_seed(spec.seed)
@@ -465,6 +497,4 @@ def _run_cell(
     # Written last, with the checksums of every other output: its readers check them.
     metrics[MANIFEST_KEY] = checksums(out.metrics.parent)
     _write_json(out.metrics, metrics)
-    if resume is not None:
-        discard_resume_state(resume)
     return metrics

@@ -11,6 +11,8 @@ from lightning.fabric import Fabric
 from lightning.fabric.loggers import Logger
 from lightning.fabric.plugins.io import CheckpointIO
 
+from spectragrid.train.gpu_slots import claim_device
+
 # Batch jobs write logs nobody reads line by line: keep Lightning's banners
 # ("Using bfloat16 Automatic Mixed Precision") out of them, and its warnings in.
 for _name in ("lightning.fabric.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
@@ -43,14 +45,25 @@ def effective_precision(requested: str) -> str:
     return requested
 
 
+def training_devices() -> tuple[str, int | list[int]]:
+    """Fabric's accelerator and devices for one cell: with several GPUs visible,
+    the card this process claimed (gpu_slots), so that concurrent jobs spread
+    over all of them instead of crowding cuda:0; otherwise the one GPU torch
+    sees, or the CPU. A job SLURM pinned to its card sees that card alone."""
+    if torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return "cuda", [claim_device(torch.cuda.device_count())]
+    return "auto", 1
+
+
 def training_fabric(
     precision: str, checkpoint_io: CheckpointIO | None, loggers: list[Logger]
 ) -> Fabric:
-    """One device (the GPU where torch sees one, else the CPU) in `precision`
-    (`train.precision`, see effective_precision), with deterministic kernels."""
+    """One device (see training_devices) in `precision` (`train.precision`, see
+    effective_precision), with deterministic kernels."""
+    accelerator, devices = training_devices()
     fabric = Fabric(
-        accelerator="auto",
-        devices=1,
+        accelerator=accelerator,
+        devices=devices,
         precision=effective_precision(precision),  # type: ignore[arg-type]
         plugins=checkpoint_io,
         loggers=loggers,
@@ -72,16 +85,21 @@ def training_fabric(
 def device_report(used_device: str) -> dict:
     """What the job was given and what training ran on, for the model card.
 
+    `device_index` counts among the cards CUDA_VISIBLE_DEVICES lets the job see.
     A scheduler hands a job its GPUs through CUDA_VISIBLE_DEVICES; when that
     names a device torch cannot open (no driver, a CPU-only build, a fake
     device), training falls back to the CPU, and the card says both.
     """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     cuda = torch.cuda.is_available()
+    on_gpu = used_device.startswith("cuda")
+    # Which of the visible cards: on a workstation with several, jobs spread over them.
+    index = (torch.device(used_device).index or 0) if on_gpu else None
     return {
         "device": used_device,
+        "device_index": index,
         "cuda_visible_devices": visible,
         "cuda_device_count": torch.cuda.device_count() if cuda else 0,
-        "device_name": torch.cuda.get_device_name() if used_device.startswith("cuda") else "cpu",
-        "gpu_fallback": bool(visible) and visible != "-1" and not used_device.startswith("cuda"),
+        "device_name": torch.cuda.get_device_name(index) if on_gpu else "cpu",
+        "gpu_fallback": bool(visible) and visible != "-1" and not on_gpu,
     }

@@ -66,3 +66,29 @@ def test_validation_scores_on_a_hand_computed_case():
     assert scores["balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2) / 2)
     assert scores["macro_f1"] == pytest.approx((4 / 6 + 2 / 4 + 0) / 3)
     assert all(math.isnan(v) for v in validation_scores(np.array([]), np.array([]), 2).values())
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_equal_scikit_learns_on_random_folds_with_ties_and_absent_classes(
+    n_classes: int, seed: int
+) -> None:
+    from sklearn.metrics import f1_score, log_loss, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    n = 57
+    # class 1 left out of the fold, and probabilities rounded so that scores tie
+    y = rng.choice([c for c in range(n_classes) if c != 1 or n_classes == 2], size=n)
+    proba = np.round(rng.dirichlet(np.ones(n_classes), size=n), 2) + 1e-3
+    proba /= proba.sum(axis=1, keepdims=True)
+    got = classification_metrics(y, proba)
+    pred = proba.argmax(axis=1)
+    labels = list(range(n_classes))
+    expected_f1 = f1_score(y, pred, labels=labels, average="macro", zero_division=0)
+    assert got["macro_f1"] == pytest.approx(expected_f1, abs=1e-12)
+    assert got["log_loss"] == pytest.approx(log_loss(y, proba, labels=labels), abs=1e-12)
+    if n_classes == 2:
+        expected_auc = roc_auc_score(y == 0, proba[:, 0])
+    else:
+        expected_auc = np.mean([roc_auc_score(y == c, proba[:, c]) for c in np.unique(y)])
+    assert got["auc"] == pytest.approx(expected_auc, abs=1e-12)

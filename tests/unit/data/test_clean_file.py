@@ -84,7 +84,11 @@ def test_schema_layout_and_metadata(tmp_path: Path) -> None:
     assert meta["provenance_columns"] == ["outil_id", "mesure_date"]
     assert meta["label_columns"] == ["severity", "type", "full_truth", "label_raw"]
     assert meta["dtype"] == "float32"
-    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    assert group.column(0).compression == "ZSTD"
+    # spectra are stored uncompressed: see SPECTRUM_COMPRESSION
+    spectrum = schema.get_field_index("spectrum_277")
+    assert group.column(spectrum).compression == "UNCOMPRESSED"
 
 
 def test_channel_selection_and_stack(tmp_path: Path) -> None:
@@ -97,7 +101,16 @@ def test_channel_selection_and_stack(tmp_path: Path) -> None:
     assert stacked.dtype == np.float32
     np.testing.assert_array_equal(stacked[:, 0], spectra["380"])
     np.testing.assert_array_equal(stacked[:, 1], spectra["277"])
-    stacked[0, 0, 0] = 1.0  # a new, writable array
+    # the loaded channels in their order: the array read_clean filled, shared and read-only
+    assert data.stack(["380", "277"]) is stacked
+    assert np.shares_memory(stacked, data.spectra["277"])
+    with pytest.raises(ValueError, match="read-only"):
+        stacked[0, 0, 0] = 1.0
+    # another order or subset: a new, writable array
+    other = data.stack(["277", "380"])
+    np.testing.assert_array_equal(other[:, 0], spectra["277"])
+    other[0, 0, 0] = 1.0
+    assert data.spectra["277"][0, 0] == spectra["277"][0, 0]
 
 
 def test_stack_places_a_shorter_channel_on_the_common_axis(tmp_path: Path) -> None:
@@ -147,6 +160,39 @@ def test_several_row_groups_are_joined(tmp_path: Path) -> None:
     data = read_clean(split)
     for ch in CHANNELS:
         np.testing.assert_array_equal(data.spectra[ch], spectra[ch])
+
+
+def test_row_blocks_write_the_same_file_as_one_array(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spectragrid.data import clean_file
+
+    table, spectra, wavelengths = _data()
+    rng = np.random.default_rng(3)
+    blocks = {}
+    for ch, values in spectra.items():
+        # two "files": rows 0-3 of a float64 array, then rows 4-6 picked out of a larger one
+        first = values[:4].astype(np.float64)
+        second = rng.normal(size=(8, values.shape[1])).astype(np.float32)
+        rows = np.array([5, 1, 6])
+        second[rows] = values[4:]
+        blocks[ch] = [clean_file.RowBlock(first), clean_file.RowBlock(second, rows)]
+    # three rows per row group: groups straddle the two blocks
+    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * 446 * 4)
+    write_clean(tmp_path / "blocks.parquet", table, blocks, wavelengths, [], [])
+    assert pq.ParquetFile(tmp_path / "blocks.parquet").num_row_groups == 3
+    data = read_clean(tmp_path / "blocks.parquet")
+    pd.testing.assert_frame_equal(data.table, table, check_dtype=False)
+    for ch in CHANNELS:
+        assert data.spectra[ch].tobytes() == spectra[ch].tobytes()
+
+
+def test_empty_table_round_trips(tmp_path: Path) -> None:
+    table, spectra, wavelengths = _data()
+    path = tmp_path / "empty.parquet"
+    write_clean(path, table.iloc[:0], {c: v[:0] for c, v in spectra.items()}, wavelengths, [], [])
+    data = read_clean(path)
+    assert len(data) == 0 and data.stack(["277", "380"]).shape == (0, 2, 446)
 
 
 def test_write_is_atomic_and_validates(tmp_path: Path) -> None:

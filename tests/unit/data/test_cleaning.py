@@ -89,7 +89,8 @@ def test_rule_order_and_duplicates_ignore_the_id(demo: dict) -> None:
         "unknown_label": 0,
         "duplicate": 1,
     }
-    assert result.spectra["277"].dtype == np.float32
+    assert result.channel("277").dtype == np.float32
+    assert result.channel("277").shape == (2, 446)
     # a channel without a threshold is not limited
     relaxed = clean([base], DEMO_LABEL_MAP, {"277": 6500}, {})
     assert "saturation" not in set(relaxed.dropped["reason"])
@@ -170,3 +171,87 @@ def test_one_label_column_is_mapped_and_is_the_full_truth(tmp_path: Path) -> Non
     assert result.report["dropped"]["unknown_label"] == 2
     assert result.report["unknown_labels"] == {"": 1, "Wheat": 1}
     assert result.report["kept_by_label"] == {"barley": 4, "rye": 3, "wheat": 3}
+
+
+def _duplicates_row_by_row(candidates, spectra, severity, types):
+    """The check as it was: a blake2b digest per row in Python, confirmed on the values."""
+    import hashlib
+
+    first_of: dict[bytes, int] = {}
+    dup = np.zeros(len(candidates), dtype=bool)
+    for i in np.flatnonzero(candidates).tolist():
+        h = hashlib.blake2b(digest_size=16)
+        for values in spectra.values():
+            h.update((values[i] + 0.0).tobytes())
+        h.update(f"\x00{severity[i]}\x00{types[i]}".encode())
+        j = first_of.setdefault(h.digest(), i)
+        if j != i and all(np.array_equal(v[i], v[j]) for v in spectra.values()):
+            dup[i] = True
+    return dup
+
+
+@pytest.mark.parametrize("dtypes", [(np.float32, np.float32), (np.float64, np.float32)])
+def test_vectorised_duplicates_are_the_row_by_row_duplicates(dtypes) -> None:
+    """Copies within and across files, -0.0 against 0.0, the same spectra under another
+    label or type, near misses and non-candidates: the same rows flagged as before."""
+    from spectragrid.data.cleaning import _duplicates
+    from spectragrid.data.raw import RawTable
+
+    rng = np.random.default_rng(7)
+    n, length = 300, 45
+    spectra = {ch: rng.normal(500, 30, (n, length)).astype(np.float32) for ch in CHANNELS}
+    severity = rng.choice(np.array(["OK", "VR", "NC"], dtype=object), n)
+    types = rng.integers(0, 3, n)
+    for src, dst in [(1, 2), (1, 250), (5, 6), (7, 8), (9, 10), (11, 12), (200, 299), (1, 3)]:
+        for values in spectra.values():
+            values[dst] = values[src]
+        severity[dst], types[dst] = severity[src], types[src]
+    spectra["277"][5, 0], spectra["277"][6, 0] = -0.0, 0.0  # equal values, other bits
+    severity[8] = "OK" if severity[7] != "OK" else "VR"  # same spectra, another label
+    types[10] = types[9] + 1  # same spectra, another type
+    spectra["380"][12, 4] = np.nextafter(spectra["380"][12, 4], np.float32(np.inf))  # near miss
+    candidates = np.ones(n, dtype=bool)
+    candidates[[3, 299]] = False  # dropped earlier for another reason
+    expected = _duplicates_row_by_row(candidates, spectra, severity, types)
+    assert np.flatnonzero(expected).tolist() == [2, 6, 250]
+
+    # the same rows as two raw files, the first maybe float64
+    cut = 150
+    tables = []
+    for part, dtype in zip((slice(0, cut), slice(cut, n)), dtypes, strict=True):
+        table = RawTable(
+            table=pd.DataFrame(index=range(part.stop - part.start)),
+            spectra={ch: v[part].astype(dtype) for ch, v in spectra.items()},
+            wavelengths={},
+            dropped_columns=[],
+            sha256="",
+            path=Path("x.pkl"),
+            channels=CHANNELS,
+        )
+        tables.append(table)
+    found = _duplicates(candidates, tables, CHANNELS, severity, types)
+    assert np.array_equal(found, expected)
+
+
+def test_rows_with_one_hash_but_other_values_are_settled_exactly(monkeypatch) -> None:
+    """Should different rows share a hash, values still decide, against every earlier row."""
+    from spectragrid.data import cleaning
+    from spectragrid.data.raw import RawTable
+
+    monkeypatch.setattr(
+        cleaning, "_hash_rows", lambda values, rows, dtype: np.zeros(len(rows), np.uint64)
+    )
+    a, b = np.ones((1, 4), np.float32), np.full((1, 4), 2.0, np.float32)
+    values = np.concatenate([a, b, b, a, b])
+    table = RawTable(
+        table=pd.DataFrame(index=range(5)),
+        spectra={"x": values},
+        wavelengths={},
+        dropped_columns=[],
+        sha256="",
+        path=Path("x.pkl"),
+        channels=["x"],
+    )
+    labels = np.array(["OK"] * 5, dtype=object)
+    found = cleaning._duplicates(np.ones(5, bool), [table], ["x"], labels, np.zeros(5, np.int64))
+    assert np.flatnonzero(found).tolist() == [2, 3, 4]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import lzma
 import os
 import pickle
@@ -266,3 +267,37 @@ def test_a_long_layout_is_refused_saying_how_to_pivot(tmp_path: Path) -> None:
     assert said.startswith(f"{path}: channel 'nir' has no spectral columns")
     assert "the id 'sample' repeats (8 rows for 4 ids): this looks like a long layout" in said
     assert "wide = df.pivot_table(index='sample', columns='wavelength', values='intensity')" in said
+
+
+@pytest.mark.parametrize("ending", [".pkl", ".pkl.gz", ".csv", ".parquet"])
+def test_the_streamed_sha256_is_the_files_sha256(
+    small: pd.DataFrame, tmp_path: Path, ending: str
+) -> None:
+    """The hash taken while the reader streams the file equals hashlib's over its bytes."""
+    path = tmp_path / f"campaign{ending}"
+    if ending == ".csv":
+        small.reset_index().to_csv(path, index=False)
+    elif ending == ".parquet":
+        small.to_parquet(path)
+    else:
+        small.to_pickle(path)
+    raw = read_raw_pickle(path, DEMO_COLUMNS, CHANNELS)
+    assert raw.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_float32_spectra_stay_float32_and_keep_their_values(
+    small: pd.DataFrame, tmp_path: Path
+) -> None:
+    """No float64 copy of float32 spectra; a float64 file is read as float64."""
+    spectral = [c for c in small.columns if c.split("_")[0] in CHANNELS]
+    single = small.astype(dict.fromkeys(spectral, np.float32))
+    double = small.astype(dict.fromkeys(spectral, np.float64))
+    a = read_raw_pickle(save(single, tmp_path / "single.pkl"), DEMO_COLUMNS, CHANNELS)
+    b = read_raw_pickle(save(double, tmp_path / "double.pkl"), DEMO_COLUMNS, CHANNELS)
+    for ch in CHANNELS:
+        assert a.spectra[ch].dtype == np.float32 and a.spectra[ch].flags.c_contiguous
+        assert b.spectra[ch].dtype == np.float64
+        columns = [f"{ch}_{w}" for w in range(295, 741)]
+        expected = np.ascontiguousarray(single[columns].to_numpy())
+        assert a.spectra[ch].tobytes() == expected.tobytes()
+        np.testing.assert_array_equal(b.spectra[ch], double[columns].to_numpy())

@@ -45,3 +45,26 @@ def test_training_batches_gather_rows_in_order_and_evaluation_keeps_row_order():
     assert rows == [[0, 1, 2], [3, 4, 5], [6]]
     unweighted = Arrays(data.spectra, data.tabular, data.labels)
     assert all(b[3] is None for b in batches(unweighted, 3, order))
+
+
+def test_rows_into_a_shared_tensor_give_the_batches_of_a_copied_part():
+    """A part held as the whole tensor and its row indices batches exactly as a copy of
+    those rows does, in training order and in row order, and reads back as those rows."""
+    generator = torch.Generator().manual_seed(0)
+    every = torch.rand(40, 2, 5, generator=generator)
+    rows = torch.tensor([3, 7, 8, 15, 16, 22, 30, 31, 39])
+    n = len(rows)
+    tabular, labels = torch.rand(n, 2, generator=generator), torch.arange(n)
+    shared = Arrays(every, tabular, labels, rows=rows)
+    copied = Arrays(every[rows].contiguous(), tabular, labels)
+    assert torch.equal(shared.spectra, copied.spectra)
+    assert shared.spectra is shared.spectra  # gathered once
+    order = epoch_order(n, seed=1, epoch=0)
+    for order_or_none in (order, None):
+        pairs = zip(
+            batches(shared, 4, order_or_none), batches(copied, 4, order_or_none), strict=True
+        )
+        for a, b in pairs:
+            assert all(torch.equal(x, y) for x, y in zip(a[:3], b[:3], strict=True))
+    with pytest.raises(ValueError, match="9 row indices for 8 labels"):
+        Arrays(every, tabular[:8], labels[:8], rows=rows)

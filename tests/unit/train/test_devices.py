@@ -13,6 +13,7 @@ def test_a_visible_device_that_torch_cannot_open_is_recorded_as_a_cpu_fallback(m
     report = device_report("cpu")
     assert report == {
         "device": "cpu",
+        "device_index": None,
         "cuda_visible_devices": "1",
         "cuda_device_count": 0,
         "device_name": "cpu",

@@ -188,6 +188,7 @@ def run_classical_cell(
         # scikit-learn fits on the CPU whatever the job was given
         "device": "cpu",
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "device_index": None,
         "cuda_device_count": 0,
         "device_name": "cpu",
         "gpu_fallback": False,
