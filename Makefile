@@ -7,6 +7,10 @@ VENV ?= .venv
 # pass their CUDA build, e.g.  make study TORCH="torch --index-url <PyTorch's CUDA index>"
 TORCH ?= torch==2.13.0
 CORES ?= all
+# The workflow tests spend much of their time starting processes and waiting on
+# them: one test worker per core (at most 4; each builds its own tiny study).
+# The SLURM tests share one controller and stay on one worker (xdist_group).
+PYTEST_PARALLEL ?= --numprocesses auto --maxprocesses 4 --dist loadgroup
 BIN := $(VENV)/bin
 
 .PHONY: study test install install-test lint
@@ -16,7 +20,7 @@ study: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	bash scripts/install_browser.sh
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests workflow benchmarks

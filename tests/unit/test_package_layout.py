@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "spectragrid"
 # A stage may import from itself and from the stages before it, never after.
-STAGES = ("core", "data", "train", "issues", "report")
+STAGES = ("core", "data", "train", "issues", "report", "serve")
 # The stage each workflow script serves.
 SCRIPT_STAGES = {
     "demo_data": "data",
@@ -24,6 +24,8 @@ SCRIPT_STAGES = {
     "label_issues": "issues",
     "sheet": "report",
     "summary": "report",
+    "serve_model": "serve",
+    "predict": "serve",
 }
 
 

@@ -25,7 +25,8 @@ from tiny_study import ROOT, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
 
 from spectragrid.core import layout
 
-pytestmark = pytest.mark.slow
+# One controller for these tests: in a parallel run they stay on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
 # What the test cluster needs beyond the profiles as users have them: it has

@@ -17,6 +17,7 @@ writer as `RowBlock`s, gathered only as they are written.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from itertools import combinations
@@ -107,8 +108,10 @@ def _check_identical_channels(tables: list[RawTable]) -> None:
                 )
 
 
-# Rows hashed per numpy call: a few hundred kilobytes, so the copy stays in cache.
-_HASH_ROWS = 512
+# Rows per step of the row checks: a file's channel is column-major (a view of the
+# unpickled frame), so each step copies this many rows into a row-major buffer that
+# stays in cache (0.9 MB of float32 at 446 points) and runs every check on it.
+_STEP_ROWS = 512
 _MIX = np.uint64(0x100000001B3)
 
 
@@ -117,66 +120,98 @@ def _offsets(tables: list[RawTable]) -> np.ndarray:
     return np.cumsum([0, *(len(t) for t in tables)])
 
 
-def _spectral_drops(
+@dataclass
+class _RowChecks:
+    """What the spectra say about each row of the concatenation."""
+
+    bad: np.ndarray  # a value is NaN or infinite
+    over: np.ndarray  # a channel exceeds its saturation limit
+    dim: np.ndarray  # a channel's integral is under its minimum
+    hashes: dict[str, np.ndarray]  # per channel, `_hash_block` of each row
+
+
+def _row_checks(
     tables: list[RawTable],
     channels: list[str],
     saturation: dict[str, float],
     min_integral: dict[str, float],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows with a non-finite value, a saturated channel, a dim channel (three masks).
+    dtype: np.dtype,
+) -> _RowChecks:
+    """Every per-row check of the spectra, in one pass over each file's channels.
 
-    Computed file by file on the raw arrays. Maxima and integrals are compared
-    in float64, as on the widened values: float32 to float64 is exact and a
-    float64 sum of float32 rows adds the same numbers in the same order.
+    Maxima and integrals are compared in float64, as on widened values:
+    float32 to float64 is exact, and each row's integral is the float64 sum
+    of its values in a row-major buffer: numpy's pairwise sum along the row,
+    the same numbers in the same order wherever the row sits, so the same
+    float64 as the sum of the widened row (a column-major sum would add them
+    in another order, and round differently). The hashes (`_hash_block`, in
+    `dtype`) serve the duplicate check.
     """
-    bad, over, dim = [], [], []
+    n = int(_offsets(tables)[-1])
+    bad, over, dim = (np.zeros(n, dtype=bool) for _ in range(3))
+    hashes = {ch: np.empty(n, dtype=np.uint64) for ch in channels}
+    offset = 0
     for raw in tables:
-        n = len(raw)
-        bad.append(np.zeros(n, dtype=bool))
-        over.append(np.zeros(n, dtype=bool))
-        dim.append(np.zeros(n, dtype=bool))
         for ch in channels:
             values = raw.spectra[ch]
-            with np.errstate(invalid="ignore", over="ignore"):
-                bad[-1] |= ~_finite_rows(values)
-                if ch in saturation and values.shape[1]:
-                    over[-1] |= values.max(axis=1).astype(np.float64) > saturation[ch]
-                if ch in min_integral:
-                    dim[-1] |= values.sum(axis=1, dtype=np.float64) < min_integral[ch]
-    return tuple(np.concatenate(m) if m else np.zeros(0, bool) for m in (bad, over, dim))
+            rows, length = values.shape
+            step = np.empty((min(_STEP_ROWS, rows), length), dtype=values.dtype)
+            for start in range(0, rows, _STEP_ROWS):
+                stop = min(start + _STEP_ROWS, rows)
+                here = slice(offset + start, offset + stop)
+                block = step[: stop - start]
+                np.copyto(block, values[start:stop])
+                with np.errstate(invalid="ignore", over="ignore"):
+                    total = block.sum(axis=1, dtype=np.float64)
+                    if values.dtype == np.float64:
+                        # a float64 sum of finite values can overflow
+                        bad[here] |= ~np.isfinite(block).all(axis=1)
+                    else:
+                        # a float64 sum of float32 values cannot, so it is finite
+                        # exactly when every value is
+                        bad[here] |= ~np.isfinite(total)
+                    if ch in saturation and length:
+                        over[here] |= block.max(axis=1).astype(np.float64) > saturation[ch]
+                    if ch in min_integral:
+                        dim[here] |= total < min_integral[ch]
+                hashes[ch][here] = _hash_block(block, dtype)
+        offset += len(raw)
+    return _RowChecks(bad, over, dim, hashes)
 
 
-def _finite_rows(values: np.ndarray) -> np.ndarray:
-    """Rows whose values are all finite."""
-    if values.dtype == np.float32:
-        # A float64 sum of float32 values cannot overflow, so it is finite exactly
-        # when every value is: one pass and no (rows, L) boolean array.
-        return np.isfinite(values.sum(axis=1, dtype=np.float64))
-    return np.isfinite(values).all(axis=1)
+@functools.lru_cache(maxsize=8)
+def _multipliers(words: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers, one per 64-bit word of a row."""
+    rng = np.random.default_rng(0x5EED)
+    multipliers = rng.integers(0, 2**64, size=words, dtype=np.uint64)
+    multipliers |= np.uint64(1)
+    multipliers.flags.writeable = False
+    return multipliers
 
 
-def _hash_rows(values: np.ndarray, rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A 64-bit hash of each of `values[rows]` as `dtype`: equal rows hash equally.
+def _hash_block(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A 64-bit hash of each row of the row-major `block` as `dtype`: equal rows hash equally.
 
     The row's bits, read as 64-bit words, dotted with fixed odd multipliers
     (integer arithmetic, wrapping: exact and the same for every row, unlike a
     float product whose rounding depends on where the row sits in a block).
+    `block` is overwritten when it is already of `dtype`.
     """
+    part = block if block.dtype == dtype else block.astype(dtype)
+    part += 0.0  # -0.0 == 0.0: make them the same bits
+    if (part.shape[1] * dtype.itemsize) % 8 == 0:
+        words = part.view(np.uint64)
+    else:
+        words = part.view(np.uint32 if dtype.itemsize == 4 else np.uint64).astype(np.uint64)
+    return words @ _multipliers(words.shape[1])
+
+
+def _hash_rows(values: np.ndarray, rows: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`_hash_block` of each of `values[rows]`."""
     out = np.empty(len(rows), dtype=np.uint64)
-    length = values.shape[1]
-    multipliers = None
-    for start in range(0, len(rows), _HASH_ROWS):
-        part = np.array(values[rows[start : start + _HASH_ROWS]], dtype=dtype)
-        part += 0.0  # -0.0 == 0.0: make them the same bits
-        if (length * dtype.itemsize) % 8 == 0:
-            words = part.view(np.uint64)
-        else:
-            words = part.view(np.uint32 if dtype.itemsize == 4 else np.uint64).astype(np.uint64)
-        if multipliers is None:
-            rng = np.random.default_rng(0x5EED)
-            multipliers = rng.integers(0, 2**64, size=words.shape[1], dtype=np.uint64)
-            multipliers |= np.uint64(1)
-        out[start : start + len(part)] = words @ multipliers
+    for start in range(0, len(rows), _STEP_ROWS):
+        part = np.array(values[rows[start : start + _STEP_ROWS]], dtype=dtype)
+        out[start : start + len(part)] = _hash_block(part, dtype)
     return out
 
 
@@ -192,28 +227,40 @@ def _take(
     return out
 
 
+def _spectra_dtype(tables: list[RawTable], channels: list[str]) -> np.dtype:
+    """The dtype that holds every file's spectra: rows are compared and hashed in it."""
+    return np.result_type(*(t.spectra[ch].dtype for t in tables for ch in channels))
+
+
 def _duplicates(
     candidates: np.ndarray,
     tables: list[RawTable],
     channels: list[str],
     severity: np.ndarray,
     types: np.ndarray,
+    row_hashes: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Rows (among `candidates`, in order) identical to an earlier candidate:
-    the same values in every channel (0.0 and -0.0 alike), severity and type."""
+    the same values in every channel (0.0 and -0.0 alike), severity and type.
+
+    `row_hashes`, per channel the hash of every row (`_row_checks`), spares
+    hashing the candidates again."""
     dup = np.zeros(len(candidates), dtype=bool)
     rows = np.flatnonzero(candidates)
     if len(rows) < 2:
         return dup
     offsets = _offsets(tables)
-    dtype = np.result_type(*(t.spectra[ch].dtype for t in tables for ch in channels))
+    dtype = _spectra_dtype(tables, channels)
     codes = pd.factorize(pd.Series(severity[rows], dtype=object))[0].astype(np.uint64)
     hashes = codes * _MIX + types[rows].astype(np.int64).view(np.uint64)
     for ch in channels:
-        part = np.empty(len(rows), dtype=np.uint64)
-        for t, raw in enumerate(tables):
-            lo, hi = np.searchsorted(rows, offsets[t : t + 2])
-            part[lo:hi] = _hash_rows(raw.spectra[ch], rows[lo:hi] - offsets[t], dtype)
+        if row_hashes is not None:
+            part = row_hashes[ch][rows]
+        else:
+            part = np.empty(len(rows), dtype=np.uint64)
+            for t, raw in enumerate(tables):
+                lo, hi = np.searchsorted(rows, offsets[t : t + 2])
+                part[lo:hi] = _hash_rows(raw.spectra[ch], rows[lo:hi] - offsets[t], dtype)
         hashes = hashes * _MIX + part
 
     # Equal hashes side by side, each run in row order: the first of a run is kept.
@@ -302,7 +349,10 @@ def clean(
     def assign(mask: np.ndarray, name: str) -> None:
         reason[(reason == "") & mask] = name
 
-    bad, over, dim = _spectral_drops(tables, channels, saturation, min_integral)
+    checks = _row_checks(
+        tables, channels, saturation, min_integral, _spectra_dtype(tables, channels)
+    )
+    bad, over, dim = checks.bad, checks.over, checks.dim
     if tabular:
         bad |= ~np.isfinite(table[tabular].to_numpy(dtype=np.float64)).all(axis=1)
     assign(bad, "nan")
@@ -322,7 +372,9 @@ def clean(
     # one label column: no type, and the label alone is the full truth
     one_column = "type" not in table.columns
     types = np.zeros(n, dtype=np.int64) if one_column else table["type"].to_numpy(dtype=np.int64)
-    assign(_duplicates(reason == "", tables, channels, severity, types), "duplicate")
+    duplicates = _duplicates(reason == "", tables, channels, severity, types, checks.hashes)
+    del checks
+    assign(duplicates, "duplicate")
 
     keep = reason == ""
     counts = {r: int((reason == r).sum()) for r in REASONS}

@@ -80,6 +80,9 @@ def run_ingest(
 
     tables = [read_raw_file(path, columns, channels) for path in raw_files]
     result = clean(tables, label_map, saturation, min_integral)
+    # The kept rows' blocks are the only references left to the raw arrays: each
+    # file's memory is freed as soon as write_clean has written its rows.
+    del tables
     report = dict(result.report)
     report["notices"] = fold_notices(result.table, k, grouped, columns.get("group"))
     for notice in report["notices"]:
@@ -104,6 +107,7 @@ def run_ingest(
             result.wavelengths,
             result.tabular,
             result.provenance,
+            release=True,
         )
         temps[1].write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         neutralised(result.dropped).to_csv(temps[2], index=False, lineterminator="\n")

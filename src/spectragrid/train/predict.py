@@ -17,7 +17,8 @@ def predict_proba(model: nn.Module, data: Arrays, batch_size: int = 1024) -> np.
     out = []
     for start in range(0, len(data.labels), batch_size):
         sl = slice(start, start + batch_size)
-        logits = model(data.spectra[sl].to(device), data.tabular[sl].to(device))
+        # each batch gathers its rows: the part's rows are never copied out together
+        logits = model(data.spectra_of(sl).to(device), data.tabular[sl].to(device))
         out.append(torch.softmax(logits.float(), dim=1).cpu())
     if not out:
         return np.zeros((0, 0), dtype=np.float32)

@@ -228,3 +228,62 @@ def test_read_labels_gives_every_label_column_of_either_layout(tmp_path: Path) -
     write_clean(one, table, {"nir": np.ones((2, 3), np.float32)}, {"nir": np.arange(3.0)}, [], [])
     assert read_meta(one)["label_columns"] == ["label", "full_truth"]
     assert read_labels(one).to_dict("list") == table.to_dict("list")
+
+
+def test_column_major_blocks_and_release_write_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks viewing a raw frame (column-major, some rows dropped), given up as they are
+    written, make the very file that row-major arrays written through the page cache make."""
+    import gc
+    import weakref
+
+    from spectragrid.data import clean_file
+
+    table, spectra, wavelengths = _data()
+    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * 446 * 4)
+    write_clean(tmp_path / "arrays.parquet", table, spectra, wavelengths, [], [])
+
+    # each channel a column-major view of a wider block, as a pickled frame's channel is;
+    # the first "file" keeps rows 0-3, the second keeps rows 1, 4, 6 of its five
+    rng = np.random.default_rng(9)
+    frames, blocks = [], {}
+    for ch, values in spectra.items():
+        first = np.asfortranarray(values[:4])
+        wide = rng.normal(size=(values.shape[1] + 5, 7)).astype(np.float32)
+        wide[: values.shape[1], [1, 4, 6]] = values[4:].T
+        frames.append(weakref.ref(wide))
+        second = wide[: values.shape[1]].T
+        assert not second.flags.c_contiguous
+        blocks[ch] = [clean_file.RowBlock(first), clean_file.RowBlock(second, np.array([1, 4, 6]))]
+        del wide, second, first
+    written = []
+
+    def through_the_cache(path: Path):
+        written.append(path)
+        return path.open("wb")
+
+    monkeypatch.setattr(clean_file, "open_direct", through_the_cache)
+    write_clean(tmp_path / "cached.parquet", table, blocks, wavelengths, [], [])
+    monkeypatch.undo()
+    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * 446 * 4)
+    write_clean(tmp_path / "blocks.parquet", table, blocks, wavelengths, [], [], release=True)
+
+    assert len(written) == 1
+    assert all(parts == [] for parts in blocks.values())
+    gc.collect()
+    assert all(frame() is None for frame in frames)  # nothing holds the raw arrays now
+    expected = (tmp_path / "arrays.parquet").read_bytes()
+    assert (tmp_path / "cached.parquet").read_bytes() == expected
+    assert (tmp_path / "blocks.parquet").read_bytes() == expected
+
+
+def test_a_row_block_takes_rows_as_row_major_float32() -> None:
+    from spectragrid.data.clean_file import RowBlock
+
+    values = np.asfortranarray(np.arange(60, dtype=np.float64).reshape(10, 6) / 7)
+    block = RowBlock(values, np.array([0, 3, 4, 8, 9]))
+    part = block.take(1, 4)
+    assert part.dtype == np.dtype("<f4") and part.flags.c_contiguous
+    np.testing.assert_array_equal(part, values[[3, 4, 8]].astype(np.float32))
+    np.testing.assert_array_equal(RowBlock(values).take(8, 12), values[8:].astype(np.float32))

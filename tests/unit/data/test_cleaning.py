@@ -255,3 +255,108 @@ def test_rows_with_one_hash_but_other_values_are_settled_exactly(monkeypatch) ->
     labels = np.array(["OK"] * 5, dtype=object)
     found = cleaning._duplicates(np.ones(5, bool), [table], ["x"], labels, np.zeros(5, np.int64))
     assert np.flatnonzero(found).tolist() == [2, 3, 4]
+
+
+def _column_major_tables(spectra: dict, cut: int, dtypes=(np.float32, np.float32)) -> list:
+    """The rows of `spectra` as two raw files whose channels are column-major views of one
+    block per file, as an unpickled frame gives them."""
+    from spectragrid.data.raw import RawTable
+
+    tables = []
+    n = len(next(iter(spectra.values())))
+    for part, dtype in zip((slice(0, cut), slice(cut, n)), dtypes, strict=True):
+        block = np.concatenate([v[part].T for v in spectra.values()]).astype(dtype)
+        length = block.shape[0] // len(spectra)
+        views = {ch: block[i * length : (i + 1) * length].T for i, ch in enumerate(spectra)}
+        assert all(not v.flags.c_contiguous for v in views.values())
+        tables.append(
+            RawTable(
+                table=pd.DataFrame(index=range(part.stop - part.start)),
+                spectra=views,
+                wavelengths={ch: np.arange(295.0, 295.0 + length) for ch in spectra},
+                dropped_columns=[],
+                sha256="",
+                path=Path(f"f{part.start}.pkl"),
+                channels=list(spectra),
+            )
+        )
+    return tables
+
+
+def test_row_checks_on_column_major_files_are_those_of_the_widened_rows() -> None:
+    """Integrals of column-major float32 spectra with a wide dynamic range, at every place
+    in the chunks: the float64 sums of the widened rows, so thresholds drop the same rows;
+    saturation and non-finite rows too."""
+    from spectragrid.data.cleaning import _hash_rows, _row_checks
+
+    rng = np.random.default_rng(11)
+    n, length = 1500, 446
+    spectra = {
+        ch: (rng.normal(0, 1, (n, length)) * 10.0 ** rng.integers(-6, 6, (n, length))).astype(
+            np.float32
+        )
+        for ch in ("a", "b")
+    }
+    spectra["a"][[3, 700]] = np.nan
+    spectra["b"][1200, 5] = np.inf
+    widened = {ch: v.astype(np.float64).sum(axis=1) for ch, v in spectra.items()}
+    # a threshold at a row's own integral: `<` is decided by the last bit
+    middle = int(np.argsort(widened["a"])[n // 2])
+    floor = {"a": float(widened["a"][middle])}
+    limit = {"a": float(np.median(spectra["a"].max(axis=1))), "b": 1e30}
+    tables = _column_major_tables(spectra, cut=613)
+    checks = _row_checks(tables, ["a", "b"], limit, floor, np.dtype(np.float32))
+
+    finite = np.isfinite(spectra["a"]).all(axis=1) & np.isfinite(spectra["b"]).all(axis=1)
+    np.testing.assert_array_equal(checks.bad, ~finite)
+    with np.errstate(invalid="ignore"):
+        over = (spectra["a"].max(axis=1) > limit["a"]) | (spectra["b"].max(axis=1) > limit["b"])
+    np.testing.assert_array_equal(checks.dim, widened["a"] < floor["a"])
+    np.testing.assert_array_equal(checks.over, over)
+    assert checks.dim.sum() == n // 2 and not checks.dim[middle]
+    assert 0 < over.sum() < n and checks.over[1200]
+    # the hashes the duplicate check starts from: those of the rows hashed one by one
+    for ch, values in spectra.items():
+        np.testing.assert_array_equal(
+            checks.hashes[ch], _hash_rows(values, np.arange(n), np.dtype(np.float32))
+        )
+
+
+def test_colliding_hashes_in_a_whole_cleaning_still_flag_only_equal_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every row hashed alike, the values alone decide, across files and in
+    column-major arrays: exactly the row-by-row duplicates are dropped."""
+    from spectragrid.data import cleaning
+
+    monkeypatch.setattr(cleaning, "_hash_block", lambda block, dtype: np.zeros(len(block), "u8"))
+    rng = np.random.default_rng(5)
+    n, length = 40, 12
+    spectra = {ch: rng.normal(500, 30, (n, length)).astype(np.float32) for ch in ("x", "y")}
+    severity = np.array(["OK"] * n, dtype=object)
+    types = np.zeros(n, dtype=np.int64)
+    for src, dst in [(1, 2), (1, 30), (5, 25), (7, 8)]:
+        for values in spectra.values():
+            values[dst] = values[src]
+    severity[8] = "VR"  # same spectra, another label: kept
+    tables = _column_major_tables(spectra, cut=20)
+    for t, table in enumerate(tables):
+        rows = range(20 * t, 20 * t + 20)
+        table.table = pd.DataFrame(
+            {
+                "sample_id": [f"s{i}" for i in rows],
+                "label_raw": severity[list(rows)],
+                "type": types[list(rows)],
+                "group": [f"s{i}" for i in rows],
+                "source_file": table.path.name,
+                "source_row": np.arange(20),
+            }
+        )
+    result = clean(tables, {"OK": "OK", "VR": "VR"}, {}, {})
+    expected = _duplicates_row_by_row(np.ones(n, bool), spectra, severity, types)
+    assert np.flatnonzero(expected).tolist() == [2, 25, 30]
+    assert result.dropped["sample_id"].tolist() == ["s2", "s25", "s30"]
+    assert set(result.dropped["reason"]) == {"duplicate"}
+    kept = np.flatnonzero(~expected)
+    for ch in ("x", "y"):
+        np.testing.assert_array_equal(result.channel(ch), spectra[ch][kept])

@@ -288,16 +288,42 @@ def test_the_streamed_sha256_is_the_files_sha256(
 def test_float32_spectra_stay_float32_and_keep_their_values(
     small: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """No float64 copy of float32 spectra; a float64 file is read as float64."""
+    """No float64 copy of float32 spectra; a float64 file is read as float64.
+
+    The spectra are read-only views of the frame (column-major): a copy in row
+    order would cost a second gigabyte of memory at 300k spectra."""
     spectral = [c for c in small.columns if c.split("_")[0] in CHANNELS]
     single = small.astype(dict.fromkeys(spectral, np.float32))
     double = small.astype(dict.fromkeys(spectral, np.float64))
     a = read_raw_pickle(save(single, tmp_path / "single.pkl"), DEMO_COLUMNS, CHANNELS)
     b = read_raw_pickle(save(double, tmp_path / "double.pkl"), DEMO_COLUMNS, CHANNELS)
     for ch in CHANNELS:
-        assert a.spectra[ch].dtype == np.float32 and a.spectra[ch].flags.c_contiguous
+        assert a.spectra[ch].dtype == np.float32 and not a.spectra[ch].flags.owndata
+        assert not a.spectra[ch].flags.writeable and not b.spectra[ch].flags.writeable
         assert b.spectra[ch].dtype == np.float64
         columns = [f"{ch}_{w}" for w in range(295, 741)]
         expected = np.ascontiguousarray(single[columns].to_numpy())
         assert a.spectra[ch].tobytes() == expected.tobytes()
         np.testing.assert_array_equal(b.spectra[ch], double[columns].to_numpy())
+
+
+def test_one_channel_of_three_is_copied_out_of_its_block(
+    small: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Spectra are views of the frame's block, unless that would keep alive a block more
+    than twice their size (the config uses one channel of three): then a copy."""
+    from spectragrid.data.raw import _owner
+
+    spectral = [c for c in small.columns if c.split("_")[0] in CHANNELS]
+    block = pd.DataFrame(small[spectral].to_numpy(np.float32), index=small.index, columns=spectral)
+    frame = pd.concat([block, small.drop(columns=spectral)], axis=1)
+    path = save(frame, tmp_path / "one_block.pkl")
+    every = read_raw_pickle(path, DEMO_COLUMNS, CHANNELS)
+    one = read_raw_pickle(path, DEMO_COLUMNS, ["380"])
+    shared = _owner(every.spectra["277"])
+    assert shared.nbytes == 3 * every.spectra["277"].nbytes  # one block, viewed
+    assert all(_owner(every.spectra[ch]) is shared for ch in CHANNELS)
+    values = one.spectra["380"]
+    assert _owner(values).nbytes == values.nbytes and not values.flags.writeable
+    np.testing.assert_array_equal(values, every.spectra["380"])
+    np.testing.assert_array_equal(values, frame[[f"380_{w}" for w in range(295, 741)]])

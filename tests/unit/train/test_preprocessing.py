@@ -216,3 +216,76 @@ def test_step_names():
         "crop",
         "savgol",
     ]
+
+
+CHAINS = [
+    ["minmax"],
+    ["standard"],
+    ["msc"],
+    ["snv", "standard"],
+    [{"crop": [3, 20]}, "msc", SAVGOL_SMOOTH, "standard", "minmax"],
+]
+
+
+@pytest.mark.parametrize("steps", CHAINS, ids=lambda steps: "-".join(map(step_name, steps)))
+def test_a_fit_in_chunks_of_the_training_rows_is_the_one_shot_fit(steps):
+    """Fitted on rows picked out of the whole array, 7 at a time, each step's buffers are
+    those of the fit on a copy of the rows (min-max exactly, the others to 1e-6)."""
+    rng = np.random.default_rng(4)
+    data = spectra_like(rng, 200, 2, 25)
+    data.flags.writeable = False  # a cell's shared array
+    rows = np.sort(rng.choice(200, 123, replace=False))
+    wavelengths = np.arange(25.0)
+    whole = fitted(steps, data[rows], wavelengths)
+    chunked = build_preprocessing(steps, 2, 25, wavelengths)
+    chunked.fit(data, rows=rows, chunk_rows=7)
+    one_shot = whole.state_dict()
+    for name, value in chunked.state_dict().items():
+        if name.endswith(("low", "inv_span")):
+            torch.testing.assert_close(value, one_shot[name], rtol=0, atol=0)
+        else:
+            torch.testing.assert_close(value, one_shot[name], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(run(chunked, data), run(whole, data), rtol=1e-5, atol=1e-5)
+
+
+def test_one_chunk_fits_exactly_what_numpy_computes():
+    """The running mean and sd of `standard` start from numpy's own mean and std."""
+    rng = np.random.default_rng(5)
+    data = spectra_like(rng, 50, 1, 9)
+    module = fitted(["standard"], data)
+    wide = data.astype(np.float64)
+    expected_sd = wide.std(axis=0)
+    np.testing.assert_array_equal(
+        module.steps[0].mean.numpy(), wide.mean(axis=0).astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        module.steps[0].inv_sd.numpy(), (1.0 / expected_sd).astype(np.float32)
+    )
+
+
+def test_a_cell_fits_its_scaling_on_its_training_rows_without_copying_them(monkeypatch):
+    """SpectraClassifier.fit_scaling with `rows`: the same buffers as a fit on the rows'
+    copy, and the spectra reach the preprocessing as the whole array and the rows."""
+    from spectragrid.train.models import build_model
+    from spectragrid.train.preprocessing import Preprocessing
+
+    rng = np.random.default_rng(6)
+    spectra = spectra_like(rng, 300, 3, 64)
+    tabular = rng.normal(size=(300, 2)).astype(np.float32)
+    rows = np.flatnonzero(rng.random(300) < 0.6)
+    seen = []
+    fit = Preprocessing.fit
+
+    def spy(self, values, rows=None, chunk_rows=4096):
+        seen.append((values, rows))
+        return fit(self, values, rows, chunk_rows=16)
+
+    monkeypatch.setattr(Preprocessing, "fit", spy)
+    model = build_model("cnn", {}, 3, 64, 2, 2)
+    model.fit_scaling(spectra, tabular, rows=rows)
+    copy = build_model("cnn", {}, 3, 64, 2, 2)
+    copy.fit_scaling(spectra[rows], tabular[rows])
+    assert seen[0][0] is spectra and seen[0][1] is rows
+    for name, value in copy.state_dict().items():
+        if "scale" in name:
+            torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0)
