@@ -89,7 +89,9 @@ CASES: list[tuple[str, Edit | None, dict[str, int]]] = [
     (
         "a new channel set",
         _new_channel_set,
-        {"train": 4, "label_issues": 1, "sheet": 4, **ALL},
+        # its cells are evidence for the labels of every channel set (label_issues.
+        # channel_sets: all), so the `all` issues job and its clean cells rerun too
+        {"train": 6, "label_issues": 2, "sheet": 6, **ALL},
     ),
     (
         "a new seed",
@@ -113,6 +115,11 @@ CASES: list[tuple[str, Edit | None, dict[str, int]]] = [
         {"label_issues": 1, "train": 2, "sheet": 2, **ALL},
     ),
     (
+        "how the sources of evidence combine",
+        _set("label_issues.combine", "mean"),
+        {"label_issues": 1, "train": 2, "sheet": 2, **ALL},
+    ),
+    (
         "what clean cells do with flagged samples",
         _set("label_issues.action", "relabel"),
         {"train": 2, "sheet": 2, **ALL},
@@ -125,6 +132,7 @@ CASES: list[tuple[str, Edit | None, dict[str, int]]] = [
     ("the cutoff rule", _set("report.cutoff", {"rule": "recall"}), {"sheet": 4, **ALL}),
     ("the cost table", _set("report.costs", {"OK0": -2, "NC*": 100}), {"sheet": 4, **ALL}),
     ("the summary's best metric", _set("report.best_metric", "test_auc"), ALL),
+    ("the significance level", _set("report.significance", 0.1), ALL),
     ("comments and key order", None, {}),
 ]
 

@@ -18,7 +18,8 @@ rule label_issues:
         mem_mb=get_mem_mb_by_input(6),
         runtime=get_runtime(15),
     params:
-        models=CONFIG["label_issues"]["models"],
+        evidence=get_evidence,
+        combine=CONFIG["label_issues"]["combine"],
         target_spec=get_target_spec,
         filter_by=CONFIG["label_issues"]["filter_by"],
         rank_by=CONFIG["label_issues"]["rank_by"],

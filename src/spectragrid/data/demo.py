@@ -34,6 +34,7 @@ __all__ = [
     "DEMO_COLUMNS",
     "DEMO_LABEL_MAP",
     "DIRT_KINDS",
+    "NOISE_SHAPES",
     "REFERENCE_MIN_INTEGRAL",
     "REFERENCE_SATURATION",
     "WAVELENGTHS",
@@ -45,6 +46,9 @@ CHANNELS: tuple[str, ...] = ("277", "380", "425")
 WAVELENGTHS = np.arange(295.0, 741.0)  # 446 points, 1 nm
 REFERENCE_SATURATION = {"277": 6500.0, "380": 7000.0, "425": 8000.0}
 REFERENCE_MIN_INTEGRAL = {"277": 150_000.0, "380": 220_000.0, "425": 300_000.0}
+
+# How the wrong given labels are drawn (generate_demo's docstring).
+NOISE_SHAPES: tuple[str, ...] = ("to_ok", "symmetric")
 
 DEMO_COLUMNS: dict[str, Any] = {
     "id": "sequence",
@@ -299,9 +303,18 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def generate_demo(
-    out_dir: Path, n_samples: int = 3000, seed: int = 0, noise_rate: float = 0.08
+    out_dir: Path,
+    n_samples: int = 3000,
+    seed: int = 0,
+    noise_rate: float = 0.08,
+    noise_shape: str = "to_ok",
 ) -> dict[str, Any]:
     """Write `raw/<campaign>.pkl` (two campaigns) and `truth.csv` under `out_dir`.
+
+    `noise_shape` (NOISE_SHAPES): `to_ok`, the field's noise, 80 % of the wrong
+    labels are defects recorded as `OK - SpectrAcer` and the rest flips between
+    severities; `symmetric`, every wrong label is a flip to one of the other
+    severities, each equally likely (a defect's type drawn by its share).
 
     `n_samples` measurements are generated; exact duplicate rows are added on
     top, so the pickles hold `n_samples + dirt['duplicate']` rows in all.
@@ -312,6 +325,8 @@ def generate_demo(
         raise ValueError(f"n_samples must be at least 200 to hold every kind of dirt: {n_samples}")
     if not 0.0 <= noise_rate < 0.5:
         raise ValueError(f"noise_rate must be in [0, 0.5): {noise_rate}")
+    if noise_shape not in NOISE_SHAPES:
+        raise ValueError(f"noise_shape must be one of {', '.join(NOISE_SHAPES)}: {noise_shape!r}")
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
 
@@ -399,7 +414,7 @@ def generate_demo(
         np.arange(n), np.concatenate([dirt[k] for k in DIRT_KINDS if k != "duplicate"])
     )
     n_noisy = round(noise_rate * len(clean_rows))
-    n_to_ok = round(0.8 * n_noisy)
+    n_to_ok = round(0.8 * n_noisy) if noise_shape == "to_ok" else 0
     not_ok = clean_rows[true_sev[clean_rows] != "OK"]
     n_to_ok = min(n_to_ok, len(not_ok))
     to_ok = np.sort(rng.choice(not_ok, size=n_to_ok, replace=False))
@@ -525,9 +540,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--noise-rate", type=float, default=0.08, help="share of rows with a wrong given label"
     )
+    parser.add_argument(
+        "--noise-shape",
+        choices=NOISE_SHAPES,
+        default="to_ok",
+        help="to_ok: mostly defects recorded as OK (the field's noise); symmetric: flips "
+        "between all severities, each equally likely",
+    )
     args = parser.parse_args(argv)
     try:
-        info = generate_demo(args.out, args.n_samples, args.seed, args.noise_rate)
+        info = generate_demo(args.out, args.n_samples, args.seed, args.noise_rate, args.noise_shape)
     except ValueError as err:
         parser.error(str(err))
     for path in info["raw_files"]:

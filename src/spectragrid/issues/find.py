@@ -5,17 +5,26 @@ folds that cover the dataset, so their test predictions are out-of-fold
 probabilities for every sample (`out_of_fold`): the cross-validation cleanlab
 needs, without training anything twice. The issues file written here is read
 back by `spectragrid.train.label_action.read_issues` alone.
+
+Every (model, channel set) of the grid sees the same samples with the same
+labels and folds, so any of them is evidence for any channel set's labels.
+`combine` says how the sources of one job become one probability table:
+`best_log_loss` keeps the source with the lowest out-of-fold log-loss on the
+given labels, `mean` averages them all. On the demo a weak source (one
+channel) dragged the mean below the best single source; docs/label_cleaning.md
+has the figures.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
 
-from spectragrid.core.atomic import atomic_path
+from spectragrid.core.atomic import atomic_path, write_atomic
 from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.clean_file import read_labels
 from spectragrid.data.label_patch import apply_label_patch
@@ -25,9 +34,13 @@ from spectragrid.issues.out_of_fold import (
     assemble_oof,
     check_out_of_fold,
     mean_oof,
+    oof_log_loss,
     prob_columns,
 )
 from spectragrid.train.output_checksums import verify_cell
+
+# How the sources of evidence of one job become one probability table.
+COMBINE = ("best_log_loss", "mean")
 
 
 def find_issues(
@@ -86,14 +99,21 @@ def run_label_issues(
     n_jobs: int = 1,
     label_patch: list | None = None,
     check_outputs: bool = True,
+    combine: str = "mean",
+    out_evidence: Path | None = None,
 ) -> pd.DataFrame:
-    """Issues of one (target, channels, seed, k) from the raw cells of `models`.
+    """Issues of one (target, channels, seed, k) from the raw cells of the sources `models`.
 
-    `prediction_files` are ordered model-major, fold-minor (k files per model);
-    `label_patch` holds the reviewed labels the cells were trained with. With
-    `check_outputs`, each predictions file is first checked against the
-    checksum its cell recorded.
+    `models` names the sources of evidence (a model, or `model/channels` for a
+    model on another channel set); `prediction_files` are ordered source-major,
+    fold-minor (k files per source). `combine` (COMBINE) picks or averages
+    them; `out_evidence`, when given, records each source's out-of-fold
+    log-loss and which were used. `label_patch` holds the reviewed labels the
+    cells were trained with. With `check_outputs`, each predictions file is
+    first checked against the checksum its cell recorded.
     """
+    if combine not in COMBINE:
+        raise ValueError(f"label_issues.combine: {combine!r} is not one of {', '.join(COMBINE)}")
     if len(prediction_files) != len(models) * k:
         raise OOFError(f"expected {len(models) * k} prediction files, got {len(prediction_files)}")
     if check_outputs:
@@ -115,7 +135,11 @@ def run_label_issues(
             f"{len(unknown)} predictions name samples outside the dataset or target, "
             f"e.g. {sorted(unknown)[0]!r}"
         )
-    combined = mean_oof(oofs, classes) if len(oofs) > 1 else oofs[0]
+    losses = [oof_log_loss(oof, classes) for oof in oofs]
+    # ties go to the first source listed: the job's own channel set comes first
+    used = [int(np.argmin(losses))] if combine == "best_log_loss" else list(range(len(oofs)))
+    chosen = [oofs[i] for i in used]
+    combined = mean_oof(chosen, classes) if len(chosen) > 1 else chosen[0]
     settings = {
         "filter_by": filter_by,
         "rank_by": rank_by,
@@ -135,6 +159,14 @@ def run_label_issues(
         combined[["sample_id", "label_index", "label", *prob_columns(classes)]].to_parquet(
             tmp, index=False
         )
+    if out_evidence is not None:
+        record = {
+            "combine": combine,
+            "used": [models[i] for i in used],
+            "log_loss": {m: loss for m, loss in zip(models, losses, strict=True)},
+            "used_log_loss": oof_log_loss(combined, classes),
+        }
+        write_atomic(Path(out_evidence), json.dumps(record, indent=1) + "\n")
     write_issues(out_issues, issues)
     return issues
 

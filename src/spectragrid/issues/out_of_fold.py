@@ -69,6 +69,22 @@ def mean_oof(oofs: list[pd.DataFrame], classes: list[str]) -> pd.DataFrame:
     return pd.concat([base, pd.DataFrame(mean, columns=cols)], axis=1)
 
 
+def oof_log_loss(oof: pd.DataFrame, classes: list[str]) -> float:
+    """Mean log-loss of out-of-fold probabilities against the given labels.
+
+    Each sample is scored by a model that never trained on it, so this ranks
+    sources of evidence on data none of them saw. The given labels carry the
+    noise being looked for; a model that is sure of the truth where a label is
+    wrong pays for it here, but all sources pay on the same samples, so the
+    ranking stays fair.
+    """
+    proba = oof[prob_columns(classes)].to_numpy(dtype=np.float64)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    given = oof["label_index"].to_numpy(dtype=np.int64)
+    picked = np.clip(proba[np.arange(len(given)), given], 1e-12, 1.0)
+    return float(-np.mean(np.log(picked)))
+
+
 def check_out_of_fold(oof: pd.DataFrame, folds: pd.DataFrame) -> None:
     """Fail when a prediction came from a cell that trained or validated on its sample.
 

@@ -5,7 +5,8 @@ Cell f of every model tests on the same fold f, so a network's and a
 classical model's test metrics pair up fold by fold, as a raw cell's and its
 clean twin's do, and the same paired test is used (raw_vs_clean.paired_p_value:
 Wilcoxon signed-rank with at least 5 non-zero differences, a paired t-test
-below that). A difference counts only at p < SIGNIFICANCE; otherwise the
+below that). A difference counts only at p below the study's level
+(`report.significance`, SIGNIFICANCE by default); otherwise the
 verdict is "no detectable difference", which says that these folds cannot
 tell the two apart, not that they are equal. Fold differences are not
 independent (the training folds overlap), so the p-values are approximate,
@@ -62,7 +63,9 @@ def _network(cells: pd.DataFrame) -> pd.Series:
     return cells["family"].astype(str) == "network"
 
 
-def networks_vs_classical(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
+def networks_vs_classical(
+    cells: pd.DataFrame, metric: str, level: float = SIGNIFICANCE
+) -> pd.DataFrame:
     """One row per network grid point (model, channels) that has a classical baseline:
     its paired difference (network - baseline) on `metric` and the verdict."""
     if cells.empty or metric not in cells or not _classical(cells).any():
@@ -79,7 +82,7 @@ def networks_vs_classical(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
             net_folds = _folds(group, point, metric)
             paired = pd.concat([net_folds, base_folds], axis=1, join="inner").dropna()
             paired.columns = ["network", "baseline"]
-            rows.append(_row(key, point, baseline, paired, metric, lower))
+            rows.append(_row(key, point, baseline, paired, metric, lower, level))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -104,6 +107,7 @@ def _row(
     paired: pd.DataFrame,
     metric: str,
     lower: bool,
+    level: float,
 ) -> dict:
     diff = paired["network"] - paired["baseline"]
     p, test = paired_p_value(paired["baseline"].to_numpy(), paired["network"].to_numpy())
@@ -129,17 +133,17 @@ def _row(
         test=test,
         # the signed-rank test cannot go below 2 / 2^n on n non-zero differences
         smallest_p=2.0 / 2**n_nonzero if test == "Wilcoxon" else math.nan,
-        verdict=verdict(p, float(mean_of(diff)), lower),
+        verdict=verdict(p, float(mean_of(diff)), lower, level),
     )
     return row
 
 
-def verdict(p: float, diff_mean: float, lower: bool) -> str:
-    """`better` or `worse` (for the network) at p < SIGNIFICANCE, `no detectable difference`
+def verdict(p: float, diff_mean: float, lower: bool, level: float = SIGNIFICANCE) -> str:
+    """`better` or `worse` (for the network) at p < `level`, `no detectable difference`
     above it, `cannot tell` without a p-value (under two paired folds)."""
     if math.isnan(p) or math.isnan(diff_mean):
         return "cannot tell"
-    if p >= SIGNIFICANCE or diff_mean == 0:
+    if p >= level or diff_mean == 0:
         return "no detectable difference"
     better = diff_mean < 0 if lower else diff_mean > 0
     return "better" if better else "worse"

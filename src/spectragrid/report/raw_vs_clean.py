@@ -5,6 +5,17 @@ clean cell is tested on exactly the raw cell's test fold, so their metrics
 pair up fold by fold (docs/domain.md, "Label noise"). The clean cells'
 `unflagged_` metrics (their test fold without the flagged samples) come
 along, kept apart: that easier test is not comparable.
+
+A verdict says "helped" or "hurt" only when the paired test over the folds
+(and seeds, when pooled) is significant at the study's level
+(`report.significance`); otherwise "no detectable difference", which says
+these folds cannot tell raw from clean apart, not that they are equal. The
+interval beside it is the t interval of the mean paired difference at the
+same level. Fold differences are not independent (training folds overlap), so
+p-values and intervals are approximate. Where a truth file scores the cells,
+the verdict is taken on the truth metric: the given test labels carry the
+very noise cleaning removes, and a cleaned model that predicts the true class
+of a mislabelled test sample is marked wrong by them.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from spectragrid.report.summary_tables import PAIR_KEYS, mean_sd_by_group
+from spectragrid.report.summary_tables import PAIR_KEYS, lower_is_better, mean_sd_by_group
 
 PAIRED_METRICS: tuple[str, ...] = (
     "test_accuracy",
@@ -28,8 +39,14 @@ PAIRED_METRICS: tuple[str, ...] = (
     "test_ece",
     "test_hter",
     "truth_accuracy",
+    "truth_balanced_accuracy",
     "truth_macro_f1",
+    "truth_auc",
+    "truth_log_loss",
+    "truth_ece",
+    "truth_hter",
 )
+VERDICTS = ("helped", "hurt", "no detectable difference", "cannot tell")
 UNFLAGGED_METRICS: tuple[str, ...] = (
     "unflagged_accuracy",
     "unflagged_macro_f1",
@@ -78,14 +95,53 @@ def paired_p_value(raw: np.ndarray, clean: np.ndarray) -> tuple[float, str]:
         return float(stats.ttest_rel(clean[ok], raw[ok]).pvalue), "paired t"
 
 
-def paired_raw_clean(cells: pd.DataFrame) -> pd.DataFrame:
+def cleaning_verdict(p: float, diff_mean: float, lower: bool, level: float) -> str:
+    """`helped` or `hurt` at p < `level`, `no detectable difference` above it, `cannot
+    tell` without a p-value (under two pairs). `lower`: smaller values are better."""
+    if math.isnan(p) or math.isnan(diff_mean):
+        return "cannot tell"
+    if p >= level or diff_mean == 0:
+        return "no detectable difference"
+    better = diff_mean < 0 if lower else diff_mean > 0
+    return "helped" if better else "hurt"
+
+
+def mean_interval(diff: np.ndarray, level: float) -> tuple[float, float]:
+    """The two-sided (1 - level) t interval of the mean of `diff` (NaN under two values)."""
+    diff = np.asarray(diff, dtype=np.float64)
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf(1 - level / 2, len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))
+    return float(diff.mean() - half), float(diff.mean() + half)
+
+
+def verdict_metric(metric: str, paired: pd.DataFrame) -> str:
+    """The metric a raw/clean verdict is taken on: the truth counterpart of a `test_`
+    metric where the pairs carry it (a truth file scored the cells), else the metric."""
+    truth = "truth_" + metric.removeprefix("test_")
+    column = f"{truth}_diff_mean"
+    if column in paired and pd.to_numeric(paired[column], errors="coerce").notna().any():
+        return truth
+    return metric
+
+
+def paired_raw_clean(
+    cells: pd.DataFrame, level: float = 0.05, pool_seeds: bool = False
+) -> pd.DataFrame:
     """Clean cells against their raw twins, fold by fold, per (dataset, target, channels,
-    model, seed, k).
+    model, seed, k), or with `pool_seeds` per (dataset, target, channels, model, k) with
+    the pairs of every seed in one test (`seed` is then -1).
 
     Per metric m: `m_raw_mean/_sd`, `m_clean_mean/_sd`, `m_diff_mean/_sd` (clean - raw),
-    `m_diffs` (per fold), `m_p` and `m_test`. The clean cells' `unflagged_` metrics come
-    as `<name>_clean_mean/_sd`.
+    `m_diffs` (per fold), `m_p` and `m_test`, `m_ci_low/_high` (the (1 - level) interval
+    of the mean difference) and `m_verdict` (`cleaning_verdict` at `level`). The clean
+    cells' `unflagged_` metrics come as `<name>_clean_mean/_sd`.
     """
+    if pool_seeds and not cells.empty:
+        # one pooled "seed" per grid point; each (seed, fold) becomes one pair
+        cells = cells.assign(fold=cells["seed"].astype(str) + "/" + cells["fold"].astype(str))
+        cells = cells.assign(seed=-1)
     keys = [*PAIR_KEYS, "fold"]
     metrics = [m for m in PAIRED_METRICS if m in cells]
     unflagged = [m for m in UNFLAGGED_METRICS if m in cells]
@@ -93,6 +149,7 @@ def paired_raw_clean(cells: pd.DataFrame) -> pd.DataFrame:
     for m in PAIRED_METRICS:
         columns += [f"{m}_{s}" for s in ("raw_mean", "raw_sd", "clean_mean", "clean_sd")]
         columns += [f"{m}_{s}" for s in ("diff_mean", "diff_sd", "diffs", "p", "test")]
+        columns += [f"{m}_{s}" for s in ("ci_low", "ci_high", "verdict")]
     for m in UNFLAGGED_METRICS:
         columns += [f"{m}_clean_mean", f"{m}_clean_sd"]
     if cells.empty:
@@ -138,9 +195,14 @@ def paired_raw_clean(cells: pd.DataFrame) -> pd.DataFrame:
             row[f"{m}_diffs"] = " ".join(
                 f"f{f}:{d:+.3f}" for f, d in zip(folds[where], diff, strict=True) if np.isfinite(d)
             )
-            row[f"{m}_p"], row[f"{m}_test"] = paired_p_value(
+            p, row[f"{m}_test"] = paired_p_value(
                 arrays[f"{m}_raw"][where], arrays[f"{m}_clean"][where]
             )
+            row[f"{m}_p"] = p
+            row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean_interval(diff, level)
+            finite = diff[np.isfinite(diff)]
+            mean = float(finite.mean()) if len(finite) else math.nan
+            row[f"{m}_verdict"] = cleaning_verdict(p, mean, lower_is_better(m), level)
         per_pair.append(row)
     frame = pd.concat([pd.DataFrame(summary), pd.DataFrame(per_pair, index=pairs)], axis=1)
     return frame.rename_axis(list(PAIR_KEYS)).reset_index().reindex(columns=columns)

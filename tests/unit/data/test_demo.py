@@ -204,6 +204,36 @@ def test_label_noise(demo: dict) -> None:
     assert quiet["n_noisy"] == 0
 
 
+def test_symmetric_noise_flips_between_all_severities(tmp_path: Path) -> None:
+    info = generate_demo(tmp_path / "a", n_samples=2000, noise_rate=0.15, noise_shape="symmetric")
+    assert info["n_noisy_to_ok"] == 0
+    assert info["n_noisy"] / info["n_clean_rows"] == pytest.approx(0.15, abs=0.005)
+    frames = [load_pickle_dataframe(Path(p)) for p in info["raw_files"]]
+    given = pd.concat(frames)[["greffon_defaut_severite", "greffon_defaut_type"]]
+    given = given[~given.index.duplicated()]
+    truth = pd.read_csv(info["truth"], dtype={"sequence": str})
+    truth = truth.drop_duplicates("sequence").set_index("sequence").loc[given.index]
+    noisy = truth["noisy"].to_numpy()
+    true_sev = truth["greffon_defaut_severite"].to_numpy()[noisy]
+    given_sev = given["greffon_defaut_severite"].map(DEMO_LABEL_MAP).to_numpy()[noisy]
+    assert (true_sev != given_sev).all()  # a flip always changes the severity
+    # every severity is a wrong label's destination, each about a third of the flips away
+    # from it: no bias toward OK as in the field's noise
+    shares = pd.Series(given_sev).value_counts(normalize=True)
+    assert set(shares.index) == {"OK", "CROCHET", "VR", "NC"}
+    assert shares["OK"] < 0.4
+    for sev in ("OK", "CROCHET", "VR", "NC"):
+        away = given_sev[true_sev == sev]
+        assert len(away) > 0 and set(away) == {"OK", "CROCHET", "VR", "NC"} - {sev}
+    # deterministic, and a shape of its own
+    generate_demo(tmp_path / "b", n_samples=2000, noise_rate=0.15, noise_shape="symmetric")
+    generate_demo(tmp_path / "c", n_samples=2000, noise_rate=0.15)
+    a, b, c = (_hashes(tmp_path / x) for x in "abc")
+    assert a == b and a != c
+    with pytest.raises(ValueError, match="noise_shape must be one of to_ok, symmetric"):
+        generate_demo(tmp_path / "d", n_samples=300, noise_shape="uniform")
+
+
 def test_instruments_differ_visibly(demo: dict) -> None:
     dirty = {i for ids in demo["info"]["dirt_ids"].values() for i in ids}
     means = []

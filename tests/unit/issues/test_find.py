@@ -1,3 +1,7 @@
+import json
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 from oof_cases import clean_file, folds_file, issue_settings, issues_outputs, write_cells
@@ -80,3 +84,75 @@ def test_find_issues_ranks_the_given_labels_the_model_doubts_most(tmp_path):
     given = oof.set_index("sample_id")["label"]
     assert (issues["given_label"].to_numpy() == given[issues["sample_id"]].to_numpy()).all()
     assert (issues["given_label"] != issues["suggested_label"]).all()
+
+
+def _weak_copy(files, seed=1):
+    """The same cells as another model that barely learned: probabilities near 0.5."""
+    rng = np.random.default_rng(seed)
+    copies = []
+    for path in files:
+        frame = pd.read_parquet(path)
+        p_rest = np.clip(0.5 + rng.normal(0, 0.1, len(frame)), 0.01, 0.99)
+        frame["prob_rest"], frame["prob_OK"] = p_rest, 1 - p_rest
+        frame["pred_index"] = (p_rest > 0.5).astype(int)
+        out = Path(str(path).replace("/m/", "/weak/"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out, index=False)
+        copies.append(out)
+    return copies
+
+
+@pytest.mark.parametrize("weak_first", [False, True])
+def test_best_log_loss_keeps_the_strongest_source_whatever_its_place(tmp_path, weak_first):
+    wrong = list(range(0, 300, 25))
+    files, _ = write_cells(tmp_path, wrong=wrong)
+    weak = _weak_copy(files)
+    paths = job_paths(tmp_path)
+    evidence_path = tmp_path / "evidence.json"
+    order = [("weak", weak), ("m", files)] if weak_first else [("m", files), ("weak", weak)]
+    issues = run_label_issues(
+        [f for _, group in order for f in group],
+        [name for name, _ in order],
+        3,
+        "OVA OK",
+        combine="best_log_loss",
+        out_evidence=evidence_path,
+        **paths,
+    )
+    evidence = json.loads(evidence_path.read_text())
+    assert evidence["combine"] == "best_log_loss" and evidence["used"] == ["m"]
+    assert evidence["log_loss"]["m"] < evidence["log_loss"]["weak"]
+    assert evidence["used_log_loss"] == pytest.approx(evidence["log_loss"]["m"])
+    # the same issues as the strong source alone
+    alone = find_issues(assemble_oof(files, ["OK", "rest"]), ["OK", "rest"], **issue_settings())
+    assert issues["sample_id"].tolist() == alone["sample_id"].tolist()
+    assert len(set(issues["sample_id"]) & {f"s{i:03d}" for i in wrong}) >= 11
+
+
+def test_mean_averages_every_source_and_records_it(tmp_path):
+    files, _ = write_cells(tmp_path, wrong=[0, 25, 50])
+    weak = _weak_copy(files)
+    paths = job_paths(tmp_path)
+    evidence_path = tmp_path / "evidence.json"
+    run_label_issues(
+        files + weak,
+        ["m", "weak"],
+        3,
+        "OVA OK",
+        combine="mean",
+        out_evidence=evidence_path,
+        **paths,
+    )
+    evidence = json.loads(evidence_path.read_text())
+    assert evidence["used"] == ["m", "weak"]
+    oof = pd.read_parquet(paths["out_oof"]).set_index("sample_id")
+    strong = assemble_oof(files, ["OK", "rest"]).set_index("sample_id")
+    faint = assemble_oof(weak, ["OK", "rest"]).set_index("sample_id")
+    expected = (strong["prob_rest"] + faint["prob_rest"]) / 2
+    assert oof["prob_rest"].to_numpy() == pytest.approx(expected.reindex(oof.index).to_numpy())
+
+
+def test_an_unknown_combine_is_refused(tmp_path):
+    files, _ = write_cells(tmp_path)
+    with pytest.raises(ValueError, match=r"label_issues\.combine: 'vote'"):
+        run_label_issues(files, ["m"], 3, "OVA OK", combine="vote", **job_paths(tmp_path))

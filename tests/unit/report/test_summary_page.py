@@ -108,10 +108,13 @@ def test_summary_html_tables_and_escaping(grid, tmp_path: Path) -> None:
     assert {r[best["head"].index("labels")] for r in best["rows"]} == {"clean", "raw"}
 
     raw_clean = tables["raw-vs-clean-table"]
-    # two models x nine metrics (seven on the test fold, two against the truth)
-    assert len(raw_clean["rows"]) == 2 * 9
+    # two models x fourteen metrics (seven on the test fold, seven against the truth)
+    assert len(raw_clean["rows"]) == 2 * 14
     assert f"clean, {UNFLAGGED_NOTE}" in raw_clean["head"]
     assert "p" in raw_clean["head"] and "Δ clean − raw" in raw_clean["head"]
+    assert "verdict" in raw_clean["head"] and "95% interval of Δ" in raw_clean["head"]
+    verdicts = {r[raw_clean["head"].index("verdict")] for r in raw_clean["rows"]}
+    assert verdicts <= {"helped", "hurt", "no detectable difference", "cannot tell"}
 
     issues = tables["issues-table"]
     assert len(issues["rows"]) == 1

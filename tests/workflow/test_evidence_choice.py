@@ -1,0 +1,69 @@
+"""Which out-of-fold probabilities judge the labels: the evidence choice of the
+label_issues rule, on the real workflow (one short snakemake run)."""
+
+import json
+
+import pandas as pd
+import pytest
+from tiny_study import Workdir, tiny_config
+
+from spectragrid.core import layout
+from spectragrid.data.clean_file import read_labels
+from spectragrid.data.targets import resolve
+from spectragrid.issues.find import find_issues
+from spectragrid.issues.out_of_fold import assemble_oof, oof_log_loss
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_channel_set_is_judged_by_the_best_source_of_the_whole_grid(tmp_path):
+    config = tiny_config()
+    config["channel_sets"]["ex277"] = ["277"]
+    config["grid"]["channel_sets"] = ["all", "ex277"]
+    config["label_issues"].update(models=["cnn", "small"], channel_sets="all")
+    work = Workdir(tmp_path)
+    work.write_config(config)
+    issues_dir = work.path / layout.issues_dir("demo", "OVA_OK", "ex277", 0, 3)
+    evidence_file = issues_dir / layout.ISSUES_FILES["evidence"]
+    # only what the ex277 label-issues job needs: the raw cells of both models on both sets
+    work.snakemake(str(evidence_file.relative_to(work.path)))
+
+    evidence = json.loads(evidence_file.read_text())
+    # its own channel set first (named by model), then the other one
+    assert list(evidence["log_loss"]) == ["cnn", "small", "cnn/all", "small/all"]
+    assert evidence["combine"] == "best_log_loss"
+
+    clean = work.path / layout.clean_file("demo")
+    labels = read_labels(clean)
+    target = resolve("OVA_OK", config["targets"]["OVA_OK"], labels)
+    classes = list(target.classes)
+    expected_ids = labels["sample_id"][target.encode(labels["full_truth"]) >= 0]
+    oofs, losses = {}, {}
+    for name in evidence["log_loss"]:
+        model, _, channels = name.partition("/")
+        files = [
+            work.cell(model=model, channels=channels or "ex277", fold=f)
+            / layout.CELL_FILES["predictions"]
+            for f in range(3)
+        ]
+        oofs[name] = assemble_oof(files, classes, expected_ids)
+        losses[name] = oof_log_loss(oofs[name], classes)
+    assert evidence["log_loss"] == pytest.approx(losses)
+    best = min(losses, key=losses.get)
+    assert evidence["used"] == [best]
+
+    # the issues and the probabilities written are those of the chosen source alone
+    settings = {k: config["label_issues"].get(k) for k in ("filter_by", "rank_by")}
+    settings["min_examples_per_class"] = config["label_issues"]["min_examples_per_class"]
+    alone = find_issues(oofs[best], classes, **settings)
+    issues = pd.read_csv(issues_dir / layout.ISSUES_FILES["issues"], dtype={"sample_id": str})
+    assert issues["sample_id"].tolist() == alone["sample_id"].astype(str).tolist()
+    oof = pd.read_parquet(issues_dir / layout.ISSUES_FILES["oof"])
+    assert oof["prob_OK"].to_numpy() == pytest.approx(oofs[best]["prob_OK"].to_numpy())
+
+    # the plan follows the config: `own` judges ex277 by its own cells only, so the
+    # `all` cells are no longer inputs and the job reruns (its params changed)
+    config["label_issues"]["channel_sets"] = "own"
+    work.write_config(config)
+    planned = work.planned_jobs(str(evidence_file.relative_to(work.path)))
+    assert planned == {"label_issues": 1}
