@@ -313,9 +313,13 @@ def _check_references(config: dict) -> None:
     for set_name, members in config["channel_sets"].items():
         require(f"channel_sets.{set_name}", members, channels)
     issues = config["label_issues"]
-    issues["models"] = issues.get("models") or grid["models"][:1]
+    # Every model by default: which is the strongest evidence is decided per job, from
+    # the out-of-fold log-loss (label_issues.combine).
+    issues["models"] = issues.get("models") or list(grid["models"])
     if issues["enabled"]:
         require("label_issues.models", issues["models"], grid["models"])
+        if isinstance(issues["channel_sets"], list):
+            require("label_issues.channel_sets", issues["channel_sets"], grid["channel_sets"])
     for section in ("saturation", "min_integral"):
         thresholds = [str(ch) for ch in config["cleaning"].get(section, {})]
         require(f"cleaning.{section}", thresholds, channels)
@@ -345,8 +349,13 @@ def _check_references(config: dict) -> None:
                     f"dataset.columns.drop_prefixes {list(prefixes)}, whose columns are "
                     "dropped as leakage"
                 )
-    if "demo" not in dataset and not dataset.get("raw"):
-        problems.append("dataset.raw: list the raw files, or add a dataset.demo block")
+    # An image data set reads dataset.images instead (spectragrid.data.image_config).
+    if "demo" not in dataset and not dataset.get("raw") and not dataset.get("images"):
+        problems.append(
+            "dataset.raw: list the raw files, or add a dataset.demo (or dataset.images) block"
+        )
+    if dataset.get("images") and dataset.get("raw"):
+        problems.append("dataset.raw: an image data set (dataset.images) has no raw files")
     if "demo" in dataset and dataset.get("raw"):
         problems.append(
             "dataset.demo and dataset.raw are both set: with dataset.demo the demo data are "
@@ -477,3 +486,14 @@ def config_hash(config: dict) -> str:
     """Hash of the semantic content: key order and comments do not change it."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# Sections that change no output of the study itself (the summary, the cells): the
+# serving choices and batches are read after the study, so editing them reruns no
+# study job and leaves the summary's config hash as it was.
+SERVING_SECTIONS: tuple[str, ...] = ("predict",)
+
+
+def study_hash(config: dict) -> str:
+    """`config_hash` of the config without its serving sections."""
+    return config_hash({k: v for k, v in config.items() if k not in SERVING_SECTIONS})

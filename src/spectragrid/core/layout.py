@@ -66,7 +66,11 @@ CELL_FILES: dict[str, str] = {
     "card": "card.json",
 }
 SHEET_FILES: dict[str, str] = {"png": "sheet.png", "html": "sheet.html"}
-ISSUES_FILES: dict[str, str] = {"issues": "issues.csv", "oof": "oof.parquet"}
+ISSUES_FILES: dict[str, str] = {
+    "issues": "issues.csv",
+    "oof": "oof.parquet",
+    "evidence": "evidence.json",
+}
 
 SUMMARY_HTML = f"{RESULTS}/summary.html"
 SUMMARY_CSV = f"{RESULTS}/summary.csv"
@@ -84,6 +88,20 @@ RAW_DIGEST_CACHE = f"{RESULTS}/.cache/raw_sha256.json"
 # A training cell's resumable state: no declared output, since Snakemake deletes
 # the outputs of a failed job, and removed by the cell once it completes.
 RESUME_FILE = f"{RESULTS}/.resume/{CELL_KEY}/last.ckpt"
+
+
+# Serving (spectragrid.serve): the model each target is served by, and the scores
+# of each batch of new raw files listed under `predict.batches`.
+SERVED_KEY = "served/{target}"
+SERVED_DIR = f"{RESULTS}/{SERVED_KEY}"
+SERVED_FILES: dict[str, str] = {"onnx": "model.onnx", "card": "card.json"}
+PREDICTIONS_DIR = f"{RESULTS}/predictions"
+PREDICTION_FILES: dict[str, str] = {
+    "parquet": f"{PREDICTIONS_DIR}/{{batch}}.parquet",
+    "csv": f"{PREDICTIONS_DIR}/{{batch}}.csv",
+}
+# Batch names become file names, like the other names of the config.
+BATCH_PATTERN = NAME_PATTERN
 
 
 class LayoutError(ValueError):
@@ -159,6 +177,11 @@ def results_root(cell_directory: str | PurePath) -> PurePath:
     """The results folder a cell folder is in (`<root>` of `<root>/<cell key>`)."""
     parse_cell_dir(cell_directory)
     return PurePath(cell_directory).parents[len(PurePath(CELL_KEY).parts) - 1]
+
+
+def served_file(target: str, name: str) -> str:
+    """File `name` (a key of SERVED_FILES) of the model serving `target`."""
+    return f"{SERVED_DIR.format(target=target)}/{SERVED_FILES[name]}"
 
 
 def issues_dir(dataset: str, target: str, channels: str, seed: int, k: int) -> str:
