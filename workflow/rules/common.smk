@@ -6,16 +6,22 @@ from spectragrid.core import layout
 from spectragrid.core.config import ConfigError, config_hash, validate
 from spectragrid.data.clean_file import read_labels
 from spectragrid.data.fingerprints import content_digests
+from spectragrid.data.image_config import check_image_config, image_raw_files
 from spectragrid.data.label_patch import (
     LabelPatchError,
     patch_for_target,
     read_label_patch,
 )
+from spectragrid.train.study_checks import check_study_models
 
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 
 try:
     CONFIG = validate(config, SCHEMA)
+    # What the schema cannot see: the data set's kind against the models, pretrained
+    # files on disk, image models' parameter budgets.
+    check_image_config(CONFIG)
+    check_study_models(CONFIG)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
@@ -34,6 +40,12 @@ RAW_FILES = layout.demo_raw_files() if IS_DEMO else list(CONFIG["dataset"]["raw"
 RAW_SHA256 = (
     {} if IS_DEMO else content_digests(RAW_FILES, Path(layout.RAW_DIGEST_CACHE))
 )
+# An image data set (dataset.images): the ingest reads its folder (and label file),
+# rerun when the content of any image or of the label file changes.
+IMAGES = CONFIG["dataset"].get("images")
+if IMAGES:
+    RAW_FILES, _image_files = image_raw_files(IMAGES)
+    RAW_SHA256 = content_digests(_image_files, Path(layout.RAW_DIGEST_CACHE))
 TRUTH = CONFIG["dataset"]["truth"]
 GRID = CONFIG["grid"]
 SEEDS = CONFIG["splits"]["seeds"]
@@ -92,6 +104,13 @@ def get_cell_params(wildcards):
         "tabular": model["tabular"],
         "transforms": model["transforms"],
         "preprocessing": model["preprocessing"],
+        # Only when set: the parameters of the cells of other models stay as they were.
+        **({"pretrained": model["pretrained"]} if model.get("pretrained") else {}),
+        **(
+            {"budget": model["budget"]}
+            if any(v is not None for v in (model.get("budget") or {}).values())
+            else {}
+        ),
         # what a clean cell does with the flagged samples; nothing for a raw one
         "action": issues["action"] if wildcards.labels == "clean" else None,
         "downweight": issues["downweight"] if wildcards.labels == "clean" else None,
@@ -140,6 +159,10 @@ def get_train_inputs(wildcards):
         "clean": layout.clean_file(wildcards.dataset),
         "folds": layout.folds_file(wildcards.dataset, wildcards.seed, K),
     }
+    # The weights file a model starts from: an input, so that a new file retrains.
+    pretrained = CONFIG["models"][wildcards.model].get("pretrained")
+    if pretrained:
+        inputs["pretrained"] = pretrained
     if wildcards.labels == "clean":
         issues_dir = layout.issues_dir(
             wildcards.dataset, wildcards.target, wildcards.channels, wildcards.seed, K
@@ -159,6 +182,19 @@ def fold_group_files(files):
     return named
 
 
+def get_evidence(wildcards):
+    """The (model, channel set) pairs whose out-of-fold probabilities may judge the
+    labels of one label-issues job, its own channel set first (it wins a tie)."""
+    issues = CONFIG["label_issues"]
+    chosen = issues["channel_sets"]
+    if chosen == "own":
+        sets = [wildcards.channels]
+    else:
+        pool = GRID["channel_sets"] if chosen == "all" else chosen
+        sets = [wildcards.channels] + [c for c in pool if c != wildcards.channels]
+    return [[model, channels] for channels in sets for model in issues["models"]]
+
+
 def get_label_issue_inputs(wildcards):
     """Test-fold predictions of the raw cells whose probabilities feed cleanlab."""
     return [
@@ -166,7 +202,7 @@ def get_label_issue_inputs(wildcards):
             wildcards.dataset,
             "raw",
             wildcards.target,
-            wildcards.channels,
+            channels,
             model,
             wildcards.seed,
             fold,
@@ -174,7 +210,7 @@ def get_label_issue_inputs(wildcards):
         )
         + "/"
         + layout.CELL_FILES["predictions"]
-        for model in CONFIG["label_issues"]["models"]
+        for model, channels in get_evidence(wildcards)
         for fold in range(int(wildcards.k))
     ]
 

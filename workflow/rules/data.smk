@@ -45,7 +45,9 @@ checkpoint ingest:
     resources:
         mem_mb=get_mem_mb_by_input(8),
         runtime=get_runtime(30),
+    # dataset.images only for an image data set: a spectral ingest keeps its params.
     params:
+        **({"images": IMAGES} if IMAGES else {}),
         columns=CONFIG["dataset"]["columns"],
         channels=CONFIG["dataset"]["channels"],
         label_map=CONFIG["dataset"]["label_map"],

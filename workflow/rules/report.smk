@@ -1,3 +1,5 @@
+from spectragrid.core.config import study_hash
+
 # Built once: planning a large grid must not rebuild these lists per input.
 SUMMARY_CELL_DIRS = cell_dirs()
 SUMMARY_ISSUES_DIRS = issues_dirs()
@@ -65,11 +67,12 @@ rule sheet:
 
 rule summary:
     input:
+        # One file per cell and job stands for the rest: metrics.json is the
+        # last file a train job writes and records the checksums of the others,
+        # which the summary checks; the HTML sheet comes with the PNG. Planning
+        # time grows with every file listed here (10,000 cells).
         metrics=summary_inputs(SUMMARY_CELL_DIRS, "metrics"),
-        predictions=summary_inputs(SUMMARY_CELL_DIRS, "predictions"),
-        cards=summary_inputs(SUMMARY_CELL_DIRS, "card"),
-        sheets=[f"{d}/{layout.SHEET_FILES['png']}" for d in SUMMARY_CELL_DIRS],
-        sheets_html=[f"{d}/{layout.SHEET_FILES['html']}" for d in SUMMARY_CELL_DIRS],
+        sheets=[f"{d}/{layout.SHEET_FILES['html']}" for d in SUMMARY_CELL_DIRS],
         issues=[f"{d}/{layout.ISSUES_FILES['issues']}" for d in SUMMARY_ISSUES_DIRS],
         benchmarks=SUMMARY_BENCHMARKS,
         cleaning_report=layout.cleaning_report(DATASET),
@@ -107,10 +110,12 @@ rule summary:
         runtime=get_runtime(30),
     params:
         best_metric=REPORT["best_metric"],
+        significance=REPORT["significance"],
         dataset=DATASET,
         columns=CONFIG["dataset"]["columns"],
         label_map=CONFIG["dataset"]["label_map"],
-        config_hash=config_hash(CONFIG),
+        # the study's hash: the predict section changes nothing the summary shows
+        config_hash=study_hash(CONFIG),
         channel_sets={
             name: CONFIG["channel_sets"][name] for name in GRID["channel_sets"]
         },
@@ -118,6 +123,7 @@ rule summary:
             "best_metric": REPORT["best_metric"],
             "cutoff": REPORT["cutoff"],
             "costs": REPORT["costs"],
+            "significance": REPORT["significance"],
         },
     script:
         "../scripts/summary.py"

@@ -13,6 +13,7 @@ with job_log(snakemake.log[0]):
         label_map=snakemake.params.label_map,
         config_hash=snakemake.params.config_hash,
         best_metric=snakemake.params.best_metric,
+        significance=snakemake.params.significance,
         out_html=Path(snakemake.output.html),
         out_csv=Path(snakemake.output.csv),
         out_parquet=Path(snakemake.output.parquet),

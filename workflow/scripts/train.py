@@ -24,6 +24,9 @@ with job_log(snakemake.log[0]) as log:
             tabular=list(p["tabular"]),
             transforms=dict(p["transforms"]),
             preprocessing=list(p["preprocessing"]),
+            # absent unless the model sets them (workflow/rules/common.smk, get_cell_params)
+            pretrained=p.get("pretrained"),
+            budget=dict(p["budget"]) if p.get("budget") else None,
             action=p["action"],
             downweight=p["downweight"],
             label_patch=tuple((str(i), str(v)) for i, v in snakemake.params.label_patch),

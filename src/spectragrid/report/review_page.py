@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from spectragrid.data.clean_file import CleanData
+from spectragrid.data.image_clean import ImageData
 from spectragrid.data.targets import Target
 from spectragrid.issues.review import (
     issues_coordinates,
@@ -40,6 +41,7 @@ from spectragrid.report.htmlkit import (
     text,
     write_atomic,
 )
+from spectragrid.report.review_images import THUMBNAIL_CSS, thumbnails_html
 from spectragrid.train.label_action import read_issues
 
 REVIEW_PLOTTED = 6
@@ -106,14 +108,17 @@ def write_review_sheet(
     given: pd.Series | None,
     true_values: pd.Series | None,
     target: Target | None,
-    clean: CleanData | None = None,
+    clean: CleanData | ImageData | None = None,
     channels: Sequence[str] = (),
 ) -> Path:
-    """One issues file's review sheet (HTML, self-contained) in `out_dir`; returns it."""
+    """One issues file's review sheet (HTML, self-contained) in `out_dir`; returns it.
+    With an image data set's `clean`, the flagged images are shown as thumbnails."""
     coords = issues_coordinates(path)
     table = review_table(read_issues(path), given, true_values, target)
     plot = ""
-    if clean is not None and target is not None and channels:
+    if isinstance(clean, ImageData):
+        plot = thumbnails_html(table, clean)
+    elif clean is not None and target is not None and channels:
         png = _spectra_png(table, clean, list(channels), target, REVIEW_PLOTTED)
         if png is not None:
             plot = (
@@ -157,6 +162,6 @@ def write_review_sheet(
         ),
     ]
     out = Path(out_dir) / f"{issues_name(coords)}.html"
-    write_atomic(out, page(title, body, css=BASE_CSS))
+    write_atomic(out, page(title, body, css=BASE_CSS + (THUMBNAIL_CSS if plot else "")))
     write_review_csv(table, out.with_suffix(".csv"))
     return out

@@ -16,9 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from spectragrid.data.clean_file import CleanData, read_clean
+from spectragrid.data.image_clean import ImageData, is_image_file, read_images
 from spectragrid.data.targets import Target
 from spectragrid.data.truth import read_truth
 from spectragrid.issues.review import flagged_overlap, issues_name, model_agreement
+from spectragrid.report.baseline import SIGNIFICANCE
 from spectragrid.report.compute_cost import attach_cell_costs, read_benchmarks, rule_costs
 from spectragrid.report.issue_stats import given_from_cells, issue_stats, parse_issues_path
 from spectragrid.report.provenance import study_provenance
@@ -55,6 +57,7 @@ def build_report(
     channel_sets: dict[str, list[str]] | None = None,
     report_settings: Mapping | None = None,
     check_outputs: bool = True,
+    significance: float = SIGNIFICANCE,
 ) -> pd.DataFrame:
     """The summary job from the files the workflow hands it and the validated config.
 
@@ -78,7 +81,11 @@ def build_report(
     if clean_path is not None and issues_paths:
         # Only the channels of the grid's channel sets: the review sheets plot nothing else.
         wanted = sorted({str(c) for channels in (channel_sets or {}).values() for c in channels})
-        clean = read_clean(Path(clean_path), wanted or None)
+        clean = (
+            read_images(Path(clean_path))
+            if is_image_file(Path(clean_path))
+            else read_clean(Path(clean_path), wanted or None)
+        )
     return write_summary(
         metrics_paths=metrics_paths,
         issues_paths=issues_paths,
@@ -95,6 +102,7 @@ def build_report(
         review_dir=review_dir,
         clean=clean,
         channel_sets=channel_sets,
+        significance=significance,
     )
 
 
@@ -114,15 +122,17 @@ def write_summary(
     benchmark_paths: Sequence[Path] = (),
     benchmarks_root: Path | None = None,
     review_dir: Path | None = None,
-    clean: CleanData | None = None,
+    clean: CleanData | ImageData | None = None,
     channel_sets: dict[str, list[str]] | None = None,
     with_charts: bool = True,
+    significance: float = SIGNIFICANCE,
 ) -> pd.DataFrame:
     """Every step from cell outputs to summary.csv/.parquet, summary.html and the review
     sheets (in `review_dir`, when given).
 
     Without `given`, the given labels come from the raw cells' predictions. `clean` lets
-    the review sheets plot spectra. Returns the per-cell table.
+    the review sheets plot spectra. `significance` (report.significance) is the level of
+    every paired test's verdict. Returns the per-cell table.
     """
     out_html = Path(out_html)
     base_dir = out_html.parent
@@ -145,13 +155,14 @@ def write_summary(
         rule_costs=rule_costs(bench),
         review_links=review_links,
         charts=with_charts,
+        significance=significance,
     )
     write_tables(cells, out_csv, out_parquet)
     render_summary_html(
         out_html,
         cells,
         aggregate(cells),
-        paired_raw_clean(cells),
+        paired_raw_clean(cells, significance),
         issues,
         cleaning_report or {},
         provenance or {},
@@ -168,7 +179,7 @@ def write_review_sheets(
     given: pd.Series | None,
     truth: pd.DataFrame | None,
     targets: Mapping[str, Target],
-    clean: CleanData | None = None,
+    clean: CleanData | ImageData | None = None,
     channel_sets: Mapping[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """One review sheet (HTML and CSV) per issues file in `review_dir`; returns each
@@ -181,7 +192,12 @@ def write_review_sheets(
         coords = parse_issues_path(path)
         channels = (channel_sets or {}).get(coords["channels"], [])
         # Spectra are plotted only where every channel of the set was read.
-        plotted = clean if clean is not None and set(channels) <= set(clean.spectra) else None
+        plotted = (
+            clean
+            if isinstance(clean, ImageData)
+            or (clean is not None and set(channels) <= set(clean.spectra))
+            else None
+        )
         out = write_review_sheet(
             path,
             review_dir,

@@ -53,7 +53,12 @@ from spectragrid.report.htmlkit import (
     text,
     write_atomic,
 )
-from spectragrid.report.raw_vs_clean import PAIRED_METRICS, UNFLAGGED_METRICS
+from spectragrid.report.raw_vs_clean import (
+    PAIRED_METRICS,
+    UNFLAGGED_METRICS,
+    paired_raw_clean,
+    verdict_metric,
+)
 from spectragrid.report.sheet_data import TOP_ERRORS, error_contributions
 from spectragrid.report.sheet_text import ERROR_HEADER
 from spectragrid.report.summary_parts import (
@@ -75,6 +80,8 @@ from spectragrid.report.summary_tables import (
 )
 
 UNFLAGGED_NOTE = "test fold without flagged samples (easier, not comparable)"
+# A raw/clean difference is coloured only when its verdict is significant.
+VERDICT_TONES = {"helped": "better", "hurt": "worse"}
 SHOWN_TEST_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "auc", "hter")
 GRID_METRICS: tuple[str, ...] = METRIC_NAMES
 METRIC_TITLES = {
@@ -113,6 +120,8 @@ class SummaryExtras:
     rule_costs: pd.DataFrame | None = None
     review_links: dict[str, str] = field(default_factory=dict)
     charts: bool = True
+    # report.significance: a paired difference counts only at p below it.
+    significance: float = SIGNIFICANCE
     # Past this many cells the per-cell tables load from files beside the page.
     inline_cells: int = INLINE_CELLS
 
@@ -211,8 +220,8 @@ def _glance_section(
                 f"{esc(fmt_mean_sd(r[f'{best_metric}_mean'], r[f'{best_metric}_sd']))} over "
                 f"{esc(r['n_folds'])} folds</p>"
             )
-        lines.append(_cleaning_verdict(mine, paired, best_metric))
-        lines += _baseline_lines(baseline, target)
+        lines.append(_cleaning_verdict(mine, paired, best_metric, extras.significance))
+        lines += _baseline_lines(baseline, target, extras.significance)
         lines.append(_issue_line(issues, target))
         cards.append(
             f'<div class="card"><h3>{esc(target)}</h3>{"".join(lines)}'
@@ -234,30 +243,91 @@ def _anchor(name: object) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in str(name))
 
 
-def _cleaning_verdict(best: pd.DataFrame, paired: pd.DataFrame, metric: str) -> str:
+def _cleaning_verdict(best: pd.DataFrame, pooled: pd.DataFrame, metric: str, level: float) -> str:
+    """Did cleaning help the best raw configuration? `helped`/`hurt` only at p < `level`
+    over its folds (and seeds, pooled); judged on the truth where a truth file scored it,
+    with the given-label figure and calibration against both beside it."""
     raw = best[best["labels"] == "raw"]
-    if raw.empty or paired.empty or f"{metric}_diff_mean" not in paired:
+    if raw.empty or pooled.empty or f"{metric}_diff_mean" not in pooled:
         return "<p>Cleaning: no raw/clean pair for this target.</p>"
     point = raw.iloc[0]
-    mask = np.ones(len(paired), dtype=bool)
+    mask = np.ones(len(pooled), dtype=bool)
     for key in PAIR_KEYS:
-        mask &= (paired[key] == point[key]).to_numpy()
+        if key != "seed":
+            mask &= (pooled[key] == point[key]).to_numpy()
     if not mask.any():
         return "<p>Cleaning: the best raw configuration has no clean twin.</p>"
-    r = paired.loc[mask].iloc[0]
-    diff = r[f"{metric}_diff_mean"]
-    if is_nan(diff):
+    r = pooled.loc[mask].iloc[0]
+    judged = verdict_metric(metric, pooled.loc[mask])
+    if is_nan(r[f"{judged}_diff_mean"]):
         return "<p>Cleaning: no paired difference.</p>"
-    helped = diff < 0 if lower_is_better(metric) else diff > 0
-    tone = "better" if helped and diff != 0 else ("worse" if diff != 0 else "")
-    verdict = "helped" if helped and diff != 0 else ("hurt" if diff != 0 else "changed nothing")
+    verdict = str(r[f"{judged}_verdict"])
+    tone = {"helped": "better", "hurt": "worse"}.get(verdict, "")
+    on_truth = judged != metric
+    against = " against the truth" if on_truth else ""
+    lines = [
+        f'<p>Cleaning: <span class="{tone}"><b>{esc(verdict)}</b></span> for '
+        f"{esc(point['model'])} on {esc(point['channels'])}{against}: "
+        f"{_raw_clean_figures(r, judged, level)}.{_pairs_floor_note(r, judged, level)}</p>"
+    ]
+    if on_truth:
+        lines.append(
+            f'<p class="note">Against the given (noisy) test labels, for comparison: '
+            f"{_raw_clean_figures(r, metric, level)}; these labels carry the noise cleaning "
+            "removes, so they mark a cleaned model wrong where it predicts the true class.</p>"
+        )
+    lines.append(_calibration_line(r))
+    return "".join(lines)
+
+
+def _raw_clean_figures(r: pd.Series, m: str, level: float) -> str:
+    """`macro-F1 raw 0.80 → clean 0.81, Δ +0.010 ± 0.012, 95 % interval [−0.005, +0.025]
+    (p 0.31, Wilcoxon, 5 pairs)`."""
+    interval = ""
+    if not is_nan(r[f"{m}_ci_low"]):
+        interval = (
+            f", {1 - level:.0%} interval [{float(r[f'{m}_ci_low']):+.3f}, "
+            f"{float(r[f'{m}_ci_high']):+.3f}]"
+        )
     return (
-        f'<p>Cleaning <span class="{tone}"><b>{verdict}</b></span> for this configuration: '
-        f"Δ {esc(_metric_label(metric))} clean − raw "
-        f"{esc(fmt_mean_sd(diff, r[f'{metric}_diff_sd']))} "
-        f"(p {esc(fmt_p(r[f'{metric}_p']))}, {esc(r[f'{metric}_test'] or 'no test')}, "
-        f"{esc(r['n_folds'])} folds)</p>"
+        f"{esc(_metric_label(m))} raw {esc(fmt_number(r[f'{m}_raw_mean']))} → clean "
+        f"{esc(fmt_number(r[f'{m}_clean_mean']))}, "
+        f"Δ {esc(_signed(r[f'{m}_diff_mean'], r[f'{m}_diff_sd']))}"
+        f"{esc(interval)} (p {esc(fmt_p(r[f'{m}_p']))}, {esc(r[f'{m}_test'] or 'no test')}, "
+        f"{esc(r['n_folds'])} pairs)"
     )
+
+
+def _pairs_floor_note(r: pd.Series, m: str, level: float) -> str:
+    """Said where the signed-rank test cannot reach `level` on this many pairs."""
+    if r[f"{m}_test"] != "Wilcoxon":
+        return ""
+    smallest = 2.0 / 2 ** int(r["n_folds"])
+    if smallest < level:
+        return ""
+    return (
+        f" On {esc(r['n_folds'])} pairs the signed-rank test cannot go below p "
+        f"{esc(fmt_p(smallest))}, so no verdict is possible at p &lt; {level:g}: more folds "
+        "or seeds (splits.k, splits.seeds) are needed to detect a difference."
+    )
+
+
+def _calibration_line(r: pd.Series) -> str:
+    """Calibration error raw → clean, against the truth and the given labels where known."""
+    parts = []
+    for m, against in (
+        ("truth_ece", "against the truth"),
+        ("test_ece", "against the given labels"),
+    ):
+        if f"{m}_raw_mean" in r and not is_nan(r[f"{m}_raw_mean"]):
+            parts.append(
+                f"{against} {esc(fmt_number(r[f'{m}_raw_mean']))} → "
+                f"{esc(fmt_number(r[f'{m}_clean_mean']))}"
+            )
+    if not parts:
+        return ""
+    joined = "; ".join(parts)
+    return f'<p class="note">Calibration error (ECE, lower is better), raw → clean: {joined}.</p>'
 
 
 def _signed(mean: object, sd: object) -> str:
@@ -278,10 +348,10 @@ def _paired_figures(r: dict) -> str:
     )
 
 
-def _few_folds_note(r: dict) -> str:
+def _few_folds_note(r: dict, level: float) -> str:
     """Said where the folds went all one way and still cannot reach significance."""
     smallest = r.get("smallest_p")
-    if is_nan(smallest) or float(smallest) < SIGNIFICANCE or float(r["p"]) > float(smallest):
+    if is_nan(smallest) or float(smallest) < level or float(r["p"]) > float(smallest):
         return ""
     return (
         f" With {esc(r['n_folds'])} folds the signed-rank test cannot go below p "
@@ -290,7 +360,9 @@ def _few_folds_note(r: dict) -> str:
     )
 
 
-def _baseline_lines(baseline: pd.DataFrame | None, target: str) -> list[str]:
+def _baseline_lines(
+    baseline: pd.DataFrame | None, target: str, level: float = SIGNIFICANCE
+) -> list[str]:
     """Per label set: does any network beat the best classical model? Said plainly."""
     if baseline is None or baseline.empty:
         return []
@@ -327,13 +399,13 @@ def _baseline_lines(baseline: pd.DataFrame | None, target: str) -> list[str]:
             text_ = (
                 f"<b>no network beats the classical baseline</b> {classical}; the best "
                 f"network, {network}: {_paired_figures(r)}: no detectable difference at "
-                f"p &lt; {SIGNIFICANCE:g}.{_few_folds_note(r)}"
+                f"p &lt; {level:g}.{_few_folds_note(r, level)}"
             )
         lines.append(f"<p>Baseline, {where}{text_}</p>")
     return lines
 
 
-def _baseline_section(baseline: pd.DataFrame) -> str:
+def _baseline_section(baseline: pd.DataFrame, level: float = SIGNIFICANCE) -> str:
     if baseline.empty:
         return (
             '<p class="empty">no classical model in the grid: add one (arch pls_da, logreg, '
@@ -371,7 +443,7 @@ def _baseline_section(baseline: pd.DataFrame) -> str:
         "point (model and channel set) with the best mean over folds, per target, label set "
         "and seed. Every model's cell f tests on the same fold f, so the differences pair up "
         "fold by fold. p: Wilcoxon signed-rank with at least 5 non-zero differences, paired "
-        f"t-test otherwise; a network is better or worse only at p &lt; {SIGNIFICANCE:g}, and "
+        f"t-test otherwise; a network is better or worse only at p &lt; {level:g}, and "
         "“no detectable difference” means these folds cannot tell the two apart, not that "
         "they are equal (on n folds the signed-rank test cannot go below p = 2 / 2ⁿ, 0.0625 "
         "on 5). The folds share training rows, so p is approximate; the baseline is the best "
@@ -448,7 +520,8 @@ def _target_charts(cells: pd.DataFrame, target: str, metric: str, label: str) ->
             mine, metric, label, f"{target}: did cleaning help?", lower_is_better(metric)
         ),
         f"{target}: clean − raw {label} per fold (dots) and its mean (diamond), per grid "
-        f"point; green where cleaning helped on average.{note}",
+        f"point; green or red: the mean moved the better or the worse way, whether or not "
+        f"the paired test can tell (the verdicts are in Raw vs clean).{note}",
     )
     return out
 
@@ -505,7 +578,7 @@ def _best_section(cells: pd.DataFrame, agg: pd.DataFrame, best_metric: str) -> s
 
 
 def _grid_section(
-    cells: pd.DataFrame, agg: pd.DataFrame, paired: pd.DataFrame, best_metric: str
+    cells: pd.DataFrame, agg: pd.DataFrame, paired: pd.DataFrame, best_metric: str, level: float
 ) -> str:
     metrics = [m for m in GRID_METRICS if _has_any(agg, f"test_{m}_mean")]
     truth = [f"truth_{m}" for m in ("accuracy", "macro_f1") if _has_any(agg, f"truth_{m}_mean")]
@@ -530,8 +603,8 @@ def _grid_section(
         pr = pairs.get(tuple(r[k] for k in PAIR_KEYS)) if r["labels"] == "clean" else None
         if pr is not None:
             d = pr[f"{best_metric}_diff_mean"]
-            helped = d < 0 if lower_is_better(best_metric) else d > 0
-            tone = "" if is_nan(d) or d == 0 else ("better" if helped else "worse")
+            # coloured only where the paired test is significant at report.significance
+            tone = VERDICT_TONES.get(str(pr[f"{best_metric}_verdict"]), "")
             diff = mean_sd(d, pr[f"{best_metric}_diff_sd"], tone)
             p = Cell(esc(fmt_p(pr[f"{best_metric}_p"])), "num", sort_value(pr[f"{best_metric}_p"]))
         row += [diff, p]
@@ -556,7 +629,7 @@ def _grid_section(
     )
 
 
-def _raw_clean_section(paired: pd.DataFrame) -> str:
+def _raw_clean_section(paired: pd.DataFrame, level: float) -> str:
     metrics = [m for m in PAIRED_METRICS if _has_any(paired, f"{m}_raw_mean")]
     headers: list[str | tuple[str, str]] = [
         "target",
@@ -570,8 +643,10 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
         "raw",
         "clean",
         "Δ clean − raw",
+        f"{1 - level:.0%} interval of Δ",
         "p",
         "test",
+        "verdict",
         "Δ per fold",
         (f"clean, {UNFLAGGED_NOTE}", "unflagged"),
     ]
@@ -585,8 +660,10 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
                 else Cell("", "unflagged")
             )
             diff = r[f"{m}_diff_mean"]
-            helped = diff < 0 if lower_is_better(m) else diff > 0
-            tone = "" if is_nan(diff) or diff == 0 else ("better" if helped else "worse")
+            verdict = str(r[f"{m}_verdict"])
+            tone = VERDICT_TONES.get(verdict, "")
+            low, high = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
+            interval = "" if is_nan(low) else f"[{float(low):+.3f}, {float(high):+.3f}]"
             rows.append(
                 [
                     text(r["target"]),
@@ -600,8 +677,10 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
                     mean_sd(r[f"{m}_raw_mean"], r[f"{m}_raw_sd"]),
                     mean_sd(r[f"{m}_clean_mean"], r[f"{m}_clean_sd"]),
                     mean_sd(diff, r[f"{m}_diff_sd"], tone),
+                    text(interval, "num"),
                     Cell(esc(fmt_p(r[f"{m}_p"])), "num", sort_value(r[f"{m}_p"])),
                     text(r[f"{m}_test"]),
+                    text(verdict, tone),
                     text(r[f"{m}_diffs"], "name"),
                     extra,
                 ]
@@ -609,10 +688,16 @@ def _raw_clean_section(paired: pd.DataFrame) -> str:
     note = (
         '<p class="note">Clean cells retrain on labels with the flagged samples removed and are '
         "scored on the original, uncleaned test fold, like their raw twins (same folds, fold by "
-        "fold). “truth” metrics score the same predictions against the noise-free labels. "
-        "Green: cleaning helped (a lower log-loss, calibration error or HTER is better). "
+        "fold). Metrics without a prefix score them against the given test labels, which "
+        "carry the label noise; “truth” metrics score the same predictions against the "
+        "noise-free labels and decide the verdict where they exist. "
         "p: Wilcoxon signed-rank with at least 5 non-zero paired differences, paired t-test "
-        f"otherwise. The last column, {esc(UNFLAGGED_NOTE)}, removes the flagged samples from "
+        f"otherwise. Verdict: helped (green) or hurt (red) only at p &lt; {level:g} "
+        "(report.significance; a lower log-loss, calibration error or HTER is better), "
+        "otherwise no detectable difference: these folds cannot tell raw from clean apart, "
+        "which is not the same as equal. The interval is the t interval of the mean "
+        "difference; folds share training rows, so p and interval are approximate. "
+        f"The last column, {esc(UNFLAGGED_NOTE)}, removes the flagged samples from "
         "the test fold as well: it is an easier test and overstates the gain.</p>"
     )
     return (
@@ -989,7 +1074,10 @@ def render_summary_html(
     if not aggregate.empty and f"{best_metric}_mean" not in aggregate:
         known = sorted(c[: -len("_mean")] for c in aggregate if c.endswith("_mean"))
         raise ValueError(f"best_metric {best_metric!r} is not aggregated; choose one of {known}")
-    baseline = networks_vs_classical(cells, best_metric)
+    level = extras.significance
+    baseline = networks_vs_classical(cells, best_metric, level)
+    # The glance's verdict pools the folds of every seed into one paired test.
+    pooled = paired_raw_clean(cells, level, pool_seeds=True)
     lazy = len(cells) > extras.inline_cells
     written: set[str] = set()
 
@@ -1007,13 +1095,13 @@ def render_summary_html(
         _section(
             "glance",
             "At a glance",
-            _glance_section(cells, aggregate, paired, issues, best_metric, extras, baseline),
+            _glance_section(cells, aggregate, pooled, issues, best_metric, extras, baseline),
         ),
         _targets_table(cells),
         _section("best", "Best per target", _best_section(cells, aggregate, best_metric)),
-        _section("grid", "Grid", _grid_section(cells, aggregate, paired, best_metric)),
-        _section("raw-vs-clean", "Raw vs clean", _raw_clean_section(paired)),
-        _section("baseline", "Networks vs classical", _baseline_section(baseline)),
+        _section("grid", "Grid", _grid_section(cells, aggregate, paired, best_metric, level)),
+        _section("raw-vs-clean", "Raw vs clean", _raw_clean_section(paired, level)),
+        _section("baseline", "Networks vs classical", _baseline_section(baseline, level)),
         _section(
             "errors", "Where the errors are", _errors_section(cells, aggregate, best_metric, extras)
         ),

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,10 @@ from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays
 from spectragrid.train.cell_lock import cell_lock
 from spectragrid.train.classical import is_classical
+from spectragrid.train.image_augment import ImageAugment
+from spectragrid.train.image_models import is_image_arch
 from spectragrid.train.label_action import CleanedLabels, apply_action, read_issues
+from spectragrid.train.model_card import layer_table
 from spectragrid.train.models import build_model, count_parameters, flops_per_sample
 from spectragrid.train.output_checksums import (
     MANIFEST_KEY,
@@ -70,6 +74,10 @@ class CellSpec:
     # the model's preprocessing steps (models.<name>.preprocessing); None: the
     # schema's default for `arch`
     preprocessing: list | None = None
+    # the weights file the model starts from (models.<name>.pretrained), and its
+    # budgets (models.<name>.budget: max_parameters, max_train_seconds)
+    pretrained: str | None = None
+    budget: dict | None = None
 
     @property
     def coordinates(self) -> dict:
@@ -90,7 +98,9 @@ class CellSpec:
             return display_code(self.target_spec)
         return repr([self.target])
 
-    def augment(self) -> Augment:
+    def augment(self) -> Augment | ImageAugment:
+        if is_image_arch(self.arch):
+            return ImageAugment(self.transforms)
         return Augment(self.transforms, self.channels)
 
     def display_name(self) -> str:
@@ -126,6 +136,11 @@ class CellSpec:
         }
         if self.label_patch:
             content["label_patch"] = [list(pair) for pair in self.label_patch]
+        # Only when set, so that the cells of models without them keep their hashes.
+        if self.pretrained is not None:
+            content["pretrained"] = self.pretrained
+        if any(v is not None for v in (self.budget or {}).values()):
+            content["budget"] = self.budget
         return config_hash(content)
 
 
@@ -241,6 +256,7 @@ def run_cell(
     curves_dir: Path | None = None,
     lock_path: Path | None = None,
     keep_resume_state: bool = False,
+    train_cell: Callable[..., dict] | None = None,
 ) -> dict:
     """Train, test and export one cell, holding `lock_path` (see cell_lock) meanwhile.
 
@@ -255,12 +271,13 @@ def run_cell(
     the caller to remove: a job of several cells keeps each finished cell's
     state until the whole job has ended, see train.fold_group). With `curves_dir`
     (core.layout.curves_dir), the per-epoch curves are logged there as training
-    goes.
+    goes. `train_cell` trains instead of the spectra/classical path (same
+    arguments as _run_cell): train.image_cell.run_image_cell for images.
     """
     with cell_lock(lock_path):
         if lock_path is not None and (done := _finished(spec, out)) is not None:
             return done
-        metrics = _run_cell(
+        metrics = (train_cell or _run_cell)(
             spec, clean_path, folds_path, issues_path, out, threads, resume_path, curves_dir
         )
         if resume_path is not None and not keep_resume_state:
@@ -289,6 +306,12 @@ def _run_cell(
     resume_path: Path | None,
     curves_dir: Path | None,
 ) -> dict:
+    if is_image_arch(spec.arch):
+        # Images take their own reader, model and export: train.image_cell, which
+        # builds on this module; run_cell's caller passes it as `train_cell`.
+        raise ValueError(
+            f"{spec.display_name()}: an image cell is trained by train.image_cell.run_image_cell"
+        )
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     data = _read_clean_once(Path(clean_path), tuple(spec.channels))
@@ -352,6 +375,7 @@ def _run_cell(
     from spectragrid.train.resume import Resume
 
     settings = TrainSettings.from_config(spec.train)
+    budget = spec.budget or {}
     torch.manual_seed(spec.seed)
     model = build_model(
         spec.arch,
@@ -362,8 +386,12 @@ def _run_cell(
         target.n_classes,
         preprocessing=spec.preprocessing_steps(),
         wavelengths=axis,
+        pretrained=spec.pretrained,
+        name=spec.model,
+        max_parameters=budget.get("max_parameters"),
     )
-    model.fit_scaling(spectra[train_rows], tabular[train_rows])
+    # fitted chunk by chunk on the training rows: no copy of them beside the data set
+    model.fit_scaling(spectra, tabular, rows=train_rows)
 
     train = _arrays(spectra, tabular, y_fit, train_rows, cleaned.weights)
     val = _arrays(spectra, tabular, y_fit, val_rows, cleaned.weights)
@@ -380,6 +408,7 @@ def _run_cell(
         spec.augment(),
         resume,
         Path(curves_dir) if curves_dir is not None else None,
+        max_train_seconds=budget.get("max_train_seconds"),
     )
     model = result.model.to("cpu")
 
@@ -422,8 +451,9 @@ def _run_cell(
             "config_hash": spec.config_hash,
         },
     )
+    # the test rows gathered batch by batch, as for the predictions above
     parity = check_parity(
-        out.onnx, test.spectra.numpy(), test.tabular.numpy(), proba.astype(np.float32)
+        out.onnx, spectra, test.tabular.numpy(), proba.astype(np.float32), rows=test_rows
     )
 
     predictions = pd.DataFrame(
@@ -474,6 +504,9 @@ def _run_cell(
         "config_hash": spec.config_hash,
     }
 
+    table = layer_table(
+        model, (torch.zeros(1, n_channels, length), torch.zeros(1, tabular.shape[1]))
+    )
     epoch_seconds = float(np.mean(result.epoch_seconds)) if result.epoch_seconds else 0.0
     # Throughput of the optimizer steps alone: an epoch's time includes its validation.
     step_seconds = float(np.mean(result.step_seconds)) if result.step_seconds else 0.0
@@ -492,6 +525,12 @@ def _run_cell(
         "native": result.native,
         # Epochs an interrupted run had completed before this one resumed it.
         "resumed_after_epoch": result.resumed_from,
+        # Why training ended: epochs, patience, diverged or time_budget.
+        "stopped": result.stopped,
+        "budget": budget,
+        "pretrained": model.transfer.as_dict() if model.transfer is not None else None,
+        # The layer table (Xn, Fn, Wn) and FLOPs by kind, per sample.
+        **{key: table[key] for key in ("input", "layers", "flops", "not_counted")},
     }
     _write_json(out.card, card)
     # Written last, with the checksums of every other output: its readers check them.

@@ -7,7 +7,8 @@ checkpoint swapped for a malicious one fails to load instead of running its
 payload. A cell's checkpoint holds only such values: `state_dict`, `classes`,
 `channels`, `arch`, `model_params`, `n_tabular`, `best_epoch`.
 
-Every checkpoint spectragrid reads goes through `load_checkpoint`; a test
+Every checkpoint or weights file spectragrid reads goes through this module
+(`load_checkpoint`, `load_weights_file`); a test
 checks that no other `torch.load` (or Lightning checkpoint loading) without
 `weights_only=True` appears in the package or the workflow.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "load_checkpoint"]
+__all__ = ["CheckpointError", "load_checkpoint", "load_weights_file"]
 
 # torch names the refused global in one of these two wordings, depending on the version
 _GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
@@ -34,8 +35,9 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded safely; the message names the file."""
 
 
-def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint's dict, loaded with `weights_only=True`, or a CheckpointError."""
+def load_weights_file(path: Path | str, map_location: str | torch.device = "cpu") -> Any:
+    """Whatever tensors and plain containers `path` holds (a cell's checkpoint, a
+    torchvision state dict), loaded with `weights_only=True`, or a CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -59,6 +61,13 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
             f"{path}: cannot read: truncated or not a torch checkpoint "
             f"({type(err).__name__}: {first})"
         ) from None
+    return payload
+
+
+def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint's dict, loaded with `weights_only=True`, or a CheckpointError."""
+    path = Path(path)
+    payload = load_weights_file(path, map_location)
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise CheckpointError(
             f"{path}: not a spectragrid checkpoint (expected a dict with a 'state_dict', "

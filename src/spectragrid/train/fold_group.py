@@ -18,12 +18,13 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from spectragrid.core import layout
 from spectragrid.train.cell import CellOutputs, CellSpec, resume_key, run_cell
+from spectragrid.train.image_models import is_image_arch
 from spectragrid.train.output_checksums import CorruptOutputError, verify_cell
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,15 @@ def _discard(job: FoldJob) -> None:
             break
 
 
+def _image_trainer(spec: CellSpec) -> Callable[..., dict] | None:
+    """train.image_cell's trainer for an image cell; None (the default path) otherwise."""
+    if not is_image_arch(spec.arch):
+        return None
+    from spectragrid.train.image_cell import run_image_cell
+
+    return run_image_cell
+
+
 def run_fold_group(
     jobs: Sequence[FoldJob],
     clean_path: Path,
@@ -158,6 +168,7 @@ def run_fold_group(
                 curves_dir=job.curves_dir,
                 lock_path=job.lock_path,
                 keep_resume_state=True,
+                train_cell=_image_trainer(job.spec),
             )
             if len(jobs) > 1:
                 _keep_finished(job, key)

@@ -29,8 +29,10 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from spectragrid.train import curves
 from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays, epoch_order
+from spectragrid.train.budget import out_of_time
 from spectragrid.train.devices import effective_precision, training_fabric
 from spectragrid.train.losses import build_loss
+from spectragrid.train.phases import TrainingPhases
 from spectragrid.train.record import TrainingRecord
 from spectragrid.train.resume import Resume, ResumeSaver, ResumeStateIO, load_resume_state
 from spectragrid.train.schedules import PLATEAU_MONITOR, build_optimizer, build_scheduler
@@ -52,6 +54,8 @@ class FitResult:
     precision: str
     native: dict[str, str]  # per C kernel, the path its training calls took
     resumed_from: int | None  # epochs already done when this run started
+    # why training ended: epochs, patience, diverged or time_budget (TrainingRecord.stopped)
+    stopped: str | None = None
 
 
 def fit(
@@ -64,14 +68,20 @@ def fit(
     augment: Augment | None = None,
     resume: Resume | None = None,
     curves_dir: Path | None = None,
+    max_train_seconds: float | None = None,
 ) -> FitResult:
     """Train with early stopping on the monitored validation metric; keep the best weights.
 
     With `resume`, the training state is saved there (see resume.SavePolicy),
     and a state saved by an earlier, interrupted run with the same key is
-    resumed. With `curves_dir`, the per-epoch curves are logged there.
+    resumed. With `curves_dir`, the per-epoch curves are logged there. With
+    `max_train_seconds` (budget.max_train_seconds), training stops before an
+    epoch that would end past it (spectragrid.train.budget). `settings.freeze`
+    and `settings.unfreeze` train in two phases (spectragrid.train.phases).
     """
-    run = _Training(model, train, val, settings, n_classes, seed, augment, resume, curves_dir)
+    run = _Training(
+        model, train, val, settings, n_classes, seed, augment, resume, curves_dir, max_train_seconds
+    )
     first = run.restore_or_evaluate()
     last = first if run.finished else settings.epochs
     for epoch in range(first, last):
@@ -94,6 +104,7 @@ class _Training:
         augment: Augment | None,
         resume: Resume | None,
         curves_dir: Path | None,
+        max_train_seconds: float | None = None,
     ) -> None:
         self.train, self.val = train, val
         self.settings, self.n_classes, self.seed = settings, n_classes, seed
@@ -104,7 +115,11 @@ class _Training:
         )
         fabric.seed_everything(seed, workers=True, verbose=False)
         self.model = model = fabric.to_device(model)
-        self.optimizer = build_optimizer(model.parameters(), settings)
+        # Fine-tuning phases change which parameters train, not the optimizer:
+        # its groups are set once here (see spectragrid.train.phases).
+        self.phases = TrainingPhases(model, settings)
+        self.optimizer = build_optimizer(self.phases.param_groups(), settings)
+        self.max_train_seconds = max_train_seconds
         self.scheduler = build_scheduler(self.optimizer, settings)
         _, fabric_optimizer = fabric.setup(model, self.optimizer)
         self.record = TrainingRecord()
@@ -177,6 +192,7 @@ class _Training:
         """Train epoch `epoch` (0-based), record it, save as due; whether training stops."""
         started = time.perf_counter()
         record, settings = self.record, self.settings
+        self.phases.enter(epoch)
         self.steps.seed_epoch(epoch)
         with record.kernel_paths.recording():
             order = epoch_order(len(self.train.labels), self.seed, epoch)
@@ -199,8 +215,27 @@ class _Training:
             record.best_epoch,
         )
         # Early stopping: `patience` epochs without a strictly better score, or
-        # a score that is not finite (training diverged), end training.
-        stop = done - record.best_epoch >= settings.patience or not math.isfinite(monitored)
+        # a score that is not finite (training diverged), end training; so does
+        # a time budget, before an epoch that would end past it.
+        diverged = not math.isfinite(monitored)
+        # Patience counts from the opening of the blocks at the earliest: a frozen
+        # backbone's plateau does not end a fine-tuning before its second phase.
+        since = max(record.best_epoch, self.phases.last_phase_start)
+        patience_out = done - since >= settings.patience
+        out_of_budget = out_of_time(
+            [*record.epoch_seconds, time.perf_counter() - started], self.max_train_seconds
+        )
+        stop = patience_out or diverged or out_of_budget
+        if stop or done >= settings.epochs:
+            record.stopped = (
+                "diverged"
+                if diverged
+                else "patience"
+                if patience_out
+                else "time_budget"
+                if out_of_budget
+                else "epochs"
+            )
         # Schedulers step once per epoch, after its validation, before its state is saved.
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(row[PLATEAU_MONITOR])
@@ -228,4 +263,5 @@ class _Training:
             precision=effective_precision(self.settings.precision),
             native=record.kernel_paths.describe(),
             resumed_from=self.resumed_from,
+            stopped=record.stopped,
         )

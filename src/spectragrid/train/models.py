@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,16 +19,22 @@ from torch import nn
 from spectragrid.core.config import ConfigError, complete_model
 from spectragrid.train.architectures import cnn, mlp, resnetv2, transformer, vgg
 from spectragrid.train.architectures._common import ModelError
+from spectragrid.train.architectures.frozen_norms import FrozenNormsMixin
 from spectragrid.train.architectures.transformer import SelfAttention
+from spectragrid.train.budget import check_max_parameters
 from spectragrid.train.classical import FAMILIES as CLASSICAL_FAMILIES
+from spectragrid.train.image_models import IMAGE_REGISTRY, build_image_model
 from spectragrid.train.preprocessing import MinMaxScale, Preprocessing, build_preprocessing
+from spectragrid.train.transfer import TransferReport, load_pretrained
 
 __all__ = [
+    "IMAGE_REGISTRY",
     "REGISTRY",
     "Architecture",
     "MinMaxScale",
     "ModelError",
     "SpectraClassifier",
+    "build_image_model",
     "build_model",
     "count_parameters",
     "flops_per_sample",
@@ -36,12 +43,17 @@ __all__ = [
 ]
 
 
-class SpectraClassifier(nn.Module):
+class SpectraClassifier(FrozenNormsMixin, nn.Module):
     """Preprocessing, a spectral trunk, and a head that fuses the tabular vector.
 
     `spectra_scale` is the model's preprocessing (min-max scaling unless the
-    config lists other steps); the trunk sees its output length.
+    config lists other steps); the trunk sees its output length. The head is
+    the part a transfer replaces (spectragrid.train.transfer); the trunk's
+    blocks are what `train.unfreeze` opens (spectragrid.train.phases).
     """
+
+    head_key = "head"
+    input_conv = ""
 
     def __init__(
         self,
@@ -57,6 +69,8 @@ class SpectraClassifier(nn.Module):
         self.spectra_scale = preprocessing
         self.tabular_scale = MinMaxScale((n_tabular,))
         self.n_tabular = n_tabular
+        # The weights file the model started from (spectragrid.train.transfer), if any.
+        self.transfer: TransferReport | None = None
         self.trunk = trunk
         self.head = nn.Sequential(
             nn.Linear(trunk_features + n_tabular, head_hidden),
@@ -65,10 +79,30 @@ class SpectraClassifier(nn.Module):
             nn.Linear(head_hidden, n_classes),
         )
 
-    def fit_scaling(self, spectra: np.ndarray, tabular: np.ndarray) -> None:
-        self.spectra_scale.fit(spectra)
+    def block_names(self) -> list[str]:
+        """The trunk's parameters by block, from input to output: its own tensors
+        (embeddings), then each child holding parameters, a Sequential of several
+        such children (ResNetV2's stages, the transformer's blocks) counting each."""
+        names = [f"trunk.{n}" for n, _ in self.trunk.named_parameters(recurse=False)]
+        for name, child in self.trunk.named_children():
+            inner = [n for n, c in child.named_children() if any(True for _ in c.parameters())]
+            if isinstance(child, nn.Sequential) and len(inner) > 1 and child is not self.trunk:
+                names += [f"trunk.{name}.{n}" for n in inner]
+            elif any(True for _ in child.parameters()):
+                names.append(f"trunk.{name}")
+        return names
+
+    def block_prefixes(self, name: str) -> list[str]:
+        return [name]
+
+    def fit_scaling(
+        self, spectra: np.ndarray, tabular: np.ndarray, rows: np.ndarray | None = None
+    ) -> None:
+        """Fit the preprocessing on the training rows: `rows` of both arrays (None: all).
+        The spectra's rows are read in chunks, never copied out together."""
+        self.spectra_scale.fit(spectra, rows)
         if self.n_tabular:
-            self.tabular_scale.fit(tabular)
+            self.tabular_scale.fit(tabular if rows is None else tabular[rows])
 
     def forward(self, spectra: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
         features = self.trunk(self.spectra_scale(spectra)).flatten(1)
@@ -148,13 +182,25 @@ def build_model(
     n_classes: int,
     preprocessing: Sequence[str | dict] | None = None,
     wavelengths: np.ndarray | None = None,
+    pretrained: Path | str | None = None,
+    name: str = "model",
+    max_parameters: int | None = None,
 ) -> SpectraClassifier:
     """An unfitted network for spectra (B, n_channels, length).
 
     `preprocessing` lists the model's steps (models.<name>.preprocessing; None:
     the schema's default, min-max scaling); `wavelengths`, one per point, are
-    needed by a `crop` step.
+    needed by a `crop` step. `max_parameters` (models.<name>.budget) fails a
+    larger model; `pretrained`, a cell's model.ckpt (models.<name>.pretrained),
+    gives the starting weights of all but the head (spectragrid.train.transfer;
+    `model.transfer` reports what was loaded). `name` is the model's name in
+    the config, which the errors quote.
     """
+    if arch in IMAGE_REGISTRY:
+        raise ModelError(
+            f"architecture {arch!r} takes images (B, C, H, W), not spectra: "
+            "build it with build_image_model"
+        )
     merged = model_params(arch, params)
     if arch in CLASSICAL_FAMILIES:
         raise ModelError(
@@ -167,7 +213,7 @@ def build_model(
         trunk, features = REGISTRY[arch].build_trunk(n_channels, prep.out_length, merged)
     except ModelError as error:
         raise ModelError(f"architecture {arch!r}: {error}") from None
-    return SpectraClassifier(
+    model = SpectraClassifier(
         trunk,
         features,
         prep,
@@ -176,6 +222,10 @@ def build_model(
         head_hidden=int(merged["head_hidden"]),
         dropout=float(merged["dropout"]),
     )
+    check_max_parameters(name, model, max_parameters)
+    if pretrained is not None:
+        model.transfer = load_pretrained(model, pretrained, key=f"models.{name}.pretrained")
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

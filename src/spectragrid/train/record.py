@@ -36,6 +36,10 @@ class TrainingRecord:
         self.epoch_seconds: list[float] = []  # whole epochs, validation included
         self.step_seconds: list[float] = []  # each epoch's optimizer steps alone
         self.kernel_paths = KernelPaths()
+        # Why training ended: "epochs" (all of train.epochs), "patience" (early
+        # stopping), "diverged" (a score that is not finite) or "time_budget"
+        # (budget.max_train_seconds); None while it goes on.
+        self.stopped: str | None = None
 
     def add_row(self, row: dict[str, float]) -> None:
         self.history.append({column: row[column] for column in HISTORY_COLUMNS})
@@ -58,6 +62,7 @@ class TrainingRecord:
             "epoch_seconds": list(self.epoch_seconds),
             "step_seconds": list(self.step_seconds),
             "kernel_paths": self.kernel_paths.state_dict(),
+            "stopped": self.stopped,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -69,3 +74,5 @@ class TrainingRecord:
         self.epoch_seconds = list(state["epoch_seconds"])
         self.step_seconds = list(state["step_seconds"])
         self.kernel_paths.load_state_dict(state["kernel_paths"])
+        # States saved before the stop reason was recorded have none.
+        self.stopped = state.get("stopped")

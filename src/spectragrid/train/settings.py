@@ -38,6 +38,10 @@ class TrainSettings:
     patience: int
     monitor: str
     precision: str
+    freeze: str  # "none" or "backbone" (spectragrid.train.phases)
+    unfreeze: tuple[str, ...] | int  # blocks opened in phase 2: names, or the last N
+    unfreeze_after: int  # epochs of phase 1
+    unfreeze_lr: float | None  # lr of the opened blocks; None: `lr`
 
     @classmethod
     def from_config(cls, train: Mapping[str, Any]) -> TrainSettings:
@@ -56,4 +60,6 @@ class TrainSettings:
         weights = values["class_weights"]
         if not isinstance(weights, str):
             values["class_weights"] = tuple(float(w) for w in weights)
+        if not isinstance(values["unfreeze"], int):
+            values["unfreeze"] = tuple(str(name) for name in values["unfreeze"])
         return cls(**values)

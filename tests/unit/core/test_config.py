@@ -26,7 +26,20 @@ def test_the_default_config_is_valid_and_gets_defaults(config):
     del config["report"]
     checked = validate(config)
     assert checked["report"]["best_metric"] == "test_macro_f1"
-    assert checked["label_issues"]["models"] == ["cnn"]
+    # every model of the grid may judge the labels, from every channel set; each job keeps
+    # the source with the lowest out-of-fold log-loss
+    assert checked["label_issues"]["models"] == ["cnn", "pls_da"]
+    assert checked["label_issues"]["channel_sets"] == "all"
+    assert checked["label_issues"]["combine"] == "best_log_loss"
+
+
+def test_evidence_channel_sets_must_be_in_the_grid(config):
+    config["label_issues"]["channel_sets"] = ["all", "ex278"]
+    with pytest.raises(ConfigError, match=r"label_issues\.channel_sets: 'ex278' is not defined"):
+        validate(config)
+    config["label_issues"]["channel_sets"] = "every"
+    with pytest.raises(ConfigError, match=r"label_issues\.channel_sets: 'every' is not allowed"):
+        validate(config)
 
 
 def test_unknown_key_names_the_path_and_suggests(config):

@@ -12,6 +12,7 @@ from spectragrid.train.architectures.vgg import AveragePoolTo
 from spectragrid.train.classical import FAMILIES as CLASSICAL
 from spectragrid.train.export import check_parity, export_onnx
 from spectragrid.train.models import (
+    IMAGE_REGISTRY,
     REGISTRY,
     ModelError,
     build_model,
@@ -154,8 +155,9 @@ def test_unknown_parameter_names_the_key_and_the_allowed_ones(arch):
 def test_every_registered_family_has_its_parameters_in_the_schema():
     schema = load_schema()
     arch_enum = schema["$defs"]["model"]["properties"]["arch"]["enum"]
-    # the schema's architectures are the networks here and the classical families
-    assert set(arch_enum) == set(REGISTRY) | set(CLASSICAL)
+    # the schema's architectures are the networks here, the image families and
+    # the classical families
+    assert set(arch_enum) == set(REGISTRY) | set(IMAGE_REGISTRY) | set(CLASSICAL)
     assert not set(REGISTRY) & set(CLASSICAL)
     for arch in REGISTRY:
         assert {"head_hidden", "dropout"} <= set(model_params(arch, {}))

@@ -196,6 +196,15 @@ def run_classical_cell(
         "precision": "float64" if FAMILY_REGISTRY[spec.arch].float64 else "float32",
         "native": None,
         "resumed_after_epoch": None,
+        # A network card's training-stop reason, transfer source, layer table and
+        # FLOPs: a scikit-learn fit has none of them, and says so.
+        "stopped": None,
+        "budget": None,
+        "pretrained": None,
+        "input": None,
+        "layers": None,
+        "flops": None,
+        "not_counted": None,
         "preprocessing": steps,
         "monitor": spec.train["monitor"],
         "chosen": chosen.params,

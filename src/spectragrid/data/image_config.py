@@ -1,0 +1,96 @@
+"""What `dataset.images` requires of the rest of a config, beyond the schema.
+
+An image study names its channels after the bands of its mode (L, or R G B),
+uses one label column, trains img_* families only, and has no spectral
+cleaning thresholds; a spectral study trains no img_* family. A generated
+demo (`dataset.images.demo`) writes the layout its kind stands for, and its
+truth file where `dataset.truth` says. Each broken rule is one line of the
+ConfigError, naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from spectragrid.core.config import ConfigError
+from spectragrid.data.image_clean import MODE_BANDS
+
+__all__ = ["check_image_config", "image_raw_files"]
+
+# What each demo kind writes.
+DEMO_LAYOUTS = {
+    "binary": {"layout": "label_file", "mode": "RGB", "split_folders": False},
+    "multiclass": {"layout": "class_folders", "mode": "L", "split_folders": True},
+}
+
+
+def _image_problems(config: Mapping, images: Mapping) -> list[str]:
+    dataset = config["dataset"]
+    problems = []
+    bands = list(MODE_BANDS[images["mode"]])
+    if sorted(map(str, dataset["channels"])) != sorted(bands):
+        problems.append(
+            f"dataset.channels: {dataset['channels']} are not the bands of mode "
+            f"{images['mode']} ({bands}); channel sets pick among those"
+        )
+    if dataset["columns"].get("label") is None:
+        problems.append("dataset.columns.label: an image data set has one label column; name it")
+    for key in ("severity", "type"):
+        if dataset["columns"].get(key) is not None:
+            problems.append(f"dataset.columns.{key}: images have one label column (label)")
+    if images["layout"] == "label_file" and not images.get("labels"):
+        problems.append("dataset.images.labels: the label_file layout needs a label file")
+    if images["layout"] == "class_folders" and images.get("labels"):
+        problems.append("dataset.images.labels: class folders name the labels; remove it")
+    if images.get("split_folders") and images["layout"] != "class_folders":
+        problems.append("dataset.images.split_folders: only the class_folders layout has them")
+    for key in ("saturation", "min_integral"):
+        if config.get("cleaning", {}).get(key):
+            problems.append(f"cleaning.{key}: spectral thresholds do not apply to images")
+    if "demo" in dataset:
+        problems.append("dataset.demo: the spectra demo; an image study uses dataset.images.demo")
+    demo = images.get("demo")
+    if demo:
+        for key, value in DEMO_LAYOUTS[demo["kind"]].items():
+            if images.get(key, False) != value:
+                problems.append(
+                    f"dataset.images.{key}: the {demo['kind']} demo writes {key} {value!r}"
+                )
+        if not dataset.get("truth"):
+            problems.append("dataset.truth: the image demo writes its truth file there; name it")
+    for name in config["grid"]["models"]:
+        arch = str(config["models"][name]["arch"])
+        if not arch.startswith("img_"):
+            problems.append(
+                f"models.{name}.arch: {arch!r} takes spectra; an image study trains img_* families"
+            )
+    return problems
+
+
+def check_image_config(config: Mapping) -> None:
+    """ConfigError listing what the data set's kind (images or spectra) rules out."""
+    images = config["dataset"].get("images")
+    if images:
+        problems = _image_problems(config, images)
+    else:
+        problems = [
+            f"models.{name}.arch: {config['models'][name]['arch']!r} takes images; "
+            "this data set is spectra (dataset.images is not set)"
+            for name in config["grid"]["models"]
+            if str(config["models"][name]["arch"]).startswith("img_")
+        ]
+    if problems:
+        raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def image_raw_files(images: Mapping) -> tuple[list[str], list[str]]:
+    """(the ingest's inputs: the folder and the label file; every file whose content the
+    ingest depends on, for content tracking). A generated demo's files are outputs of
+    its rule, so only the inputs are listed for it."""
+    inputs = [str(images["folder"])] + ([str(images["labels"])] if images.get("labels") else [])
+    if images.get("demo"):
+        return inputs, []
+    folder = Path(images["folder"])
+    files = sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    return inputs, files + inputs[1:]

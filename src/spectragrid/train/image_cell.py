@@ -1,0 +1,236 @@
+"""One grid cell of an image family: the image counterpart of spectragrid.train.cell.
+
+Same fold, targets, label cleaning, training loop, outputs and records as a
+spectral cell; what differs is the data (uint8 (N, C, H, W) images of the
+channel set's bands, no tabular columns: a (B, 0) tensor), the model
+(spectragrid.train.image_models), the augmentation (train.image_augment)
+and the ONNX file, which takes uint8 HWC images (train.image_export).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spectragrid.core.atomic import atomic_path, write_atomic
+from spectragrid.core.metrics import classification_metrics, per_class_accuracy
+from spectragrid.data.image_clean import ImageData, read_images
+from spectragrid.data.label_patch import apply_label_patch
+from spectragrid.data.splits import fold_parts, read_folds
+from spectragrid.data.targets import check_class_sizes, resolve
+from spectragrid.train.cell import CellOutputs, CellSpec, _arrays, _cleaned, _write_json, resume_key
+from spectragrid.train.image_models import build_image_model
+from spectragrid.train.model_card import layer_table
+from spectragrid.train.models import count_parameters
+from spectragrid.train.output_checksums import MANIFEST_KEY, checksums
+from spectragrid.train.predict import predict_proba
+from spectragrid.train.settings import TrainSettings
+
+
+@functools.lru_cache(maxsize=1)
+def _read_cached(path: Path, stat: tuple[int, int]) -> ImageData:
+    return read_images(path)
+
+
+def read_images_once(path: Path) -> ImageData:
+    """read_images, once for the folds of a job (a rewritten file is read again)."""
+    info = Path(path).stat()
+    return _read_cached(Path(path), (info.st_size, info.st_mtime_ns))
+
+
+def run_image_cell(
+    spec: CellSpec,
+    clean_path: Path,
+    folds_path: Path,
+    issues_path: Path | None,
+    out: CellOutputs,
+    threads: int,
+    resume_path: Path | None,
+    curves_dir: Path | None,
+) -> dict:
+    """Train, test and export one image cell; returns its metrics."""
+    from spectragrid.train.devices import device_report
+    from spectragrid.train.image_export import check_image_parity, export_image_onnx
+    from spectragrid.train.loop import fit
+    from spectragrid.train.resume import Resume
+
+    started = time.perf_counter()
+    torch.set_num_threads(max(1, threads))
+    data = read_images_once(Path(clean_path))
+    table = apply_label_patch(data.table, list(spec.label_patch))
+    target = resolve(spec.target, spec.target_spec, table)
+    y_all = target.encode(table["full_truth"])
+    check_class_sizes(target, y_all, spec.k)
+    parts = fold_parts(read_folds(folds_path, table["sample_id"]), spec.fold, spec.k)
+    in_target = y_all >= 0
+    # Test folds are never cleaned: a clean cell tests on the raw cell's test fold.
+    cleaned = _cleaned(
+        spec,
+        issues_path,
+        table["sample_id"],
+        y_all,
+        list(target.classes),
+        editable=(parts.train | parts.val) & in_target,
+    )
+    train_rows = np.flatnonzero(parts.train & in_target & cleaned.keep)
+    val_rows = np.flatnonzero(parts.val & in_target & cleaned.keep)
+    test_rows = np.flatnonzero(parts.test & in_target)
+
+    images = data.stack(spec.channels)  # (N, C, H, W) uint8
+    tabular = np.zeros((len(table), 0), dtype=np.float32)
+    n_channels, height, width = images.shape[1:]
+    settings = TrainSettings.from_config(spec.train)
+    budget = spec.budget or {}
+    torch.manual_seed(spec.seed)
+    model = build_image_model(
+        spec.arch,
+        spec.model_params,
+        n_channels,
+        (height, width),
+        target.n_classes,
+        pretrained=spec.pretrained,
+        name=spec.model,
+        max_parameters=budget.get("max_parameters"),
+    )
+    model.fit_scaling(images[train_rows])
+
+    train = _arrays(images, tabular, cleaned.labels, train_rows, cleaned.weights)
+    val = _arrays(images, tabular, cleaned.labels, val_rows, cleaned.weights)
+    test = _arrays(images, tabular, y_all, test_rows)
+    inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
+    resume = Resume(Path(resume_path), resume_key(spec, inputs)) if resume_path else None
+    result = fit(
+        model,
+        train,
+        val,
+        settings,
+        target.n_classes,
+        spec.seed,
+        spec.augment(),
+        resume,
+        Path(curves_dir) if curves_dir is not None else None,
+        max_train_seconds=budget.get("max_train_seconds"),
+    )
+    model = result.model.to("cpu")
+    proba = predict_proba(model, test)
+    y_test = y_all[test_rows]
+    test_flagged = cleaned.flagged[test_rows]
+
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "classes": list(target.classes),
+            "channels": list(spec.channels),
+            "arch": spec.arch,
+            "model_params": spec.model_params,
+            "image_size": [int(height), int(width)],
+            "n_tabular": 0,
+            "best_epoch": int(result.best_epoch),
+        },
+        buffer,
+    )
+    write_atomic(out.checkpoint, buffer.getvalue())
+
+    display = spec.display_name()
+    export_image_onnx(
+        model,
+        out.onnx,
+        int(height),
+        int(width),
+        data.bands,
+        list(spec.channels),
+        {
+            "classes": list(target.classes),
+            "channels": list(spec.channels),
+            "data_bands": list(data.bands),
+            "image_size": [int(height), int(width)],
+            "target": target.code,
+            "tabular": [],
+            "display_name": display,
+            "config_hash": spec.config_hash,
+        },
+    )
+    parity = check_image_parity(out.onnx, data.pixels[test_rows], proba.astype(np.float32))
+
+    predictions = pd.DataFrame(
+        {
+            "sample_id": table["sample_id"].to_numpy()[test_rows],
+            "full_truth": table["full_truth"].to_numpy()[test_rows],
+            "label": np.asarray(target.classes, dtype=object)[y_test],
+            "label_index": y_test,
+            "pred_index": proba.argmax(axis=1),
+            "flagged": test_flagged,
+        }
+    )
+    for i, name in enumerate(target.classes):
+        predictions[f"prob_{name}"] = proba[:, i]
+    with atomic_path(out.predictions) as tmp:
+        predictions.to_parquet(tmp, index=False)
+    with atomic_path(out.history) as tmp:
+        pd.DataFrame(result.history).to_csv(tmp, index=False)
+
+    metrics = {
+        "cell": spec.coordinates,
+        "display_name": display,
+        "family": "network",
+        "arch": spec.arch,
+        "input": "images",
+        "target": target.as_dict(),
+        "channels": list(spec.channels),
+        "n_train": len(train_rows),
+        "n_val": len(val_rows),
+        "n_test": len(test_rows),
+        "label_action": spec.action if issues_path is not None else None,
+        "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
+        "n_relabelled": int((cleaned.labels != y_all).sum()),
+        "n_label_patched": len(spec.label_patch),
+        "n_downweighted": int((cleaned.weights < 1).sum()),
+        "best_epoch": int(result.best_epoch),
+        "epochs_run": len(result.epoch_seconds),
+        "transforms": list(spec.augment().names),
+        "test": classification_metrics(y_test, proba),
+        "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
+        "test_unflagged": (
+            classification_metrics(y_test[~test_flagged], proba[~test_flagged])
+            if issues_path is not None
+            else None
+        ),
+        "onnx_parity": parity,
+        "config_hash": spec.config_hash,
+    }
+
+    layers = layer_table(model, (torch.zeros(1, n_channels, height, width), torch.zeros(1, 0)))
+    step_seconds = float(np.mean(result.step_seconds)) if result.step_seconds else 0.0
+    flops = layers["flops"]
+    card = {
+        "display_name": display,
+        "parameters": count_parameters(model),
+        # additions and multiplications of one image's forward pass (the layer table's
+        # totals; max operations are counted apart)
+        "flops_per_sample": int(flops.get("additions", 0)) + int(flops.get("multiplications", 0)),
+        "seconds_per_epoch": (
+            float(np.mean(result.epoch_seconds)) if result.epoch_seconds else 0.0
+        ),
+        "train_samples_per_second": len(train_rows) / step_seconds if step_seconds else 0.0,
+        "wall_seconds": time.perf_counter() - started,
+        **device_report(result.device),
+        "threads": torch.get_num_threads(),
+        "precision": result.precision,
+        "native": result.native,
+        "resumed_after_epoch": result.resumed_from,
+        "stopped": result.stopped,
+        "budget": budget,
+        "pretrained": model.transfer.as_dict() if model.transfer is not None else None,
+        **{key: layers[key] for key in ("input", "layers", "flops", "not_counted")},
+    }
+    _write_json(out.card, card)
+    metrics[MANIFEST_KEY] = checksums(out.metrics.parent)
+    _write_json(out.metrics, metrics)
+    return metrics
