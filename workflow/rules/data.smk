@@ -79,5 +79,7 @@ rule split:
         runtime=get_runtime(10),
     params:
         grouped=CONFIG["splits"]["grouped"],
+        # the data set's own train/val/test folders as the one fold (k = 1)
+        given=CONFIG["splits"]["given"],
     script:
         "../scripts/split.py"

@@ -10,4 +10,5 @@ with job_log(snakemake.log[0]):
         seed=int(snakemake.wildcards.seed),
         k=int(snakemake.wildcards.k),
         grouped=bool(snakemake.params.grouped),
+        given=bool(snakemake.params.given),
     )

@@ -4,8 +4,12 @@ An image study names its channels after the bands of its mode (L, or R G B),
 uses one label column, trains img_* families only, and has no spectral
 cleaning thresholds; a spectral study trains no img_* family. A generated
 demo (`dataset.images.demo`) writes the layout its kind stands for, and its
-truth file where `dataset.truth` says. Each broken rule is one line of the
-ConfigError, naming the key.
+truth file where `dataset.truth` says. A given split (`splits.given`) needs
+an image tree in train/val/test folders and no label-issue search: cleanlab
+judges a label by a model that never trained on it, which only the K folds
+give for every sample (the given split's one model is tested on the test
+folder only, and test samples are never cleaned). Each broken rule is one
+line of the ConfigError, naming the key.
 """
 
 from __future__ import annotations
@@ -59,12 +63,31 @@ def _image_problems(config: Mapping, images: Mapping) -> list[str]:
                 )
         if not dataset.get("truth"):
             problems.append("dataset.truth: the image demo writes its truth file there; name it")
+    problems += _given_split_problems(config, images)
     for name in config["grid"]["models"]:
         arch = str(config["models"][name]["arch"])
         if not arch.startswith("img_"):
             problems.append(
                 f"models.{name}.arch: {arch!r} takes spectra; an image study trains img_* families"
             )
+    return problems
+
+
+def _given_split_problems(config: Mapping, images: Mapping | None) -> list[str]:
+    if not config.get("splits", {}).get("given"):
+        return []
+    problems = []
+    if not images or not images.get("split_folders"):
+        problems.append(
+            "splits.given: a given split is an image tree's train/val/test folders; it needs "
+            "dataset.images with layout class_folders and split_folders: true"
+        )
+    if config.get("label_issues", {}).get("enabled", True):
+        problems.append(
+            "label_issues.enabled: finding label issues needs out-of-fold probabilities of every "
+            "image, which only splits.k seeded folds give; with splits.given: true set "
+            "label_issues.enabled: false, or set splits.given: false to cross-validate every image"
+        )
     return problems
 
 
@@ -79,7 +102,7 @@ def check_image_config(config: Mapping) -> None:
             "this data set is spectra (dataset.images is not set)"
             for name in config["grid"]["models"]
             if str(config["models"][name]["arch"]).startswith("img_")
-        ]
+        ] + _given_split_problems(config, None)
     if problems:
         raise ConfigError("config is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
 

@@ -4,6 +4,11 @@ Each sample gets one fold number. Cell `f of k` tests on fold f, validates on
 fold (f + 1) mod k and trains on the rest, so every sample is tested exactly
 once per (seed, k) and the test folds of the K cells give an out-of-fold
 prediction for every sample.
+
+With `splits.given` the data set's own train/val/test parts (an image tree's
+split folders, the clean file's `given_split` column) are the split instead:
+one fold (k = 1) whose parts are the given ones, stored in the same file with
+a `part` column, so a cell reads either kind through `read_fold_parts`.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from spectragrid.core.atomic import atomic_path
+from spectragrid.data.image_files import GIVEN_SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +127,39 @@ def fold_parts(folds: np.ndarray, fold: int, k: int) -> FoldParts:
     return FoldParts(train=~(test | val), val=val, test=test)
 
 
+def given_folds(clean: Path, sample_ids: pd.Series, given: pd.Series) -> pd.DataFrame:
+    """The one fold of a given split: sample_id, fold 0 and the part each sample was given
+    in. Every sample needs a part and every part a sample, or the cells could not train,
+    validate or test as the data set says."""
+    parts = given.astype(object).where(given.notna(), None)
+    unknown = ~parts.isin(GIVEN_SPLITS)
+    if unknown.any():
+        example = sample_ids[unknown.to_numpy()].iloc[0]
+        raise SplitError(
+            f"splits.given: {int(unknown.sum())} samples of {clean} were given in no "
+            f"train/val/test folder (e.g. {example!r}); a given split needs "
+            "dataset.images.split_folders: true"
+        )
+    empty = [part for part in GIVEN_SPLITS if not (parts == part).any()]
+    if empty:
+        raise SplitError(
+            f"splits.given: the given {', '.join(empty)} folder(s) hold no kept image ({clean}; "
+            "the cleaning report says why files were dropped); fill them, or set "
+            "splits.given: false to split every image into splits.k folds"
+        )
+    return pd.DataFrame(
+        {"sample_id": sample_ids.astype(str).to_numpy(), "fold": 0, "part": parts.to_numpy()}
+    )
+
+
 def write_folds(path: Path, folds: pd.DataFrame, seed: int, k: int) -> None:
     with atomic_path(path) as tmp:
         folds.assign(seed=seed, k=k).to_parquet(tmp, index=False)
 
 
-def read_folds(path: Path, sample_ids: pd.Series) -> np.ndarray:
-    """Fold number aligned with `sample_ids`; every sample must have one."""
-    folds = pd.read_parquet(path)
-    lookup = pd.Series(folds["fold"].to_numpy(), index=folds["sample_id"].astype(str))
+def _aligned(path: Path, folds: pd.DataFrame, column: str, sample_ids: pd.Series) -> pd.Series:
+    """`column` of the folds file aligned with `sample_ids`; every sample must have a row."""
+    lookup = pd.Series(folds[column].to_numpy(), index=folds["sample_id"].astype(str))
     aligned = lookup.reindex(sample_ids.astype(str).to_numpy())
     missing = aligned.isna()
     if missing.any():
@@ -137,11 +168,46 @@ def read_folds(path: Path, sample_ids: pd.Series) -> np.ndarray:
             f"{path}: {int(missing.sum())} samples have no fold (e.g. {first!r}); "
             "the split is older than the data: rerun the split rule"
         )
-    return aligned.to_numpy(dtype=np.int64)
+    return aligned
 
 
-def split_clean_file(clean: Path, out: Path, seed: int, k: int, grouped: bool = True) -> None:
-    """Folds of a clean dataset, stratified on the full truth, grouped by the group column."""
+def read_folds(path: Path, sample_ids: pd.Series) -> np.ndarray:
+    """Fold number aligned with `sample_ids`; every sample must have one."""
+    folds = pd.read_parquet(path)
+    return _aligned(path, folds, "fold", sample_ids).to_numpy(dtype=np.int64)
+
+
+def read_fold_parts(path: Path, sample_ids: pd.Series, fold: int, k: int) -> FoldParts:
+    """Train / validation / test masks over `sample_ids` of cell `fold` of `k`, from a file
+    of K folds or of a given split (its `part` column)."""
+    folds = pd.read_parquet(path)
+    if "part" not in folds.columns:
+        return fold_parts(_aligned(path, folds, "fold", sample_ids).to_numpy(np.int64), fold, k)
+    if (fold, k) != (0, 1):
+        raise SplitError(
+            f"{path}: a given split has one fold (f0of1); cell f{fold}of{k} is not in it"
+        )
+    parts = _aligned(path, folds, "part", sample_ids).to_numpy(dtype=object)
+    return FoldParts(train=parts == "train", val=parts == "val", test=parts == "test")
+
+
+def split_clean_file(
+    clean: Path, out: Path, seed: int, k: int, grouped: bool = True, given: bool = False
+) -> None:
+    """Folds of a clean dataset, stratified on the full truth, grouped by the group column;
+    with `given`, the data set's given train/val/test parts as one fold (seed unused: the
+    split is the data set's, the seed still seeds training)."""
+    if given:
+        if k != 1:
+            raise SplitError(f"splits.given: a given split is one fold (k = 1), not k = {k}")
+        if "given_split" not in pq.read_schema(clean).names:
+            raise SplitError(
+                f"splits.given: {clean} has no given_split column; a given split needs an "
+                "image tree with dataset.images.split_folders: true"
+            )
+        table = pd.read_parquet(clean, columns=["sample_id", "given_split"])
+        write_folds(out, given_folds(clean, table["sample_id"], table["given_split"]), seed, k)
+        return
     columns = ["sample_id", "full_truth"] + (["group"] if grouped else [])
     table = pd.read_parquet(clean, columns=columns)
     folds = assign_folds(

@@ -23,7 +23,7 @@ from spectragrid.core.config import complete_model, config_hash
 from spectragrid.core.metrics import classification_metrics, per_class_accuracy
 from spectragrid.data.clean_file import common_axis, read_clean
 from spectragrid.data.label_patch import apply_label_patch
-from spectragrid.data.splits import fold_parts, read_folds
+from spectragrid.data.splits import read_fold_parts
 from spectragrid.data.targets import check_class_sizes, display_code, resolve
 from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays
@@ -319,8 +319,7 @@ def _run_cell(
     target = resolve(spec.target, spec.target_spec, table)
     y_all = target.encode(table["full_truth"])
     check_class_sizes(target, y_all, spec.k)
-    folds = read_folds(folds_path, table["sample_id"])
-    parts = fold_parts(folds, spec.fold, spec.k)
+    parts = read_fold_parts(folds_path, table["sample_id"], spec.fold, spec.k)
     in_target = y_all >= 0
 
     # Cleaning touches training and validation rows only: the test fold stays

@@ -22,7 +22,7 @@ from spectragrid.core.atomic import atomic_path, write_atomic
 from spectragrid.core.metrics import classification_metrics, per_class_accuracy
 from spectragrid.data.image_clean import ImageData, read_images
 from spectragrid.data.label_patch import apply_label_patch
-from spectragrid.data.splits import fold_parts, read_folds
+from spectragrid.data.splits import read_fold_parts
 from spectragrid.data.targets import check_class_sizes, resolve
 from spectragrid.train.cell import CellOutputs, CellSpec, _arrays, _cleaned, _write_json, resume_key
 from spectragrid.train.image_models import build_image_model
@@ -67,7 +67,7 @@ def run_image_cell(
     target = resolve(spec.target, spec.target_spec, table)
     y_all = target.encode(table["full_truth"])
     check_class_sizes(target, y_all, spec.k)
-    parts = fold_parts(read_folds(folds_path, table["sample_id"]), spec.fold, spec.k)
+    parts = read_fold_parts(folds_path, table["sample_id"], spec.fold, spec.k)
     in_target = y_all >= 0
     # Test folds are never cleaned: a clean cell tests on the raw cell's test fold.
     cleaned = _cleaned(

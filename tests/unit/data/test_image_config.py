@@ -78,3 +78,31 @@ def test_a_missing_pretrained_file_names_the_key(tmp_path):
     config["models"]["lenet"]["pretrained"] = str(tmp_path / "lenet.pth")
     with pytest.raises(ConfigError, match=r"models.lenet.pretrained: '.*lenet.pth' is no file"):
         check_study_models(validate(config))
+
+
+def test_a_given_split_needs_split_folders_and_no_label_issue_search():
+    config = image_config()  # the binary demo: one folder and a label file
+    config["splits"]["given"] = True
+    with pytest.raises(ConfigError) as error:
+        check_image_config(validate(config))
+    text = str(error.value)
+    assert "splits.given: a given split is an image tree's train/val/test folders" in text
+    assert (
+        "label_issues.enabled: finding label issues needs out-of-fold probabilities of every "
+        "image, which only splits.k seeded folds give; with splits.given: true set "
+        "label_issues.enabled: false"
+    ) in text
+    config["dataset"]["images"] = {
+        "layout": "class_folders",
+        "folder": "images",
+        "split_folders": True,
+        "size": [32, 32],
+        "mode": "RGB",
+    }
+    config["label_issues"]["enabled"] = False
+    check_image_config(validate(config))
+    spectra = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    spectra["splits"]["given"] = True
+    spectra["label_issues"]["enabled"] = False
+    with pytest.raises(ConfigError, match=r"splits\.given: a given split is an image tree"):
+        check_image_config(validate(spectra))

@@ -14,7 +14,7 @@ from spectragrid.data.demo_images import write_demo_images
 from spectragrid.data.image_clean import is_image_file, read_images
 from spectragrid.data.image_files import ImageFileError, list_images, read_label_file
 from spectragrid.data.image_ingest import run_image_ingest
-from spectragrid.data.splits import split_clean_file
+from spectragrid.data.splits import read_fold_parts, split_clean_file
 
 SIZE = (16, 16)
 
@@ -131,6 +131,19 @@ def test_class_folders_keep_the_given_split_and_split_like_spectra(tmp_path):
     split_clean_file(clean, tmp_path / "folds.parquet", seed=0, k=3, grouped=False)
     folds = pd.read_parquet(tmp_path / "folds.parquet")
     assert sorted(folds["fold"].unique()) == [0, 1, 2]
+
+
+def test_a_given_split_is_one_fold_of_the_given_folders(tmp_path):
+    images = cells(tmp_path, n=60)
+    ingest(tmp_path, images, {c: c for c in ("disk", "ring", "square", "cross")})
+    clean = tmp_path / "out" / "clean.parquet"
+    split_clean_file(clean, tmp_path / "given.parquet", seed=0, k=1, grouped=False, given=True)
+    table = read_images(clean).table
+    parts = read_fold_parts(tmp_path / "given.parquet", table["sample_id"], 0, 1)
+    folder = table["sample_id"].str.split("/").str[0].to_numpy()
+    for part in ("train", "val", "test"):
+        mask = getattr(parts, part)
+        assert mask.any() and (folder[mask] == part).all() and (folder[~mask] != part).all()
 
 
 def test_label_csv_and_line_errors_name_the_file_and_line(tmp_path):

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spectragrid.data.splits import SplitError, assign_folds, fold_parts
+from spectragrid.data.splits import (
+    SplitError,
+    assign_folds,
+    fold_parts,
+    given_folds,
+    read_fold_parts,
+    write_folds,
+)
 
 
 def _samples(n=600, seed=0):
@@ -78,3 +85,26 @@ def test_too_few_groups_says_what_to_do():
         "stay in one fold): lower splits.k to 4, or set splits.grouped: false if the "
         "replicates of a group are independent"
     )
+
+
+def test_a_given_split_keeps_each_sample_in_its_given_part(tmp_path):
+    ids = pd.Series([f"{part}/c/{i}.png" for i, part in enumerate(["test", "train", "val"] * 3)])
+    folds = given_folds(tmp_path / "clean.parquet", ids, ids.str.split("/").str[0])
+    write_folds(tmp_path / "given.parquet", folds, seed=0, k=1)
+    # read back in another row order: the masks follow the ids, not the file's rows
+    order = ids.iloc[::-1].reset_index(drop=True)
+    parts = read_fold_parts(tmp_path / "given.parquet", order, 0, 1)
+    assert order[parts.test].str.startswith("test/").all() and parts.test.sum() == 3
+    assert order[parts.val].str.startswith("val/").all() and parts.val.sum() == 3
+    assert order[parts.train].str.startswith("train/").all() and parts.train.sum() == 3
+    with pytest.raises(SplitError, match=r"one fold \(f0of1\); cell f1of3 is not in it"):
+        read_fold_parts(tmp_path / "given.parquet", order, 1, 3)
+
+
+def test_a_given_split_needs_every_part_and_a_part_for_every_sample(tmp_path):
+    clean = tmp_path / "clean.parquet"
+    ids = pd.Series(["train/a/1.png", "test/a/2.png", "train/b/3.png"])
+    with pytest.raises(SplitError, match=r"splits\.given: the given val folder\(s\) hold no kept"):
+        given_folds(clean, ids, ids.str.split("/").str[0])
+    with pytest.raises(SplitError, match=r"given in no train/val/test folder \(e\.g\. 'b/3.png'\)"):
+        given_folds(clean, pd.Series(["a/1.png", "b/3.png"]), pd.Series(["train", None]))
