@@ -7,7 +7,6 @@ serving a copy of the finished tiny study with its served model made by the rule
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from serving_study import copy_finished, csv_bytes, demo_frame, serving_config
+from serving_study import (
+    artifacts,
+    chromium,
+    copy_finished,
+    csv_bytes,
+    demo_frame,
+    serving_config,
+)
 from tiny_study import Workdir
 
 from spectragrid.core import layout
@@ -31,8 +37,6 @@ from spectragrid.serve.study import load_study
 from spectragrid.serve.uploads import read_upload
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 EVIL_ID = '<img src="x" onerror="window.__pwned=1">'
 EVIL_FILE = "<script>window.__pwned=2</script>.csv"
 LOAD_REQUESTS = 200
@@ -135,36 +139,10 @@ def test_200_requests_from_8_clients_all_succeed(server: RunningServer, sample_c
     assert len({p for _, p in results}) == 1
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = f"{CHROMIUM} or {CHROMEDRIVER} is missing: run scripts/install_browser.sh"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}")
-    options.add_argument("--window-size=1300,1100")
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
-
-
-def _artifacts(tmp_path: Path) -> Path:
-    """Where the screenshot goes: $SPECTRAGRID_TEST_ARTIFACTS, else the test's folder."""
-    folder = Path(os.environ.get("SPECTRAGRID_TEST_ARTIFACTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    with chromium(tmp_path_factory.mktemp("chrome-profile")) as driver:
+        yield driver
 
 
 def test_the_page_scores_an_uploaded_file_and_keeps_its_text_inert(
@@ -198,7 +176,7 @@ def test_the_page_scores_an_uploaded_file_and_keeps_its_text_inert(
     lines = scored[0].find_elements(By.CSS_SELECTOR, "svg.spectrum polyline")
     assert [line.get_attribute("data-channel") for line in lines] == ["277", "380", "425"]
     assert len(lines[0].get_attribute("points").split()) == 446
-    browser.save_screenshot(str(_artifacts(tmp_path) / "serve_page.png"))
+    browser.save_screenshot(str(artifacts(tmp_path) / "serve_page.png"))
 
     # a bad file: its message, by name, and the page still works
     bad = tmp_path / "broken.parquet"

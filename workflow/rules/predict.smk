@@ -8,6 +8,7 @@ from spectragrid.data.fingerprints import content_digests
 from spectragrid.serve.choice import (
     PredictConfigError,
     batch_files,
+    batch_tracked_files,
     choice_params,
     served_choices,
     served_model_inputs,
@@ -18,9 +19,12 @@ try:
 except PredictConfigError as err:
     raise WorkflowError(str(err)) from None
 PREDICT = CONFIG["predict"]
-# Batch files are tracked by content like the study's raw files (common.smk).
+# Batch files are tracked by content like the study's raw files (common.smk); an image
+# study's batch folder by the content of every image under it.
 BATCH_SHA256 = {
-    batch: content_digests(batch_files(CONFIG, batch), Path(layout.RAW_DIGEST_CACHE))
+    batch: content_digests(
+        batch_tracked_files(CONFIG, batch), Path(layout.RAW_DIGEST_CACHE)
+    )
     for batch in PREDICT["batches"]
 }
 

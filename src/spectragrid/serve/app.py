@@ -1,10 +1,11 @@
 """The local page and its API: `GET /` (the page), `POST /api/predict`, `GET /api/models`.
 
 `POST /api/predict` takes a multipart form whose field `file` is a raw spectra
-file in any supported format (pickle, CSV, Parquet; compressed or not) and
-returns spectragrid.serve.payload's JSON; `?spectra=1` adds the spectra the
-page draws. A file that cannot be read is answered 400 with a message naming
-what is wrong; the server goes on serving.
+file in any supported format (pickle, CSV, Parquet; compressed or not), or in
+an image study one image, and returns spectragrid.serve.payload's JSON;
+`?spectra=1` and `?images=1` add the spectra or the image the page draws. A
+file that cannot be read is answered 400 with a message naming what is wrong;
+the server goes on serving.
 
 Everything from a file reaches the page as data: the template escapes what it
 renders and the page's script writes text with `textContent`, never as HTML;
@@ -26,7 +27,7 @@ from spectragrid.serve.limits import BodyLimit
 from spectragrid.serve.payload import payload
 from spectragrid.serve.scoring import score_batch
 from spectragrid.serve.study import ServingStudy
-from spectragrid.serve.uploads import read_upload, shown_name
+from spectragrid.serve.uploads import read_study_upload, shown_name
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,12 @@ def create_app(study: ServingStudy) -> Any:
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return HTMLResponse(
-            page.render(dataset=study.dataset, cards=cards, max_upload_mb=study.max_upload_mb)
+            page.render(
+                dataset=study.dataset,
+                cards=cards,
+                max_upload_mb=study.max_upload_mb,
+                images=study.images,
+            )
         )
 
     @app.get("/static/{name}")
@@ -79,10 +85,12 @@ def create_app(study: ServingStudy) -> Any:
         return {"dataset": study.dataset, "models": cards}
 
     @app.post("/api/predict")
-    def predict(file: Annotated[UploadFile, File()], spectra: bool = False) -> JSONResponse:
+    def predict(
+        file: Annotated[UploadFile, File()], spectra: bool = False, images: bool = False
+    ) -> JSONResponse:
         name = shown_name(file.filename)
         try:
-            batch = read_upload(file.file.read(), file.filename, study.columns)
+            batch = read_study_upload(file.file.read(), file.filename, study.columns, study.images)
             scores = score_batch(batch, study.models, study.saturation, study.min_integral)
         except RawDataError as err:
             return JSONResponse({"error": str(err), "file": name}, status_code=400)
@@ -96,12 +104,15 @@ def create_app(study: ServingStudy) -> Any:
             log.exception("reading %s", name)
             return JSONResponse(
                 {
-                    "error": f"{name}: cannot be read as a raw spectra file "
+                    "error": f"{name}: cannot be read as "
+                    f"{'an image' if study.images else 'a raw spectra file'} "
                     f"({type(err).__name__}: {str(err)[:300]})",
                     "file": name,
                 },
                 status_code=400,
             )
-        return JSONResponse(payload(name, batch, scores, study.models, spectra=spectra))
+        return JSONResponse(
+            payload(name, batch, scores, study.models, spectra=spectra, images=images)
+        )
 
     return BodyLimit(app, int(study.max_upload_mb * 1e6))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spectragrid.core import layout
+from spectragrid.serve.image_paths import tracked_files
 
 
 class PredictConfigError(ValueError):
@@ -26,6 +27,11 @@ class ServedChoice:
     model: str = ""
     seed: int = 0
     fold: int | None = None  # None: the K folds as one ensemble
+
+
+def _folds(config: dict) -> int:
+    """The folds of each grid point: one (f0of1) under a given split, else splits.k."""
+    return 1 if config["splits"].get("given") else int(config["splits"]["k"])
 
 
 def served_targets(config: dict) -> list[str]:
@@ -78,8 +84,9 @@ def _check_point(config: dict, key: str, choice: ServedChoice) -> list[str]:
         )
     if choice.seed not in config["splits"]["seeds"]:
         problems.append(f"{key}.seed: {choice.seed} is not in splits.seeds")
-    if choice.fold is not None and choice.fold >= config["splits"]["k"]:
-        problems.append(f"{key}.fold: {choice.fold} is not below splits.k")
+    if choice.fold is not None and choice.fold >= _folds(config):
+        where = "splits.given: one fold, 0" if config["splits"].get("given") else "splits.k"
+        problems.append(f"{key}.fold: {choice.fold} is not below {where}")
     if choice.labels == "clean" and not config["label_issues"]["enabled"]:
         problems.append(f"{key}.labels: clean cells need label_issues.enabled")
     return problems
@@ -101,7 +108,7 @@ def choice_params(choice: ServedChoice) -> dict:
 
 def candidate_cells(config: dict, choice: ServedChoice) -> list[str]:
     """The cell folders the served model is made of, or chosen among (`best`)."""
-    dataset, k = config["dataset"]["name"], config["splits"]["k"]
+    dataset, k = config["dataset"]["name"], _folds(config)
     if not choice.best:
         folds = range(k) if choice.fold is None else [choice.fold]
         return [
@@ -143,6 +150,13 @@ def served_model_inputs(config: dict, choice: ServedChoice) -> dict[str, list[st
 
 
 def batch_files(config: dict, batch: str) -> list[str]:
-    """The raw files of `predict.batches.<batch>`."""
+    """The raw files of `predict.batches.<batch>` (an image study: image files and folders)."""
     files = config["predict"]["batches"][batch]
     return [files] if isinstance(files, str) else list(files)
+
+
+def batch_tracked_files(config: dict, batch: str) -> list[str]:
+    """The files whose content the scores of `batch` depend on: an image study's folders
+    stand for every image file under them."""
+    files = batch_files(config, batch)
+    return tracked_files(files) if config["dataset"].get("images") else files

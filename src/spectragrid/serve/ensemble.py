@@ -1,8 +1,9 @@
 """K fold models as one ONNX file: each member's graph inside, their probabilities averaged.
 
-Every cell's file takes `data_spectra` (B, C, L) and `data_tabular` (B, T)
-and returns `probabilities` (B, n_classes) (spectragrid.train.export); the
-ensemble keeps exactly that interface, so it is scored like any one cell.
+A spectral cell's file takes `data_spectra` (B, C, L) and `data_tabular`
+(B, T) (spectragrid.train.export), an image cell's `image` (B, H, W, C) uint8
+(train.image_export); both return `probabilities` (B, n_classes). The
+ensemble keeps its members' interface, so it is scored like any one cell.
 Member i's names get the prefix `m<i>/`, its inputs are fed from the shared
 ones, and an ONNX `Mean` node averages the members' outputs.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import onnx
 from onnx import compose, helper
 
-INPUTS = ("data_spectra", "data_tabular")
 OUTPUT = "probabilities"
 
 
@@ -29,13 +29,14 @@ def merge_members(members: list[onnx.ModelProto]) -> onnx.ModelProto:
     if not members:
         raise EnsembleError("an ensemble needs at least one member")
     first = members[0]
+    inputs = [v.name for v in first.graph.input]
     for i, member in enumerate(members):
         names = [v.name for v in member.graph.input]
         outputs = [v.name for v in member.graph.output]
-        if names != list(INPUTS) or outputs != [OUTPUT]:
+        if names != inputs or outputs != [OUTPUT]:
             raise EnsembleError(
                 f"member {i}: inputs {names} and outputs {outputs}, expected "
-                f"{list(INPUTS)} and [{OUTPUT!r}]"
+                f"{inputs} (member 0's) and [{OUTPUT!r}]"
             )
     nodes, initializers, value_info, functions = [], [], [], {}
     for i, member in enumerate(members):
@@ -44,7 +45,7 @@ def merge_members(members: list[onnx.ModelProto]) -> onnx.ModelProto:
         # the shared inputs feed each member's own (renamed) inputs
         nodes += [
             helper.make_node("Identity", [name], [_prefix(i) + name], name=f"{_prefix(i)}in_{name}")
-            for name in INPUTS
+            for name in inputs
         ]
         nodes += list(graph.node)
         initializers += list(graph.initializer)

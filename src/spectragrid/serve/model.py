@@ -1,9 +1,11 @@
 """A served model: its ONNX file run by onnxruntime, with what its metadata says.
 
-The file's metadata (spectragrid.train.export, and the serving keys written by
-spectragrid.serve.served) names the classes, the channels and each channel's
-wavelength axis, the tabular columns, and the per-class cutoffs; nothing else
-is needed to score a raw file, and torch is never imported.
+The file's metadata (spectragrid.train.export or train.image_export, and the
+serving keys written by spectragrid.serve.served) names the classes, the
+channels and each channel's wavelength axis, the tabular columns, and the
+per-class cutoffs; an image model's names its data set's bands and image size
+instead of axes. Nothing else is needed to score a raw file or an image, and
+torch is never imported.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ import onnxruntime as ort
 UNCERTAIN = "uncertain"
 # Rows per onnxruntime call: a big batch in one call would hold all its activations.
 SCORE_BATCH = 4096
+# The input of an image model's file (spectragrid.train.image_export.IMAGE_INPUT; not
+# imported from there, which imports torch).
+IMAGE_INPUT = "image"
+_REQUIRED = {
+    "spectra": ("classes", "channels", "wavelengths"),
+    "images": ("classes", "channels", "data_bands", "image_size"),
+}
 
 
 class ServedModelError(ValueError):
@@ -56,6 +65,13 @@ class ServedModel:
     cutoffs: list[float]  # per class; NaN: the class never abstains
     metadata: dict[str, Any] = field(default_factory=dict)
     session: ort.InferenceSession | None = None
+    # An image model's input: (height, width) and the data set's bands, in file order.
+    image_size: tuple[int, int] | None = None
+    data_bands: list[str] = field(default_factory=list)
+
+    @property
+    def takes_images(self) -> bool:
+        return self.image_size is not None
 
     @classmethod
     def load(cls, path: Path, threads: int = 1) -> ServedModel:
@@ -67,7 +83,8 @@ class ServedModel:
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         meta = {k: _meta_value(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
-        missing = [k for k in ("classes", "channels", "wavelengths") if k not in meta]
+        images = [i.name for i in session.get_inputs()] == [IMAGE_INPUT]
+        missing = [k for k in _REQUIRED["images" if images else "spectra"] if k not in meta]
         if missing:
             raise ServedModelError(f"{path}: the ONNX metadata lacks {missing}")
         classes = [str(c) for c in meta["classes"]]
@@ -77,13 +94,17 @@ class ServedModel:
             sha256=sha256_of(path),
             classes=classes,
             channels=[str(c) for c in meta["channels"]],
-            wavelengths=[np.asarray(w, dtype=np.float64) for w in meta["wavelengths"]],
+            wavelengths=[np.asarray(w, dtype=np.float64) for w in meta.get("wavelengths") or []],
             tabular=[str(t) for t in meta.get("tabular") or []],
             target=str(meta.get("target", "")),
             display_name=str(meta.get("display_name", "")),
             cutoffs=[_cutoff(cutoffs.get(c)) for c in classes],
             metadata=meta,
             session=session,
+            image_size=(
+                (int(meta["image_size"][0]), int(meta["image_size"][1])) if images else None
+            ),
+            data_bands=[str(b) for b in meta.get("data_bands") or []],
         )
 
     def probabilities(self, spectra: np.ndarray, tabular: np.ndarray) -> np.ndarray:
@@ -108,6 +129,20 @@ class ServedModel:
         ]
         return np.concatenate(parts)
 
+    def image_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """(N, n_classes) float32 for images (N, H, W, C) uint8 of the data set's bands."""
+        assert self.session is not None and self.takes_images
+        if len(images) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        parts = [
+            self.session.run(
+                ["probabilities"],
+                {IMAGE_INPUT: np.ascontiguousarray(images[start : start + SCORE_BATCH], np.uint8)},
+            )[0]
+            for start in range(0, len(images), SCORE_BATCH)
+        ]
+        return np.concatenate(parts)
+
     def decisions(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The predicted class of each row, and the decision after the cutoffs: the
         predicted class, or `uncertain` where its score is below that class's cutoff
@@ -128,6 +163,9 @@ class ServedModel:
             "target": self.target,
             "display_name": self.display_name,
             "sha256": self.sha256,
+            "input": "images" if self.takes_images else "spectra",
+            "image_size": list(self.image_size) if self.image_size else None,
+            "data_bands": self.data_bands,
             "classes": self.classes,
             "channels": self.channels,
             "tabular": self.tabular,

@@ -8,25 +8,35 @@
                   "decision": {target: class | "uncertain" | null},
                   "reason": {target: "" | why it was not scored}}],
      "spectra": {"wavelengths": {channel: [nm]}, "drawn": n,
-                 "values": [{channel: [value | null]}]}   (only when asked)}
+                 "values": [{channel: [value | null]}]}   (asked, a spectra file),
+     "images": {"drawn": n, "png": ["data:image/png;base64,..." | null]}
+                                                          (asked, an image study)}
+
+An image is sent back as PNG re-encoded from its decoded pixels, never as the
+sender's bytes: what the page draws is only ever pixels.
 
 JSON has no NaN: a missing number is null.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from spectragrid.serve.batch_input import BatchFile
+from spectragrid.serve.image_input import ImageBatch
 from spectragrid.serve.model import ServedModel
 from spectragrid.serve.scoring import column
 
-# Spectra the page draws: the first samples of a file (a spectrum is ~1,300 numbers).
+# Spectra or images the page draws: the first samples of a file (a spectrum is ~1,300
+# numbers).
 MAX_DRAWN = 100
 
 
@@ -34,12 +44,42 @@ def _number(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def png_data_url(pixels: np.ndarray) -> str:
+    """An (H, W, C) uint8 image as a PNG data URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _drawn_images(batch: ImageBatch) -> dict[str, Any]:
+    drawn = min(len(batch), MAX_DRAWN)
+    return {
+        "drawn": drawn,
+        "png": [
+            png_data_url(batch.pixels[i]) if batch.reason[i] == "" else None for i in range(drawn)
+        ],
+    }
+
+
+def _drawn_spectra(batch: BatchFile) -> dict[str, Any]:
+    drawn = min(len(batch), MAX_DRAWN)
+    return {
+        "wavelengths": {c: [float(w) for w in wl] for c, wl in batch.wavelengths.items()},
+        "drawn": drawn,
+        "values": [
+            {c: [_number(v) for v in values[i]] for c, values in batch.spectra.items()}
+            for i in range(drawn)
+        ],
+    }
+
+
 def payload(
     name: str,
-    batch: BatchFile,
+    batch: BatchFile | ImageBatch,
     scores: pd.DataFrame,
     models: Mapping[str, ServedModel],
     spectra: bool = False,
+    images: bool = False,
 ) -> dict[str, Any]:
     samples: list[dict[str, Any]] = []
     columns = {
@@ -84,14 +124,8 @@ def payload(
         "models": {t: m.card() for t, m in models.items()},
         "samples": samples,
     }
-    if spectra:
-        drawn = min(len(batch), MAX_DRAWN)
-        out["spectra"] = {
-            "wavelengths": {c: [float(w) for w in wl] for c, wl in batch.wavelengths.items()},
-            "drawn": drawn,
-            "values": [
-                {c: [_number(v) for v in values[i]] for c, values in batch.spectra.items()}
-                for i in range(drawn)
-            ],
-        }
+    if spectra and isinstance(batch, BatchFile):
+        out["spectra"] = _drawn_spectra(batch)
+    if images and isinstance(batch, ImageBatch):
+        out["images"] = _drawn_images(batch)
     return out

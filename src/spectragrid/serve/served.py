@@ -7,6 +7,9 @@ The served file carries the members' metadata, the per-class cutoffs and its
 provenance (what was chosen, how, from which cells and files) in its ONNX
 metadata; card.json beside it says the same for people and the page.
 
+An image target is served the same way: its cells' files take uint8 images,
+and the served file carries their data bands and image size.
+
 Cutoffs follow the result sheet's rule (`report.cutoff`): for one cell they
 are its sheet's, from its test fold; for an ensemble they are chosen on the
 pooled out-of-fold test predictions of its folds, each sample scored by the
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ import pandas as pd
 from spectragrid.core import layout
 from spectragrid.core.atomic import atomic_path, write_atomic
 from spectragrid.data.clean_file import read_clean
+from spectragrid.data.image_clean import ImageData, read_images
 from spectragrid.report.cutoffs import CutoffRule, class_cutoffs
 from spectragrid.report.summary_tables import GROUP_KEYS, aggregate, lower_is_better
 from spectragrid.serve.ensemble import merge_members
@@ -38,7 +43,15 @@ from spectragrid.serve.model import ServedModel, sha256_of
 PARITY_TOLERANCE = 1e-5
 # Clean rows an ensemble is checked on against the mean of its members.
 PARITY_ROWS = 512
-_CARRIED = ("classes", "channels", "wavelengths", "target", "tabular")
+_CARRIED = (
+    "classes",
+    "channels",
+    "wavelengths",
+    "target",
+    "tabular",
+    "data_bands",
+    "image_size",
+)
 
 
 class ServeError(RuntimeError):
@@ -146,7 +159,9 @@ def build_served_model(
     for d, proto in zip(members[1:], protos[1:], strict=True):
         meta = _metadata(proto)
         if any(meta.get(key) != first.get(key) for key in _CARRIED):
-            raise ServeError(f"{d}: its classes, channels or axes differ from {members[0]}")
+            raise ServeError(
+                f"{d}: its classes, channels, axes or image size differ from {members[0]}"
+            )
     classes = [str(c) for c in first["classes"]]
     y, pooled = _pooled(members, classes)
     cutoffs = class_cutoffs(y, pooled, classes, CutoffRule.from_config(cutoff))
@@ -191,7 +206,10 @@ def build_served_model(
         # each channel's axis in brief: the ONNX metadata holds every point
         "axes": {
             channel: {"first": axis[0], "last": axis[-1], "points": len(axis)}
-            for channel, axis in zip(metadata["channels"], metadata["wavelengths"], strict=True)
+            # an image model has no axes
+            for channel, axis in zip(
+                metadata["channels"], metadata.get("wavelengths") or [], strict=False
+            )
             if len(axis)
         },
         "sha256": sha256_of(Path(out_onnx)),
@@ -210,21 +228,32 @@ def build_served_model(
     return card
 
 
-def _clean_inputs(model: ServedModel, clean_path: Path, ids: np.ndarray | None):
-    data = read_clean(clean_path, model.channels)
+Scorer = Callable[[ServedModel], np.ndarray]
+
+
+def _clean_rows(
+    model: ServedModel, clean_path: Path, ids: np.ndarray | None
+) -> tuple[np.ndarray, Scorer]:
+    """The ids of the clean rows a parity check uses (`ids`, or the first PARITY_ROWS),
+    and what scores a model on those rows."""
+    data = read_images(clean_path) if model.takes_images else read_clean(clean_path, model.channels)
     table = data.table
     rows = (
         np.arange(min(len(table), PARITY_ROWS))
         if ids is None
         else table.index[table["sample_id"].astype(str).isin(set(ids))].to_numpy()
     )
+    chosen = table["sample_id"].astype(str).to_numpy()[rows]
+    if isinstance(data, ImageData):
+        pixels = data.pixels[rows]
+        return chosen, lambda m: m.image_probabilities(pixels)
     spectra = data.stack(model.channels)[rows]
     tabular = (
         table[model.tabular].to_numpy(dtype=np.float32)[rows]
         if model.tabular
         else np.zeros((len(rows), 0), dtype=np.float32)
     )
-    return table["sample_id"].astype(str).to_numpy()[rows], spectra, tabular
+    return chosen, lambda m: m.probabilities(spectra, tabular)
 
 
 def check_served(path: Path, members: list[Path], clean_path: Path) -> dict[str, float]:
@@ -233,24 +262,18 @@ def check_served(path: Path, members: list[Path], clean_path: Path) -> dict[str,
     served = ServedModel.load(path)
     if len(members) == 1:
         expected = pd.read_parquet(members[0] / layout.CELL_FILES["predictions"])
-        ids, spectra, tabular = _clean_inputs(
-            served, clean_path, expected["sample_id"].astype(str).to_numpy()
-        )
-        got = served.probabilities(spectra, tabular)
+        ids, score = _clean_rows(served, clean_path, expected["sample_id"].astype(str).to_numpy())
+        got = score(served)
         want = (
             expected.set_index(expected["sample_id"].astype(str))
             .loc[ids, [f"prob_{c}" for c in served.classes]]
             .to_numpy(dtype=np.float64)
         )
     else:
-        ids, spectra, tabular = _clean_inputs(served, clean_path, None)
-        got = served.probabilities(spectra, tabular)
+        ids, score = _clean_rows(served, clean_path, None)
+        got = score(served)
         want = np.mean(
-            [
-                ServedModel.load(d / layout.CELL_FILES["onnx"]).probabilities(spectra, tabular)
-                for d in members
-            ],
-            axis=0,
+            [score(ServedModel.load(d / layout.CELL_FILES["onnx"])) for d in members], axis=0
         )
     diff = float(np.max(np.abs(got - want))) if len(got) else 0.0
     if diff > PARITY_TOLERANCE:

@@ -15,7 +15,8 @@ import yaml
 from spectragrid.core import layout
 from spectragrid.core.config import validate
 from spectragrid.serve.choice import served_targets
-from spectragrid.serve.model import ServedModel
+from spectragrid.serve.image_input import ImageSpec, shared_image_spec
+from spectragrid.serve.model import ServedModel, ServedModelError
 
 
 class StudyError(RuntimeError):
@@ -31,6 +32,8 @@ class ServingStudy:
     min_integral: dict
     max_upload_mb: float
     models: dict[str, ServedModel]
+    # An image study: the images its served models take (an upload is one image).
+    images: ImageSpec | None = None
 
 
 def load_study(folder: Path, threads: int = 1, config_path: Path | None = None) -> ServingStudy:
@@ -51,6 +54,10 @@ def load_study(folder: Path, threads: int = 1, config_path: Path | None = None) 
             "no served model yet for " + ", ".join(missing) + "; make them first with: "
             "snakemake " + " ".join(missing)
         )
+    try:
+        images = shared_image_spec(models)
+    except ServedModelError as err:
+        raise StudyError(str(err)) from None
     return ServingStudy(
         folder=folder,
         dataset=config["dataset"]["name"],
@@ -59,4 +66,5 @@ def load_study(folder: Path, threads: int = 1, config_path: Path | None = None) 
         min_integral=config["cleaning"]["min_integral"],
         max_upload_mb=float(config["predict"]["max_upload_mb"]),
         models=models,
+        images=images,
     )

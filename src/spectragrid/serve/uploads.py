@@ -1,9 +1,12 @@
-"""An uploaded file, read as a raw file from inside a temporary folder of its own.
+"""An uploaded file, read as a raw file from inside a temporary folder of its own, or as
+an image from memory.
 
-The upload is written under a fixed name in a new temporary folder (nothing of
+A raw file is written under a fixed name in a new temporary folder (nothing of
 the sender's file name reaches a path: only its ending, which says the
 format), read by the batch reader (pickles through the allow-listing
-unpickler), and the folder is removed as soon as the file is read.
+unpickler), and the folder is removed as soon as the file is read. An image
+is decoded from the uploaded bytes (Pillow finds the format in the content),
+so it is written nowhere.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 from spectragrid.data.raw_formats import raw_format
 from spectragrid.serve.batch_input import BatchFile, read_batch_file
+from spectragrid.serve.image_input import ImageBatch, ImageSpec, read_image_upload
 
 _FORMAT_ENDINGS = {"pickle": ".pkl", "csv": ".csv", "parquet": ".parquet"}
 _COMPRESSIONS = (".gz", ".bz2", ".xz")
@@ -48,3 +52,13 @@ def read_upload(data: bytes, filename: str | None, columns: dict) -> BatchFile:
                 a.replace(str(path), name) if isinstance(a, str) else a for a in err.args
             )
             raise
+
+
+def read_study_upload(
+    data: bytes, filename: str | None, columns: dict, images: ImageSpec | None
+) -> BatchFile | ImageBatch:
+    """The upload as the study's served models take it: an image when they take `images`,
+    else a raw spectra file."""
+    if images is not None:
+        return read_image_upload(data, shown_name(filename), images)
+    return read_upload(data, filename, columns)

@@ -82,3 +82,16 @@ def test_the_predict_section_leaves_the_study_hash_alone() -> None:
     before = validate(plain)
     before.pop("predict")
     assert study_hash(validate(plain)) == config_hash(before)
+
+
+def test_under_a_given_split_a_grid_point_is_its_one_fold() -> None:
+    # splits.given: the image tree's train/val/test folders are the one fold f0of1
+    config = _config({"models": {"OVA_OK": {"model": "cnn", "channels": "all"}}})
+    config["splits"]["given"] = True
+    config["label_issues"]["enabled"] = False
+    assert candidate_cells(config, served_choices(config)["OVA_OK"]) == [
+        layout.cell_dir("demo", "raw", "OVA_OK", "all", "cnn", 0, 0, 1)
+    ]
+    config["predict"]["models"]["OVA_OK"]["fold"] = 1
+    with pytest.raises(PredictConfigError, match=r"fold: 1 is not below splits.given"):
+        served_choices(config)

@@ -1,6 +1,7 @@
 // The page's script: uploads the chosen or dropped file to /api/predict and draws the
 // answer. Every value from the file (ids, class names, messages) is written with
-// textContent or as an SVG attribute, never parsed as HTML.
+// textContent or as an SVG attribute, never parsed as HTML; an image is drawn from the
+// PNG the server re-encoded from its pixels, and only from a data:image/png URL.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -70,6 +71,15 @@ function spectrum(values, wavelengths) {
   return svg;
 }
 
+const PNG_URL = "data:image/png;base64,";
+
+function picture(url, sampleId) {
+  const img = el("img", "picture");
+  if (typeof url === "string" && url.startsWith(PNG_URL)) img.src = url;
+  img.alt = `image ${sampleId}`;
+  return img;
+}
+
 function render(answer) {
   const results = document.getElementById("results");
   results.replaceChildren();
@@ -78,7 +88,7 @@ function render(answer) {
   summary.hidden = false;
   const scored = Object.entries(answer.n_scored).map(([t, n]) => `${t}: ${n} scored`).join("; ");
   summary.appendChild(el("p", "file", `${answer.file}: ${answer.n_samples} samples (${scored})`));
-  const drawn = answer.spectra ? answer.spectra.drawn : 0;
+  const drawn = answer.spectra ? answer.spectra.drawn : answer.images ? answer.images.drawn : 0;
   answer.samples.forEach((sample, i) => {
     const section = el("section", "sample");
     section.dataset.sampleId = sample.sample_id;
@@ -98,11 +108,16 @@ function render(answer) {
       left.appendChild(block);
     }
     section.appendChild(left);
-    if (i < drawn) section.appendChild(spectrum(answer.spectra.values[i], answer.spectra.wavelengths));
+    if (i < drawn && answer.spectra) {
+      section.appendChild(spectrum(answer.spectra.values[i], answer.spectra.wavelengths));
+    } else if (i < drawn && answer.images.png[i]) {
+      section.appendChild(picture(answer.images.png[i], sample.sample_id));
+    }
     results.appendChild(section);
   });
   if (answer.samples.length > drawn) {
-    results.appendChild(el("p", "note", `Spectra drawn for the first ${drawn} samples.`));
+    const what = answer.images ? "Images" : "Spectra";
+    results.appendChild(el("p", "note", `${what} drawn for the first ${drawn} samples.`));
   }
 }
 
@@ -116,7 +131,7 @@ async function send(file) {
   const form = new FormData();
   form.append("file", file, file.name);
   try {
-    const response = await fetch("/api/predict?spectra=1", { method: "POST", body: form });
+    const response = await fetch("/api/predict?spectra=1&images=1", { method: "POST", body: form });
     const answer = await response.json();
     if (!response.ok) {
       document.getElementById("results").replaceChildren();
