@@ -10,13 +10,13 @@ from tiny_study import Workdir, tiny_config
 from spectragrid.core import layout
 from spectragrid.data.clean_file import read_labels
 from spectragrid.data.targets import resolve
-from spectragrid.issues.find import find_issues
-from spectragrid.issues.out_of_fold import assemble_oof, oof_log_loss
+from spectragrid.issues.find import chosen_sources, find_issues
+from spectragrid.issues.out_of_fold import assemble_oof, mean_oof, oof_log_loss
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_channel_set_is_judged_by_the_best_source_of_the_whole_grid(tmp_path):
+def test_a_channel_set_is_judged_by_the_best_sources_of_the_whole_grid(tmp_path):
     config = tiny_config()
     config["channel_sets"]["ex277"] = ["277"]
     config["grid"]["channel_sets"] = ["all", "ex277"]
@@ -31,7 +31,7 @@ def test_a_channel_set_is_judged_by_the_best_source_of_the_whole_grid(tmp_path):
     evidence = json.loads(evidence_file.read_text())
     # its own channel set first (named by model), then the other one
     assert list(evidence["log_loss"]) == ["cnn", "small", "cnn/all", "small/all"]
-    assert evidence["combine"] == "best_log_loss"
+    assert evidence["combine"] == "greedy_log_loss"
 
     clean = work.path / layout.clean_file("demo")
     labels = read_labels(clean)
@@ -49,17 +49,28 @@ def test_a_channel_set_is_judged_by_the_best_source_of_the_whole_grid(tmp_path):
         oofs[name] = assemble_oof(files, classes, expected_ids)
         losses[name] = oof_log_loss(oofs[name], classes)
     assert evidence["log_loss"] == pytest.approx(losses)
+    names = list(losses)
     best = min(losses, key=losses.get)
-    assert evidence["used"] == [best]
+    used = [
+        names[i]
+        for i in chosen_sources(
+            list(oofs.values()), list(losses.values()), classes, "greedy_log_loss"
+        )
+    ]
+    # the greedy average starts from the best source; each one added lowered the log-loss
+    assert evidence["used"] == used and used[0] == best
+    chosen = mean_oof([oofs[n] for n in used], classes) if len(used) > 1 else oofs[best]
+    assert evidence["used_log_loss"] == pytest.approx(oof_log_loss(chosen, classes))
+    assert evidence["used_log_loss"] <= losses[best]
 
-    # the issues and the probabilities written are those of the chosen source alone
+    # the issues and the probabilities written are those of the chosen average
     settings = {k: config["label_issues"].get(k) for k in ("filter_by", "rank_by")}
     settings["min_examples_per_class"] = config["label_issues"]["min_examples_per_class"]
-    alone = find_issues(oofs[best], classes, **settings)
+    expected = find_issues(chosen, classes, **settings)
     issues = pd.read_csv(issues_dir / layout.ISSUES_FILES["issues"], dtype={"sample_id": str})
-    assert issues["sample_id"].tolist() == alone["sample_id"].astype(str).tolist()
+    assert issues["sample_id"].tolist() == expected["sample_id"].astype(str).tolist()
     oof = pd.read_parquet(issues_dir / layout.ISSUES_FILES["oof"])
-    assert oof["prob_OK"].to_numpy() == pytest.approx(oofs[best]["prob_OK"].to_numpy())
+    assert oof["prob_OK"].to_numpy() == pytest.approx(chosen["prob_OK"].to_numpy())
 
     # the plan follows the config: `own` judges ex277 by its own cells only, so the
     # `all` cells are no longer inputs and the job reruns (its params changed)

@@ -27,10 +27,10 @@ def test_the_default_config_is_valid_and_gets_defaults(config):
     checked = validate(config)
     assert checked["report"]["best_metric"] == "test_macro_f1"
     # every model of the grid may judge the labels, from every channel set; each job keeps
-    # the source with the lowest out-of-fold log-loss
+    # the average of the sources that lower the out-of-fold log-loss, best first
     assert checked["label_issues"]["models"] == ["cnn", "pls_da"]
     assert checked["label_issues"]["channel_sets"] == "all"
-    assert checked["label_issues"]["combine"] == "best_log_loss"
+    assert checked["label_issues"]["combine"] == "greedy_log_loss"
 
 
 def test_evidence_channel_sets_must_be_in_the_grid(config):

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from oof_cases import clean_file, folds_file, issue_settings, issues_outputs, write_cells
 
-from spectragrid.issues.find import find_issues, run_label_issues
-from spectragrid.issues.out_of_fold import OOFError, assemble_oof
+from spectragrid.issues.find import chosen_sources, find_issues, run_label_issues
+from spectragrid.issues.out_of_fold import OOFError, assemble_oof, mean_oof, oof_log_loss
 from spectragrid.train.label_action import read_issues
 
 
@@ -156,3 +156,51 @@ def test_an_unknown_combine_is_refused(tmp_path):
     files, _ = write_cells(tmp_path)
     with pytest.raises(ValueError, match=r"label_issues\.combine: 'vote'"):
         run_label_issues(files, ["m"], 3, "OVA OK", combine="vote", **job_paths(tmp_path))
+
+
+def _oof(given: np.ndarray, p_rest: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sample_id": [f"s{i:03d}" for i in range(len(given))],
+            "label_index": given,
+            "label": np.where(given == 0, "OK", "rest"),
+            "prob_OK": 1 - p_rest,
+            "prob_rest": p_rest,
+        }
+    )
+
+
+def test_greedy_log_loss_averages_the_sources_that_help_and_leaves_the_weak_one_out():
+    given = np.tile([0, 1], 200)
+    first_half = np.arange(400) < 200
+
+    def sure_on(rows: np.ndarray, p_right: float) -> np.ndarray:
+        # right with confidence p_right on `rows`, undecided elsewhere
+        p_given = np.where(rows, p_right, 0.5)
+        return np.where(given == 1, p_given, 1 - p_given)
+
+    sources = [
+        _oof(given, np.full(400, 0.5)),  # weak: no opinion anywhere
+        _oof(given, sure_on(~first_half, 0.94)),
+        _oof(given, sure_on(first_half, 0.96)),
+    ]
+    classes = ["OK", "rest"]
+    losses = [oof_log_loss(o, classes) for o in sources]
+    assert chosen_sources(sources, losses, classes, "best_log_loss") == [2]
+    assert chosen_sources(sources, losses, classes, "mean") == [0, 1, 2]
+    used = chosen_sources(sources, losses, classes, "greedy_log_loss")
+    assert used == [2, 1]
+    pair = oof_log_loss(mean_oof([sources[2], sources[1]], classes), classes)
+    trio = oof_log_loss(mean_oof(sources, classes), classes)
+    # the average of the two complementary sources beats either; the weak one would not help
+    assert pair < losses[2] < losses[1] and trio > pair
+
+
+def test_greedy_log_loss_keeps_one_source_when_no_average_beats_it():
+    rng = np.random.default_rng(4)
+    given = (rng.random(300) < 0.5).astype(int)
+    sharp = np.clip(given * 0.9 + 0.05 + rng.normal(0, 0.02, 300), 0.01, 0.99)
+    flat = np.full(300, 0.5)
+    sources = [_oof(given, flat), _oof(given, sharp)]
+    losses = [oof_log_loss(o, ["OK", "rest"]) for o in sources]
+    assert chosen_sources(sources, losses, ["OK", "rest"], "greedy_log_loss") == [1]
