@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from spectragrid.core.metrics import classification_metrics, per_class_accuracy
 from spectragrid.data.clean_file import common_axis, read_clean
 from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.splits import read_fold_parts
-from spectragrid.data.targets import check_class_sizes, display_code, resolve
+from spectragrid.data.targets import Target, check_class_sizes, display_code, resolve
 from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays
 from spectragrid.train.cell_lock import cell_lock
@@ -42,6 +43,9 @@ from spectragrid.train.output_checksums import (
 )
 from spectragrid.train.predict import predict_proba
 from spectragrid.train.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from spectragrid.train.loop import FitResult
 
 
 @dataclass(frozen=True)
@@ -455,53 +459,21 @@ def _run_cell(
         out.onnx, spectra, test.tabular.numpy(), proba.astype(np.float32), rows=test_rows
     )
 
-    predictions = pd.DataFrame(
-        {
-            "sample_id": table["sample_id"].to_numpy()[test_rows],
-            "full_truth": table["full_truth"].to_numpy()[test_rows],
-            "label": np.asarray(target.classes, dtype=object)[y_test],
-            "label_index": y_test,
-            "pred_index": proba.argmax(axis=1),
-            "flagged": test_flagged,
-        }
+    write_test_outputs(out, table, target, test_rows, y_test, proba, test_flagged, result.history)
+    metrics = network_metrics(
+        spec,
+        display,
+        target,
+        (train_rows, val_rows, test_rows),
+        cleaned,
+        in_target,
+        y_all,
+        result,
+        proba,
+        test_flagged,
+        parity,
+        cleaning_applied=issues_path is not None,
     )
-    for i, name in enumerate(target.classes):
-        predictions[f"prob_{name}"] = proba[:, i]
-    with atomic_path(out.predictions) as tmp:
-        predictions.to_parquet(tmp, index=False)
-
-    history = pd.DataFrame(result.history)
-    with atomic_path(out.history) as tmp:
-        history.to_csv(tmp, index=False)
-
-    metrics = {
-        "cell": spec.coordinates,
-        "display_name": display,
-        "family": "network",
-        "arch": spec.arch,
-        "target": target.as_dict(),
-        "channels": list(spec.channels),
-        "n_train": len(train_rows),
-        "n_val": len(val_rows),
-        "n_test": len(test_rows),
-        "label_action": spec.action if issues_path is not None else None,
-        "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
-        "n_relabelled": int((cleaned.labels != y_all).sum()),
-        "n_label_patched": len(spec.label_patch),
-        "n_downweighted": int((cleaned.weights < 1).sum()),
-        "best_epoch": int(result.best_epoch),
-        "epochs_run": len(result.epoch_seconds),
-        "transforms": list(spec.augment().names),
-        "test": classification_metrics(y_test, proba),
-        "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
-        "test_unflagged": (
-            classification_metrics(y_test[~test_flagged], proba[~test_flagged])
-            if issues_path is not None
-            else None
-        ),
-        "onnx_parity": parity,
-        "config_hash": spec.config_hash,
-    }
 
     table = layer_table(
         model, (torch.zeros(1, n_channels, length), torch.zeros(1, tabular.shape[1]))
@@ -536,3 +508,82 @@ def _run_cell(
     metrics[MANIFEST_KEY] = checksums(out.metrics.parent)
     _write_json(out.metrics, metrics)
     return metrics
+
+
+def write_test_outputs(
+    out: CellOutputs,
+    table: pd.DataFrame,
+    target: Target,
+    test_rows: np.ndarray,
+    y_test: np.ndarray,
+    proba: np.ndarray,
+    test_flagged: np.ndarray,
+    history: list[dict] | dict,
+) -> None:
+    """predictions.parquet (one row per test sample, a prob_<class> column per class)
+    and history.csv of a network cell, spectra or images."""
+    predictions = pd.DataFrame(
+        {
+            "sample_id": table["sample_id"].to_numpy()[test_rows],
+            "full_truth": table["full_truth"].to_numpy()[test_rows],
+            "label": np.asarray(target.classes, dtype=object)[y_test],
+            "label_index": y_test,
+            "pred_index": proba.argmax(axis=1),
+            "flagged": test_flagged,
+        }
+    )
+    for i, name in enumerate(target.classes):
+        predictions[f"prob_{name}"] = proba[:, i]
+    with atomic_path(out.predictions) as tmp:
+        predictions.to_parquet(tmp, index=False)
+    with atomic_path(out.history) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def network_metrics(
+    spec: CellSpec,
+    display: str,
+    target: Target,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cleaned: CleanedLabels,
+    in_target: np.ndarray,
+    y_all: np.ndarray,
+    result: FitResult,
+    proba: np.ndarray,
+    test_flagged: np.ndarray,
+    parity: dict,
+    *,
+    cleaning_applied: bool,
+) -> dict:
+    """metrics.json of a network cell (before its output checksums): the parts' sizes,
+    what label cleaning did, the training's course and the test fold's scores."""
+    train_rows, val_rows, test_rows = rows
+    y_test = y_all[test_rows]
+    return {
+        "cell": spec.coordinates,
+        "display_name": display,
+        "family": "network",
+        "arch": spec.arch,
+        "target": target.as_dict(),
+        "channels": list(spec.channels),
+        "n_train": len(train_rows),
+        "n_val": len(val_rows),
+        "n_test": len(test_rows),
+        "label_action": spec.action if cleaning_applied else None,
+        "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
+        "n_relabelled": int((cleaned.labels != y_all).sum()),
+        "n_label_patched": len(spec.label_patch),
+        "n_downweighted": int((cleaned.weights < 1).sum()),
+        "best_epoch": int(result.best_epoch),
+        "epochs_run": len(result.epoch_seconds),
+        "transforms": list(spec.augment().names),
+        "test": classification_metrics(y_test, proba),
+        "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
+        "test_unflagged": (
+            classification_metrics(y_test[~test_flagged], proba[~test_flagged])
+            if cleaning_applied
+            else None
+        ),
+        "onnx_parity": parity,
+        "config_hash": spec.config_hash,
+    }

@@ -15,16 +15,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from spectragrid.core.atomic import atomic_path, write_atomic
-from spectragrid.core.metrics import classification_metrics, per_class_accuracy
+from spectragrid.core.atomic import write_atomic
 from spectragrid.data.image_clean import ImageData, read_images
 from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.splits import read_fold_parts
 from spectragrid.data.targets import check_class_sizes, resolve
-from spectragrid.train.cell import CellOutputs, CellSpec, _arrays, _cleaned, _write_json, resume_key
+from spectragrid.train.cell import (
+    CellOutputs,
+    CellSpec,
+    _arrays,
+    _cleaned,
+    _write_json,
+    network_metrics,
+    resume_key,
+    write_test_outputs,
+)
 from spectragrid.train.image_models import build_image_model
 from spectragrid.train.model_card import layer_table
 from spectragrid.train.models import count_parameters
@@ -159,52 +166,22 @@ def run_image_cell(
     )
     parity = check_image_parity(out.onnx, data.pixels[test_rows], proba.astype(np.float32))
 
-    predictions = pd.DataFrame(
-        {
-            "sample_id": table["sample_id"].to_numpy()[test_rows],
-            "full_truth": table["full_truth"].to_numpy()[test_rows],
-            "label": np.asarray(target.classes, dtype=object)[y_test],
-            "label_index": y_test,
-            "pred_index": proba.argmax(axis=1),
-            "flagged": test_flagged,
-        }
+    write_test_outputs(out, table, target, test_rows, y_test, proba, test_flagged, result.history)
+    metrics = network_metrics(
+        spec,
+        display,
+        target,
+        (train_rows, val_rows, test_rows),
+        cleaned,
+        in_target,
+        y_all,
+        result,
+        proba,
+        test_flagged,
+        parity,
+        cleaning_applied=issues_path is not None,
     )
-    for i, name in enumerate(target.classes):
-        predictions[f"prob_{name}"] = proba[:, i]
-    with atomic_path(out.predictions) as tmp:
-        predictions.to_parquet(tmp, index=False)
-    with atomic_path(out.history) as tmp:
-        pd.DataFrame(result.history).to_csv(tmp, index=False)
-
-    metrics = {
-        "cell": spec.coordinates,
-        "display_name": display,
-        "family": "network",
-        "arch": spec.arch,
-        "input": "images",
-        "target": target.as_dict(),
-        "channels": list(spec.channels),
-        "n_train": len(train_rows),
-        "n_val": len(val_rows),
-        "n_test": len(test_rows),
-        "label_action": spec.action if issues_path is not None else None,
-        "n_removed_flagged": int((~cleaned.keep & in_target).sum()),
-        "n_relabelled": int((cleaned.labels != y_all).sum()),
-        "n_label_patched": len(spec.label_patch),
-        "n_downweighted": int((cleaned.weights < 1).sum()),
-        "best_epoch": int(result.best_epoch),
-        "epochs_run": len(result.epoch_seconds),
-        "transforms": list(spec.augment().names),
-        "test": classification_metrics(y_test, proba),
-        "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
-        "test_unflagged": (
-            classification_metrics(y_test[~test_flagged], proba[~test_flagged])
-            if issues_path is not None
-            else None
-        ),
-        "onnx_parity": parity,
-        "config_hash": spec.config_hash,
-    }
+    metrics["input"] = "images"
 
     layers = layer_table(model, (torch.zeros(1, n_channels, height, width), torch.zeros(1, 0)))
     step_seconds = float(np.mean(result.step_seconds)) if result.step_seconds else 0.0
