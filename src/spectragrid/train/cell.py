@@ -372,10 +372,7 @@ def _run_cell(
         )
         return run_classical_cell(spec, rows, out, threads, started)
     # Imported here: a classical cell needs none of them (Lightning takes seconds).
-    from spectragrid.train.devices import device_report
     from spectragrid.train.export import check_parity, export_onnx
-    from spectragrid.train.loop import fit
-    from spectragrid.train.resume import Resume
 
     settings = TrainSettings.from_config(spec.train)
     budget = spec.budget or {}
@@ -396,22 +393,20 @@ def _run_cell(
     # fitted chunk by chunk on the training rows: no copy of them beside the data set
     model.fit_scaling(spectra, tabular, rows=train_rows)
 
-    train = _arrays(spectra, tabular, y_fit, train_rows, cleaned.weights)
-    val = _arrays(spectra, tabular, y_fit, val_rows, cleaned.weights)
-    test = _arrays(spectra, tabular, y_all, test_rows)
-    inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
-    resume = Resume(Path(resume_path), resume_key(spec, inputs)) if resume_path else None
-    result = fit(
+    result, test = fit_network(
         model,
-        train,
-        val,
+        spectra,
+        tabular,
+        y_fit,
+        cleaned.weights,
+        y_all,
+        (train_rows, val_rows, test_rows),
+        spec,
         settings,
         target.n_classes,
-        spec.seed,
-        spec.augment(),
-        resume,
-        Path(curves_dir) if curves_dir is not None else None,
-        max_train_seconds=budget.get("max_train_seconds"),
+        [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else []),
+        resume_path,
+        curves_dir,
     )
     model = result.model.to("cpu")
 
@@ -488,18 +483,7 @@ def _run_cell(
         "seconds_per_epoch": epoch_seconds,
         "train_samples_per_second": len(train_rows) / step_seconds if step_seconds else 0.0,
         "wall_seconds": time.perf_counter() - started,
-        **device_report(result.device),
-        "threads": torch.get_num_threads(),
-        "precision": result.precision,
-        # Which path trained the first stage and the pool-ReLU pairs: the C
-        # kernels or the PyTorch layers (the same numbers up to float32 rounding).
-        "native": result.native,
-        # Epochs an interrupted run had completed before this one resumed it.
-        "resumed_after_epoch": result.resumed_from,
-        # Why training ended: epochs, patience, diverged or time_budget.
-        "stopped": result.stopped,
-        "budget": budget,
-        "pretrained": model.transfer.as_dict() if model.transfer is not None else None,
+        **training_record(result, model, budget),
         # The layer table (Xn, Fn, Wn) and FLOPs by kind, per sample.
         **{key: table[key] for key in ("input", "layers", "flops", "not_counted")},
     }
@@ -586,4 +570,67 @@ def network_metrics(
         ),
         "onnx_parity": parity,
         "config_hash": spec.config_hash,
+    }
+
+
+def fit_network(
+    model: torch.nn.Module,
+    inputs: np.ndarray,
+    tabular: np.ndarray,
+    y_fit: np.ndarray,
+    weights: np.ndarray,
+    y_all: np.ndarray,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    spec: CellSpec,
+    settings: TrainSettings,
+    n_classes: int,
+    input_files: list[Path],
+    resume_path: Path | None,
+    curves_dir: Path | None,
+) -> tuple[FitResult, Arrays]:
+    """Train a network cell on its training rows (labels `y_fit`, as cleaning left them),
+    stopping on its validation rows, resumable from `resume_path`; returns the fit and
+    the test rows' arrays (labels `y_all`: test folds are never cleaned)."""
+    from spectragrid.train.loop import fit
+    from spectragrid.train.resume import Resume
+
+    train_rows, val_rows, test_rows = rows
+    train = _arrays(inputs, tabular, y_fit, train_rows, weights)
+    val = _arrays(inputs, tabular, y_fit, val_rows, weights)
+    test = _arrays(inputs, tabular, y_all, test_rows)
+    resume = Resume(Path(resume_path), resume_key(spec, input_files)) if resume_path else None
+    result = fit(
+        model,
+        train,
+        val,
+        settings,
+        n_classes,
+        spec.seed,
+        spec.augment(),
+        resume,
+        Path(curves_dir) if curves_dir is not None else None,
+        max_train_seconds=(spec.budget or {}).get("max_train_seconds"),
+    )
+    return result, test
+
+
+def training_record(result: FitResult, model: torch.nn.Module, budget: dict) -> dict:
+    """The card's account of how a network cell trained: where, on how many threads, in
+    which precision, on which kernels, resumed or not, why it stopped, from what."""
+    from spectragrid.train.devices import device_report
+
+    transfer = getattr(model, "transfer", None)
+    return {
+        **device_report(result.device),
+        "threads": torch.get_num_threads(),
+        "precision": result.precision,
+        # Which path trained the first stage and the pool-ReLU pairs: the C
+        # kernels or the PyTorch layers (the same numbers up to float32 rounding).
+        "native": result.native,
+        # Epochs an interrupted run had completed before this one resumed it.
+        "resumed_after_epoch": result.resumed_from,
+        # Why training ended: epochs, patience, diverged or time_budget.
+        "stopped": result.stopped,
+        "budget": budget,
+        "pretrained": transfer.as_dict() if transfer is not None else None,
     }

@@ -25,11 +25,11 @@ from spectragrid.data.targets import check_class_sizes, resolve
 from spectragrid.train.cell import (
     CellOutputs,
     CellSpec,
-    _arrays,
     _cleaned,
     _write_json,
+    fit_network,
     network_metrics,
-    resume_key,
+    training_record,
     write_test_outputs,
 )
 from spectragrid.train.image_models import build_image_model
@@ -62,10 +62,7 @@ def run_image_cell(
     curves_dir: Path | None,
 ) -> dict:
     """Train, test and export one image cell; returns its metrics."""
-    from spectragrid.train.devices import device_report
     from spectragrid.train.image_export import check_image_parity, export_image_onnx
-    from spectragrid.train.loop import fit
-    from spectragrid.train.resume import Resume
 
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
@@ -107,22 +104,20 @@ def run_image_cell(
     )
     model.fit_scaling(images[train_rows])
 
-    train = _arrays(images, tabular, cleaned.labels, train_rows, cleaned.weights)
-    val = _arrays(images, tabular, cleaned.labels, val_rows, cleaned.weights)
-    test = _arrays(images, tabular, y_all, test_rows)
-    inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
-    resume = Resume(Path(resume_path), resume_key(spec, inputs)) if resume_path else None
-    result = fit(
+    result, test = fit_network(
         model,
-        train,
-        val,
+        images,
+        tabular,
+        cleaned.labels,
+        cleaned.weights,
+        y_all,
+        (train_rows, val_rows, test_rows),
+        spec,
         settings,
         target.n_classes,
-        spec.seed,
-        spec.augment(),
-        resume,
-        Path(curves_dir) if curves_dir is not None else None,
-        max_train_seconds=budget.get("max_train_seconds"),
+        [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else []),
+        resume_path,
+        curves_dir,
     )
     model = result.model.to("cpu")
     proba = predict_proba(model, test)
@@ -197,14 +192,7 @@ def run_image_cell(
         ),
         "train_samples_per_second": len(train_rows) / step_seconds if step_seconds else 0.0,
         "wall_seconds": time.perf_counter() - started,
-        **device_report(result.device),
-        "threads": torch.get_num_threads(),
-        "precision": result.precision,
-        "native": result.native,
-        "resumed_after_epoch": result.resumed_from,
-        "stopped": result.stopped,
-        "budget": budget,
-        "pretrained": model.transfer.as_dict() if model.transfer is not None else None,
+        **training_record(result, model, budget),
         **{key: layers[key] for key in ("input", "layers", "flops", "not_counted")},
     }
     _write_json(out.card, card)
