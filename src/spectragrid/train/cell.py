@@ -24,7 +24,7 @@ from spectragrid.core.config import complete_model, config_hash
 from spectragrid.core.metrics import classification_metrics, per_class_accuracy
 from spectragrid.data.clean_file import common_axis, read_clean
 from spectragrid.data.label_patch import apply_label_patch
-from spectragrid.data.splits import read_fold_parts
+from spectragrid.data.splits import FoldParts, read_fold_parts
 from spectragrid.data.targets import Target, check_class_sizes, display_code, resolve
 from spectragrid.train.augment import Augment
 from spectragrid.train.batches import Arrays
@@ -319,22 +319,8 @@ def _run_cell(
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     data = _read_clean_once(Path(clean_path), tuple(spec.channels))
-    table = apply_label_patch(data.table, list(spec.label_patch))
-    target = resolve(spec.target, spec.target_spec, table)
-    y_all = target.encode(table["full_truth"])
-    check_class_sizes(target, y_all, spec.k)
-    parts = read_fold_parts(folds_path, table["sample_id"], spec.fold, spec.k)
-    in_target = y_all >= 0
-
-    # Cleaning touches training and validation rows only: the test fold stays
-    # exactly the raw cell's test fold, so raw and clean compare like for like.
-    cleaned = _cleaned(
-        spec,
-        issues_path,
-        table["sample_id"],
-        y_all,
-        list(target.classes),
-        editable=(parts.train | parts.val) & in_target,
+    table, target, y_all, parts, in_target, cleaned = cell_labels(
+        spec, data.table, folds_path, issues_path
     )
     flagged = cleaned.flagged
     y_fit = cleaned.labels
@@ -634,3 +620,27 @@ def training_record(result: FitResult, model: torch.nn.Module, budget: dict) -> 
         "budget": budget,
         "pretrained": transfer.as_dict() if transfer is not None else None,
     }
+
+
+def cell_labels(
+    spec: CellSpec, table: pd.DataFrame, folds_path: Path, issues_path: Path | None
+) -> tuple[pd.DataFrame, Target, np.ndarray, FoldParts, np.ndarray, CleanedLabels]:
+    """A network cell's rows and labels: the reviewed labels applied, the target's class
+    of each row (-1 outside it), the fold's parts and what label cleaning leaves."""
+    table = apply_label_patch(table, list(spec.label_patch))
+    target = resolve(spec.target, spec.target_spec, table)
+    y_all = target.encode(table["full_truth"])
+    check_class_sizes(target, y_all, spec.k)
+    parts = read_fold_parts(folds_path, table["sample_id"], spec.fold, spec.k)
+    in_target = y_all >= 0
+    # Cleaning touches training and validation rows only: the test fold stays
+    # exactly the raw cell's test fold, so raw and clean compare like for like.
+    cleaned = _cleaned(
+        spec,
+        issues_path,
+        table["sample_id"],
+        y_all,
+        list(target.classes),
+        editable=(parts.train | parts.val) & in_target,
+    )
+    return table, target, y_all, parts, in_target, cleaned

@@ -19,14 +19,11 @@ import torch
 
 from spectragrid.core.atomic import write_atomic
 from spectragrid.data.image_clean import ImageData, read_images
-from spectragrid.data.label_patch import apply_label_patch
-from spectragrid.data.splits import read_fold_parts
-from spectragrid.data.targets import check_class_sizes, resolve
 from spectragrid.train.cell import (
     CellOutputs,
     CellSpec,
-    _cleaned,
     _write_json,
+    cell_labels,
     fit_network,
     network_metrics,
     training_record,
@@ -67,20 +64,8 @@ def run_image_cell(
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
     data = read_images_once(Path(clean_path))
-    table = apply_label_patch(data.table, list(spec.label_patch))
-    target = resolve(spec.target, spec.target_spec, table)
-    y_all = target.encode(table["full_truth"])
-    check_class_sizes(target, y_all, spec.k)
-    parts = read_fold_parts(folds_path, table["sample_id"], spec.fold, spec.k)
-    in_target = y_all >= 0
-    # Test folds are never cleaned: a clean cell tests on the raw cell's test fold.
-    cleaned = _cleaned(
-        spec,
-        issues_path,
-        table["sample_id"],
-        y_all,
-        list(target.classes),
-        editable=(parts.train | parts.val) & in_target,
+    table, target, y_all, parts, in_target, cleaned = cell_labels(
+        spec, data.table, folds_path, issues_path
     )
     train_rows = np.flatnonzero(parts.train & in_target & cleaned.keep)
     val_rows = np.flatnonzero(parts.val & in_target & cleaned.keep)
