@@ -184,6 +184,53 @@ def fold_group_files(files):
     return named
 
 
+def get_sheet_inputs(wildcards):
+    """Every fold's metrics.json, and every file of a fold whose other files are
+    missing or newer than its metrics.json.
+
+    metrics.json is the last file a train job writes and records the checksums of
+    the others, so it stands for them while none changed after it: planning a
+    large grid then looks up one file per cell, not six. A file changed or
+    truncated later joins the inputs, reruns the sheet, and the sheet checks it.
+    """
+    named = {}
+    for fold in range(K):
+        folder = layout.cell_dir(
+            wildcards.dataset,
+            wildcards.labels,
+            wildcards.target,
+            wildcards.channels,
+            wildcards.model,
+            wildcards.seed,
+            fold,
+            K,
+        )
+        files = {name: f"{folder}/{file}" for name, file in layout.CELL_FILES.items()}
+        if changed_after_metrics(files):
+            chosen = files
+        else:
+            chosen = {"metrics": files["metrics"]}
+        for name, path in chosen.items():
+            named[layout.fold_output_name(name, fold)] = path
+    return named
+
+
+def changed_after_metrics(files):
+    """Whether a cell's metrics.json exists and another of its files is missing or
+    newer than it."""
+    try:
+        written = os.stat(files["metrics"]).st_mtime
+    except FileNotFoundError:
+        return False
+    for name, path in files.items():
+        try:
+            if os.stat(path).st_mtime > written:
+                return True
+        except FileNotFoundError:
+            return True
+    return False
+
+
 def get_evidence(wildcards):
     """The (model, channel set) pairs whose out-of-fold probabilities may judge the
     labels of one label-issues job, its own channel set first (it wins a tie)."""

@@ -6,9 +6,11 @@ from spectragrid.report.sheet import build_sheet
 
 with job_log(snakemake.log[0]):
     for fold in range(snakemake.params.k):
+        # the input lists metrics.json alone while no other file changed after it
+        folder = Path(snakemake.input[layout.fold_output_name("metrics", fold)]).parent
 
-        def cell_file(name, fold=fold):
-            return Path(snakemake.input[layout.fold_output_name(name, fold)])
+        def cell_file(name, folder=folder):
+            return folder / layout.CELL_FILES[name]
 
         build_sheet(
             predictions_path=cell_file("predictions"),

@@ -5,7 +5,7 @@ from spectragrid.report.summary import build_report
 
 with job_log(snakemake.log[0]):
     build_report(
-        metrics_paths=[Path(p) for p in snakemake.input.metrics],
+        metrics_paths=[Path(p) for p in snakemake.params.metrics],
         issues_paths=[Path(p) for p in snakemake.input.issues],
         cleaning_report_path=Path(snakemake.input.cleaning_report),
         truth_path=Path(snakemake.input.truth[0]) if snakemake.input.truth else None,
@@ -17,7 +17,7 @@ with job_log(snakemake.log[0]):
         out_html=Path(snakemake.output.html),
         out_csv=Path(snakemake.output.csv),
         out_parquet=Path(snakemake.output.parquet),
-        benchmark_paths=[Path(p) for p in snakemake.input.benchmarks],
+        benchmark_paths=[Path(p) for p in snakemake.params.benchmarks],
         benchmarks_root=Path(snakemake.output.html).parent / "benchmarks",
         review_dir=Path(snakemake.output.files),
         clean_path=Path(snakemake.input.clean),
