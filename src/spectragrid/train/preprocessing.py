@@ -301,7 +301,7 @@ class Preprocessing(nn.Module):
         for start in range(0, max(count, 1), chunk_rows):
             stop = start + chunk_rows
             part = spectra[start:stop] if rows is None else spectra[rows[start:stop]]
-            x = _tensor(part)
+            x = as_tensor(part)
             for step in before:
                 x = step(x)
             yield x.numpy()
@@ -325,7 +325,7 @@ class Preprocessing(nn.Module):
         """float32 preprocessed spectra of a numpy array, in batches."""
         self.eval()
         parts = [
-            self(_tensor(spectra[i : i + batch_size])).numpy()
+            self(as_tensor(spectra[i : i + batch_size])).numpy()
             for i in range(0, len(spectra), batch_size)
         ]
         if not parts:
@@ -333,7 +333,7 @@ class Preprocessing(nn.Module):
         return np.concatenate(parts)
 
 
-def _tensor(values: np.ndarray) -> torch.Tensor:
+def as_tensor(values: np.ndarray) -> torch.Tensor:
     """float32 `values` as a tensor, sharing their memory when they are contiguous float32."""
     with warnings.catch_warnings():
         # a slice of a cell's shared read-only array: the steps only read it

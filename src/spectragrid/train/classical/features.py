@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spectragrid.train.preprocessing import Preprocessing, StandardScale
+from spectragrid.train.preprocessing import Preprocessing, StandardScale, as_tensor
 
 
 class FeatureMap(nn.Module):
@@ -48,8 +48,8 @@ class FeatureMap(nn.Module):
         self.eval()
         parts = [
             self(
-                torch.from_numpy(np.ascontiguousarray(spectra[i : i + batch_size])),
-                torch.from_numpy(np.ascontiguousarray(tabular[i : i + batch_size])),
+                as_tensor(spectra[i : i + batch_size]),
+                as_tensor(tabular[i : i + batch_size]),
             ).numpy()
             for i in range(0, len(spectra), batch_size)
         ]
