@@ -205,7 +205,7 @@ def get_sheet_inputs(wildcards):
             fold,
             K,
         )
-        files = {name: f"{folder}/{file}" for name, file in layout.CELL_FILES.items()}
+        files = cell_outputs(folder)
         if changed_after_metrics(files):
             chosen = files
         else:
@@ -223,6 +223,8 @@ def changed_after_metrics(files):
     except FileNotFoundError:
         return False
     for name, path in files.items():
+        if name == "metrics":
+            continue
         try:
             if os.stat(path).st_mtime > written:
                 return True
