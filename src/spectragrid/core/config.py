@@ -374,7 +374,7 @@ def _check_references(config: dict) -> None:
 
 
 def _check_labels(config: dict) -> list[str]:
-    """The label layout the columns name, and targets that fit it (docs/domain.md,
+    """The label layout the columns name, and targets that fit it (docs/lab_facts.md,
     "Labels and targets")."""
     columns = config["dataset"]["columns"]
     label, severity, type_ = (columns.get(k) for k in ("label", "severity", "type"))

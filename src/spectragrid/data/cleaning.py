@@ -1,4 +1,4 @@
-"""The cleaning rules (docs/domain.md, "Cleaning rules"), with a report of every input row.
+"""The cleaning rules (docs/lab_facts.md, "Cleaning rules"), with a report of every input row.
 
 Each input row is either kept or dropped for exactly one reason; the checks
 run in the order of `REASONS` and the first that fails names the reason.

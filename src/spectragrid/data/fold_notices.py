@@ -1,6 +1,6 @@
 """What k folds cannot do with these labels and groups, said in the user's terms.
 
-Folds are stratified on the full truth (docs/domain.md, "Training
+Folds are stratified on the full truth (docs/lab_facts.md, "Training
 practice"): each full-truth value is spread over the k folds. A value with
 fewer than k samples, or whose samples lie in fewer than k groups (a
 group's replicates stay in one fold), cannot be in every fold: some test

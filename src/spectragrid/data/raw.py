@@ -1,6 +1,6 @@
 """Read a raw file in the users' layout into a normalised table and spectra.
 
-The users' layout (docs/domain.md, "Measurements and raw layouts"): index (or
+The users' layout (docs/lab_facts.md, "Measurements and raw layouts"): index (or
 a column) holding the sample id, spectral columns named
 `<channel>_<wavelength>`, then label, group, tabular, provenance and leakage
 columns. The file is a pickle, a CSV table or a Parquet file

@@ -1,6 +1,6 @@
 """Raw files as DataFrames, whatever their format: pickle, CSV or Parquet.
 
-All three hold the same wide layout (docs/domain.md, "Measurements and raw
+All three hold the same wide layout (docs/lab_facts.md, "Measurements and raw
 layouts"): one row per measurement, spectral columns `<channel>_<wavelength>`.
 The format follows the file name: `.csv` or `.tsv` is a CSV table, `.parquet`
 or `.pq` a Parquet file, anything else a pickle (the layout raw files always

@@ -2,7 +2,7 @@
 
 `spectragrid init` starts a study from this survey. Each file is read by
 the raw readers (`spectragrid.data.raw_formats`, so with their protections)
-and its columns are sorted into the roles of docs/domain.md, "Measurements
+and its columns are sorted into the roles of docs/lab_facts.md, "Measurements
 and raw layouts":
 
 - spectral columns `<channel>_<wavelength>`, per channel its wavelength axis;
@@ -50,7 +50,7 @@ _GROUP_NAME = re.compile(
     r"group|lot|batch|seal|scelle|subject|patient|plant|donor|animal|individual|replicate|site",
     re.I,
 )
-# The domain's legacy instrument outputs carry the answer (docs/domain.md).
+# The domain's legacy instrument outputs carry the answer (docs/lab_facts.md).
 _LEAKAGE_PREFIXES = ("sa_",)
 
 

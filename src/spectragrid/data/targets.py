@@ -1,7 +1,7 @@
 """Target codes turned into explicit, ordered class lists.
 
 A target maps each sample's full truth to a class index, or -1 when the
-sample does not belong to the target. Two label layouts (docs/domain.md,
+sample does not belong to the target. Two label layouts (docs/lab_facts.md,
 "Labels and targets"):
 
 - severity and type (the domain's): the full truth is both written together

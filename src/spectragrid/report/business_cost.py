@@ -1,4 +1,4 @@
-"""Business cost of auto-accepting samples (docs/domain.md, "Business cost").
+"""Business cost of auto-accepting samples (docs/lab_facts.md, "Business cost").
 
 The sorting use case: a binary target whose first class is the "accept" class
 (e.g. `OVA OK`). Accepting a sample means predicting class 0 (argmax) with

@@ -1,4 +1,4 @@
-"""Per-class decision cutoffs of the result sheet (docs/domain.md, "The result sheet").
+"""Per-class decision cutoffs of the result sheet (docs/lab_facts.md, "The result sheet").
 
 For class c the score is p(c). A cutoff t "keeps" the class-c samples (by
 given label) whose p(c) >= t: kept = TPR(t). After cutoffs, a sample

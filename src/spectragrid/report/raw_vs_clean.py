@@ -2,7 +2,7 @@
 
 A raw cell and its clean twin share every coordinate but `labels`, and the
 clean cell is tested on exactly the raw cell's test fold, so their metrics
-pair up fold by fold (docs/domain.md, "Label noise"). The clean cells'
+pair up fold by fold (docs/lab_facts.md, "Label noise"). The clean cells'
 `unflagged_` metrics (their test fold without the flagged samples) come
 along, kept apart: that easier test is not comparable.
 

@@ -1,5 +1,5 @@
 """The sheet job: one cell's result sheet, PNG and HTML, from its files and the `report`
-config (docs/domain.md, "The result sheet").
+config (docs/lab_facts.md, "The result sheet").
 
 The numbers come from `sheet_data`, once; `sheet_png` draws them and
 `sheet_html` lays the same numbers out as a page around that drawing.

@@ -1,5 +1,5 @@
 """Every number of the result sheet users read for every trained model, on its test fold
-(docs/domain.md, "The result sheet").
+(docs/lab_facts.md, "The result sheet").
 
 `sheet_data` computes every number once; the PNG (`sheet_png`) and the HTML
 (`sheet_html`) both render from it, so the two can never disagree. Definitions

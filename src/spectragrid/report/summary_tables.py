@@ -5,7 +5,7 @@ the best grid point per target and where its errors are.
 Clean-label cells are scored on the original, untouched test fold; their
 `unflagged_` metrics (test fold minus the flagged samples) are an easier test
 and are kept apart so they are never mistaken for the comparable figure
-(docs/domain.md, "Label noise"). The raw-vs-clean pairs are `raw_vs_clean`'s,
+(docs/lab_facts.md, "Label noise"). The raw-vs-clean pairs are `raw_vs_clean`'s,
 the label-issue detection quality `issue_stats`'.
 """
 
