@@ -59,8 +59,9 @@ install_packages() {
     [[ ${#missing[@]} -eq 0 ]] && return
     log "installing slurmctld, slurmd, slurm-client, munge (missing: ${missing[*]})"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends \
+    # Another installer (the machine's own, or a second start) may hold dpkg's lock: wait for it.
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
         slurmctld slurmd slurm-client munge >/dev/null
 }
 

@@ -47,6 +47,13 @@ class Workdir:
             else:
                 shutil.copy(src, path / item)
 
+    @classmethod
+    def existing(cls, path: Path) -> "Workdir":
+        """A working folder another process set up (the workflow copied in already)."""
+        work = cls.__new__(cls)
+        work.path = path
+        return work
+
     def cell(
         self,
         model: str = "cnn",

@@ -16,12 +16,14 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_study import ROOT, SNAKEMAKE_TIMEOUT, Workdir, tiny_config
+from filelock import FileLock
+from tiny_study import ROOT, Workdir, tiny_config
 
 from spectragrid.core import layout
 
@@ -60,15 +62,34 @@ SNAKEMAKE = [
 ]
 # A small grid's whole run; a job SLURM never starts must fail the test, not stall CI.
 SMALL_RUN_TIMEOUT = 420
+# The tiny study through sbatch: about 150 s on 2 cores.
+STUDY_RUN_TIMEOUT = 480
 # Measured per run, not results: they differ between any two runs.
 RUN_COST_COLUMNS = re.compile(r"seconds|per_second|rss")
 
 
 @pytest.fixture(scope="module")
-def slurm_cluster() -> Iterator[None]:
-    """The local controller, started once for these tests and stopped after if we started it."""
+def slurm_cluster(request, worker_id: str, tmp_path_factory) -> Iterator[None]:
+    """The local controller, started once for these tests and stopped after if we started it.
+
+    In a parallel run these tests must share one worker (their xdist group): two
+    workers would each start, and one then stop, the one controller under the
+    other's jobs. The file lock keeps them apart even if the grouping fails.
+    """
     if os.environ.get("SPECTRAGRID_SKIP_SLURM") == "1":
         pytest.skip("SPECTRAGRID_SKIP_SLURM=1: the SLURM tests were opted out")
+    if worker_id != "master" and request.config.getvalue("dist") == "loadgroup":
+        ours = [item.nodeid for item in request.session.items if item.path == request.path]
+        assert all(nodeid.endswith("@slurm") for nodeid in ours), (
+            "pytest-xdist did not group the SLURM tests on one worker (see pyproject.toml)"
+        )
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared if worker_id == "master" else shared.parent
+    with FileLock(str(shared / "slurm-cluster.lock")):
+        yield from _cluster()
+
+
+def _cluster() -> Iterator[None]:
     was_running = (
         subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode == 0
     )
@@ -113,7 +134,7 @@ def snakemake(
         output = err.stdout.decode() if isinstance(err.stdout, bytes) else err.stdout or ""
         raise AssertionError(
             f"snakemake {' '.join(args)} ran past {timeout} s; its jobs in the queue:\n"
-            f"{queue}\n{output[-4000:]}"
+            f"{queue}\n{output[-4000:]}\n{cluster_logs()}"
         ) from None
 
 
@@ -153,7 +174,22 @@ def slurm_record(job_id: int) -> dict[str, str]:
 
 
 def failure_text(proc: subprocess.CompletedProcess) -> str:
-    return f"rc={proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+    return f"rc={proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}\n{cluster_logs()}"
+
+
+def cluster_logs(lines: int = 30) -> str:
+    """The last lines of the controller's and the node's logs: why SLURM failed a job."""
+    folder = Path(
+        os.environ.get("SPECTRAGRID_SLURM_DIR", Path(tempfile.gettempdir()) / "spectragrid-slurm")
+    )
+    parts = []
+    for name in ("slurmctld.log", "slurmd.log", "jobcomp.log"):
+        path = folder / name
+        text = (
+            path.read_text(errors="replace").splitlines()[-lines:] if path.is_file() else ["(none)"]
+        )
+        parts.append(f"--- {path}\n" + "\n".join(text))
+    return "\n".join(parts)
 
 
 def small_config(**resources: int) -> dict:
@@ -175,7 +211,7 @@ def test_the_tiny_study_through_sbatch_equals_the_local_run(
     slurm_cluster, finished_tiny_study, tmp_path
 ):
     work = cluster_workdir(tmp_path, tiny_config())
-    proc = snakemake(work, "--profile", "slurm", timeout=SNAKEMAKE_TIMEOUT)
+    proc = snakemake(work, "--profile", "slurm", timeout=STUDY_RUN_TIMEOUT)
     assert proc.returncode == 0, failure_text(proc)
 
     jobs = submitted(proc)
