@@ -4,13 +4,13 @@ import shutil
 
 import pytest
 from filelock import FileLock
-from tiny_study import Workdir, tiny_config
+from tiny_study import Workdir, shared_temp, tiny_config
 
 FINISHED_MARK = "finished"
 
 
 @pytest.fixture(scope="session")
-def finished_tiny_study(tmp_path_factory, worker_id: str) -> Workdir:
+def finished_tiny_study(tmp_path_factory) -> Workdir:
     """The tiny study run to completion once per test session, shared by the workflow tests.
 
     Under pytest-xdist every worker is a session of its own; the first to need the
@@ -18,8 +18,7 @@ def finished_tiny_study(tmp_path_factory, worker_id: str) -> Workdir:
     others wait on a file lock, so a parallel run builds it once, not once per
     worker. A build that failed half-way is started again from nothing.
     """
-    base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent
+    shared = shared_temp(tmp_path_factory)
     path = shared / "finished-tiny-study"
     with FileLock(str(shared / "finished-tiny-study.lock")):
         if (path / FINISHED_MARK).is_file():

@@ -17,6 +17,13 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SNAKEMAKE_TIMEOUT = 900
 
 
+def shared_temp(tmp_path_factory) -> Path:
+    """A temporary folder every pytest-xdist worker of this run sees (the folder above
+    the workers' own); this run's temporary folder without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def tiny_config() -> dict:
     """The default study shrunk to seconds: 300 demo samples, 3 folds, 2 epochs."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

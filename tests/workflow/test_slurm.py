@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from filelock import FileLock
-from tiny_study import ROOT, Workdir, tiny_config
+from tiny_study import ROOT, Workdir, shared_temp, tiny_config
 
 from spectragrid.core import layout
 
@@ -69,7 +69,7 @@ RUN_COST_COLUMNS = re.compile(r"seconds|per_second|rss")
 
 
 @pytest.fixture(scope="module")
-def slurm_cluster(request, worker_id: str, tmp_path_factory) -> Iterator[None]:
+def slurm_cluster(request, tmp_path_factory) -> Iterator[None]:
     """The local controller, started once for these tests and stopped after if we started it.
 
     In a parallel run these tests must share one worker (their xdist group): two
@@ -78,14 +78,12 @@ def slurm_cluster(request, worker_id: str, tmp_path_factory) -> Iterator[None]:
     """
     if os.environ.get("SPECTRAGRID_SKIP_SLURM") == "1":
         pytest.skip("SPECTRAGRID_SKIP_SLURM=1: the SLURM tests were opted out")
-    if worker_id != "master" and request.config.getvalue("dist") == "loadgroup":
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getvalue("dist") == "loadgroup":
         ours = [item.nodeid for item in request.session.items if item.path == request.path]
         assert all(nodeid.endswith("@slurm") for nodeid in ours), (
             "pytest-xdist did not group the SLURM tests on one worker (see pyproject.toml)"
         )
-    shared = tmp_path_factory.getbasetemp()
-    shared = shared if worker_id == "master" else shared.parent
-    with FileLock(str(shared / "slurm-cluster.lock")):
+    with FileLock(str(shared_temp(tmp_path_factory) / "slurm-cluster.lock")):
         yield from _cluster()
 
 
