@@ -20,7 +20,9 @@ def test_a_channel_set_is_judged_by_the_best_sources_of_the_whole_grid(tmp_path)
     config = tiny_config()
     config["channel_sets"]["ex277"] = ["277"]
     config["grid"]["channel_sets"] = ["all", "ex277"]
-    config["label_issues"].update(models=["cnn", "small"], channel_sets="all")
+    config["label_issues"].update(
+        models=["cnn", "small"], channel_sets="all", combine="greedy_log_loss"
+    )
     work = Workdir(tmp_path)
     work.write_config(config)
     issues_dir = work.path / layout.issues_dir("demo", "OVA_OK", "ex277", 0, 3)
@@ -78,3 +80,44 @@ def test_a_channel_set_is_judged_by_the_best_sources_of_the_whole_grid(tmp_path)
     work.write_config(config)
     planned = work.planned_jobs(str(evidence_file.relative_to(work.path)))
     assert planned == {"label_issues": 1}
+
+
+def test_a_judge_outside_the_grid_weighs_in_without_joining_the_grid(tmp_path):
+    """label_issues.models may name a model the grid does not train: its raw cells are
+    trained for the evidence only, with no clean twin and no row in the summary."""
+    config = tiny_config()
+    config["models"]["judge"] = {"arch": "pls_da", "params": {"n_components": [2, 4]}}
+    config["grid"]["models"] = ["small"]
+    config["label_issues"].update(
+        models=["small", "judge"], channel_sets=["all"], combine="model_mean"
+    )
+    work = Workdir(tmp_path)
+    work.write_config(config)
+    work.snakemake()
+
+    for fold in range(3):
+        assert (work.cell("judge", fold) / layout.CELL_FILES["metrics"]).is_file()
+        assert not work.cell("judge", fold, "clean").exists()
+        assert (work.cell("small", fold, "clean") / layout.CELL_FILES["metrics"]).is_file()
+    summary = pd.read_csv(work.path / layout.SUMMARY_CSV)
+    assert set(summary["model"]) == {"small"} and len(summary) == 6
+    issues_dir = work.path / layout.issues_dir("demo", "OVA_OK", "all", 0, 3)
+    evidence = json.loads((issues_dir / layout.ISSUES_FILES["evidence"]).read_text())
+    # one source per model: both weigh in, whatever their log-loss
+    assert evidence["combine"] == "model_mean"
+    assert evidence["used"] == ["small", "judge"]
+    # the judge's training job is benchmarked as the grid's are (the summary's cost reads it)
+    judge_bench = work.path / layout.benchmark_file(
+        layout.fold_group_key(3).format(
+            dataset="demo", labels="raw", target="OVA_OK", channels="all", model="judge", seed=0
+        ),
+        "train",
+    )
+    assert judge_bench.is_file()
+
+    # a judge that is not defined is named at the config check
+    config["label_issues"]["models"] = ["small", "jugde"]
+    work.write_config(config)
+    failed = work.snakemake("-n", check=False)
+    assert failed.returncode != 0
+    assert "label_issues.models: 'jugde' is not defined" in failed.stderr + failed.stdout

@@ -233,17 +233,48 @@ def changed_after_metrics(files):
     return False
 
 
+def evidence_channel_sets(own):
+    """The channel sets whose raw cells judge the labels of channel set `own`, `own`
+    first where it is one of them (it wins a tie)."""
+    chosen = CONFIG["label_issues"]["channel_sets"]
+    if chosen == "own":
+        return [own]
+    pool = GRID["channel_sets"] if chosen == "all" else chosen
+    return [c for c in pool if c == own] + [c for c in pool if c != own]
+
+
 def get_evidence(wildcards):
     """The (model, channel set) pairs whose out-of-fold probabilities may judge the
-    labels of one label-issues job, its own channel set first (it wins a tie)."""
+    labels of one label-issues job."""
+    return [
+        [model, channels]
+        for channels in evidence_channel_sets(wildcards.channels)
+        for model in CONFIG["label_issues"]["models"]
+    ]
+
+
+def judge_group_keys():
+    """The raw fold groups of the models that judge the labels without being in the
+    grid (label_issues.models outside grid.models): trained for the evidence only."""
     issues = CONFIG["label_issues"]
-    chosen = issues["channel_sets"]
-    if chosen == "own":
-        sets = [wildcards.channels]
-    else:
-        pool = GRID["channel_sets"] if chosen == "all" else chosen
-        sets = [wildcards.channels] + [c for c in pool if c != wildcards.channels]
-    return [[model, channels] for channels in sets for model in issues["models"]]
+    if not issues["enabled"]:
+        return []
+    judges = [m for m in issues["models"] if m not in GRID["models"]]
+    sets = {c for own in GRID["channel_sets"] for c in evidence_channel_sets(own)}
+    return [
+        layout.fold_group_key(K).format(
+            dataset=DATASET,
+            labels="raw",
+            target=target,
+            channels=channels,
+            model=model,
+            seed=seed,
+        )
+        for target in GRID["targets"]
+        for channels in sorted(sets)
+        for model in judges
+        for seed in SEEDS
+    ]
 
 
 def get_label_issue_inputs(wildcards):

@@ -24,6 +24,8 @@ SUMMARY_BENCHMARKS = (
         for key in SUMMARY_GROUP_KEYS
         for job in ("train", "sheet")
     ]
+    # the judges' training is part of the study's cost
+    + [layout.benchmark_file(key, "train") for key in judge_group_keys()]
     + [
         layout.benchmark_file(layout.results_key(d), "label_issues")
         for d in SUMMARY_ISSUES_DIRS

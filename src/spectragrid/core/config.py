@@ -317,7 +317,8 @@ def _check_references(config: dict) -> None:
     # the out-of-fold log-loss (label_issues.combine).
     issues["models"] = issues.get("models") or list(grid["models"])
     if issues["enabled"]:
-        require("label_issues.models", issues["models"], grid["models"])
+        # A model outside the grid is a judge: its raw cells are trained for the evidence only.
+        require("label_issues.models", issues["models"], config["models"])
         if isinstance(issues["channel_sets"], list):
             require("label_issues.channel_sets", issues["channel_sets"], grid["channel_sets"])
     for section in ("saturation", "min_integral"):
@@ -497,3 +498,13 @@ SERVING_SECTIONS: tuple[str, ...] = ("predict",)
 def study_hash(config: dict) -> str:
     """`config_hash` of the config without its serving sections."""
     return config_hash({k: v for k, v in config.items() if k not in SERVING_SECTIONS})
+
+
+def trained_models(config: dict[str, Any]) -> list[str]:
+    """Every model the study trains: the grid's, then the judges (label_issues.models
+    outside the grid, whose raw cells judge the labels only)."""
+    grid = list(config["grid"]["models"])
+    issues = config.get("label_issues") or {}
+    if not issues.get("enabled", True):
+        return grid
+    return grid + [m for m in issues.get("models") or [] if m not in grid]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from spectragrid.core.config import ConfigError
+from spectragrid.core.config import ConfigError, trained_models
 from spectragrid.data.image_clean import MODE_BANDS
 
 __all__ = ["check_image_config", "image_raw_files"]
@@ -64,7 +64,7 @@ def _image_problems(config: Mapping, images: Mapping) -> list[str]:
         if not dataset.get("truth"):
             problems.append("dataset.truth: the image demo writes its truth file there; name it")
     problems += _given_split_problems(config, images)
-    for name in config["grid"]["models"]:
+    for name in trained_models(config):
         arch = str(config["models"][name]["arch"])
         if not arch.startswith("img_"):
             problems.append(
@@ -100,7 +100,7 @@ def check_image_config(config: Mapping) -> None:
         problems = [
             f"models.{name}.arch: {config['models'][name]['arch']!r} takes images; "
             "this data set is spectra (dataset.images is not set)"
-            for name in config["grid"]["models"]
+            for name in trained_models(config)
             if str(config["models"][name]["arch"]).startswith("img_")
         ] + _given_split_problems(config, None)
     if problems:

@@ -12,7 +12,9 @@ labels and folds, so any of them is evidence for any channel set's labels.
 `best_log_loss` keeps the source with the lowest out-of-fold log-loss on the
 given labels; `greedy_log_loss` starts from that source and adds, one at a
 time, the source whose average with those chosen lowers the log-loss most,
-stopping when none does; `mean` averages them all. On the demo a weak source
+stopping when none does; `mean` averages them all; `model_mean` averages one
+source per model, each model on the channel set where its out-of-fold
+log-loss is lowest. On the demo a weak source
 (one channel) dragged the plain mean below the best single source, while the
 greedy average of the sources that help beat the best single source on every
 pair; docs/label_cleaning.md has the figures. Only the given labels steer the
@@ -44,7 +46,7 @@ from spectragrid.issues.out_of_fold import (
 from spectragrid.train.output_checksums import verify_cell
 
 # How the sources of evidence of one job become one probability table.
-COMBINE = ("best_log_loss", "greedy_log_loss", "mean")
+COMBINE = ("best_log_loss", "greedy_log_loss", "mean", "model_mean")
 
 
 def find_issues(
@@ -83,12 +85,26 @@ def find_issues(
 
 
 def chosen_sources(
-    oofs: list[pd.DataFrame], losses: list[float], classes: list[str], combine: str
+    oofs: list[pd.DataFrame],
+    losses: list[float],
+    classes: list[str],
+    combine: str,
+    models: list[str] | None = None,
 ) -> list[int]:
     """The indices of the sources `combine` averages (see the module's docstring). Ties
-    go to the source listed first: the job's own channel set comes first."""
+    go to the source listed first: the job's own channel set comes first. `models`
+    names each source (`model` or `model/channels`); `model_mean` needs it."""
     if combine == "mean":
         return list(range(len(oofs)))
+    if combine == "model_mean":
+        if models is None or len(models) != len(oofs):
+            raise ValueError("model_mean needs the name of every source")
+        best: dict[str, int] = {}
+        for index, name in enumerate(models):
+            model = name.split("/", 1)[0]
+            if model not in best or losses[index] < losses[best[model]]:
+                best[model] = index
+        return sorted(best.values())
     used = [int(np.argmin(losses))]
     if combine == "best_log_loss":
         return used
@@ -165,7 +181,7 @@ def run_label_issues(
             f"e.g. {sorted(unknown)[0]!r}"
         )
     losses = [oof_log_loss(oof, classes) for oof in oofs]
-    used = chosen_sources(oofs, losses, classes, combine)
+    used = chosen_sources(oofs, losses, classes, combine, models)
     chosen = [oofs[i] for i in used]
     combined = mean_oof(chosen, classes) if len(chosen) > 1 else chosen[0]
     settings = {

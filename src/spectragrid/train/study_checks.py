@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spectragrid.core.config import ConfigError
+from spectragrid.core.config import ConfigError, trained_models
 from spectragrid.data.image_clean import MODE_BANDS
 from spectragrid.data.targets import TargetError, resolve
 
@@ -28,7 +28,7 @@ __all__ = ["check_study_models"]
 
 def _pretrained_problems(config: Mapping) -> list[str]:
     problems = []
-    for name in config["grid"]["models"]:
+    for name in trained_models(config):
         path = config["models"][name].get("pretrained")
         if path is not None and not Path(path).is_file():
             problems.append(
@@ -56,7 +56,7 @@ def _budget_problems(config: Mapping) -> list[str]:
     images = config["dataset"].get("images")
     budgeted = {
         name: config["models"][name]
-        for name in config["grid"]["models"]
+        for name in trained_models(config)
         if (config["models"][name].get("budget") or {}).get("max_parameters") is not None
         and str(config["models"][name]["arch"]).startswith("img_")
     }

@@ -10,6 +10,7 @@ from spectragrid.core.config import (
     complete_model,
     config_hash,
     load_schema,
+    trained_models,
     validate,
 )
 from spectragrid.core.layout import NAME_PATTERN
@@ -26,11 +27,14 @@ def test_the_default_config_is_valid_and_gets_defaults(config):
     del config["report"]
     checked = validate(config)
     assert checked["report"]["best_metric"] == "test_macro_f1"
-    # every model of the grid may judge the labels, from every channel set; each job keeps
-    # the average of the sources that lower the out-of-fold log-loss, best first
-    assert checked["label_issues"]["models"] == ["cnn", "pls_da"]
-    assert checked["label_issues"]["channel_sets"] == "all"
-    assert checked["label_issues"]["combine"] == "greedy_log_loss"
+    # the grid's two models and two judges outside the grid judge the labels from all
+    # channels, one source per model averaged; cleanlab's two pruning rules must agree
+    assert checked["label_issues"]["models"] == ["cnn", "pls_da", "random_forest", "svm"]
+    assert checked["grid"]["models"] == ["cnn", "pls_da"]
+    assert checked["label_issues"]["channel_sets"] == ["all"]
+    assert checked["label_issues"]["combine"] == "model_mean"
+    assert checked["label_issues"]["filter_by"] == "both"
+    assert trained_models(checked) == ["cnn", "pls_da", "random_forest", "svm"]
 
 
 def test_evidence_channel_sets_must_be_in_the_grid(config):

@@ -196,6 +196,23 @@ def test_greedy_log_loss_averages_the_sources_that_help_and_leaves_the_weak_one_
     assert pair < losses[2] < losses[1] and trio > pair
 
 
+def test_model_mean_takes_each_model_on_its_best_channel_set():
+    rng = np.random.default_rng(7)
+    given = rng.integers(0, 2, 300)
+    classes = ["OK", "rest"]
+
+    def right_with(p: float) -> pd.DataFrame:
+        return _oof(given, np.where(given == 1, p, 1 - p))
+
+    # cnn is best on its own channel set, svm on another; a third model has one source
+    sources = [right_with(0.9), right_with(0.7), right_with(0.6), right_with(0.8), right_with(0.55)]
+    names = ["cnn", "svm", "cnn/ex277", "svm/ex277", "pls_da/ex277"]
+    losses = [oof_log_loss(o, classes) for o in sources]
+    assert chosen_sources(sources, losses, classes, "model_mean", names) == [0, 3, 4]
+    with pytest.raises(ValueError, match="model_mean"):
+        chosen_sources(sources, losses, classes, "model_mean")
+
+
 def test_greedy_log_loss_keeps_one_source_when_no_average_beats_it():
     rng = np.random.default_rng(4)
     given = (rng.random(300) < 0.5).astype(int)

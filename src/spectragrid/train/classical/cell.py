@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,10 +31,10 @@ from threadpoolctl import threadpool_limits
 from spectragrid.core.atomic import atomic_path, write_atomic
 from spectragrid.core.metrics import classification_metrics, per_class_accuracy
 from spectragrid.train.architectures._common import ModelError
-from spectragrid.train.classical.families import FAMILY_REGISTRY
+from spectragrid.train.classical.families import FAMILY_REGISTRY, Family
 from spectragrid.train.classical.features import FeatureMap
 from spectragrid.train.classical.heads import Head, head_arrays, head_settings
-from spectragrid.train.classical.selection import Selection, select
+from spectragrid.train.classical.selection import Selection, candidate_grid, select
 from spectragrid.train.fold_data import FoldData
 from spectragrid.train.losses import class_weights
 from spectragrid.train.output_checksums import MANIFEST_KEY, checksums
@@ -109,9 +110,15 @@ def run_classical_cell(
             spec.seed,
             threads,
         )
-        proba = selection.model.predict_proba(x[data.test_rows]).astype(np.float32)
-    head = selection.model.head()
-    log.info("kept candidate %d %s", selection.chosen.number, selection.chosen.params)
+        log.info("kept candidate %d %s", selection.chosen.number, selection.chosen.params)
+        model, features, refit_seconds = selection.model, features, None
+        if spec.train.get("refit", True):
+            model, features, refit_seconds = _refit(spec, data, family, selection, steps, threads)
+            x = features.transform(data.spectra, data.tabular)
+            if family.float64:
+                x = x.astype(np.float64)
+        proba = model.predict_proba(x[data.test_rows]).astype(np.float32)
+    head = model.head()
 
     _save_checkpoint(out.checkpoint, spec, data, features, head, selection, steps)
     display = spec.display_name()
@@ -161,6 +168,7 @@ def run_classical_cell(
         "best_epoch": selection.chosen.number,
         "epochs_run": len(selection.candidates),
         "chosen": selection.chosen.params,
+        "refit_on_validation": refit_seconds is not None,
         "transforms": [],
         "test": classification_metrics(y_test, proba),
         "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
@@ -184,6 +192,8 @@ def run_classical_cell(
         "train_samples_per_second": n_train / chosen.fit_seconds if chosen.fit_seconds else 0.0,
         "fit_seconds": chosen.fit_seconds,
         "selection_seconds": selection.fit_seconds,
+        # the chosen candidate fitted again on the training and validation rows (train.refit)
+        "refit_seconds": refit_seconds,
         "wall_seconds": time.perf_counter() - started,
         # scikit-learn fits on the CPU whatever the job was given
         "device": "cpu",
@@ -238,9 +248,49 @@ def _check_classes(spec: CellDefinition, y_train: np.ndarray, classes: list[str]
         )
 
 
-def _sample_weights(spec: CellDefinition, data: FoldData) -> np.ndarray | None:
-    """Per training row: the clean cell's weight times its class weight; None when all 1."""
-    rows = data.train_rows
+def _refit(
+    spec: CellDefinition,
+    data: FoldData,
+    family: Family,
+    selection: Selection,
+    steps: list,
+    threads: int,
+) -> tuple[Any, FeatureMap, float]:
+    """The chosen candidate fitted again, preprocessing included, on the training and
+    validation rows together (scikit-learn's refit after a search): the validation fold
+    has done its work once the candidate is chosen, and a third more rows make a
+    stronger model and stronger out-of-fold evidence for the label issues. The test
+    fold stays out."""
+    rows = np.concatenate([data.train_rows, data.val_rows])
+    n_channels, length = data.spectra.shape[1], data.spectra.shape[2]
+    features = FeatureMap(
+        build_preprocessing(steps, n_channels, length, data.wavelengths), data.tabular.shape[1]
+    )
+    features.fit(data.spectra[rows], data.tabular[rows])
+    x = features.transform(data.spectra[rows], data.tabular[rows])
+    if family.float64:
+        x = x.astype(np.float64)
+    candidate = next(
+        c
+        for number, c in enumerate(candidate_grid(spec.model_params, family.tuned), start=1)
+        if number == selection.chosen.number
+    )
+    model = family.make(candidate, spec.seed, threads)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each candidate's warnings are on the card already
+        model.fit(x, data.cleaned.labels[rows], _sample_weights(spec, data, rows))
+    seconds = time.perf_counter() - started
+    log.info("refitted on %d training and validation rows (%.2f s)", len(rows), seconds)
+    return model, features, seconds
+
+
+def _sample_weights(
+    spec: CellDefinition, data: FoldData, rows: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Per row of `rows` (default: the training rows): the clean cell's weight times its
+    class weight; None when all 1."""
+    rows = data.train_rows if rows is None else rows
     y = data.cleaned.labels[rows]
     weights = data.cleaned.weights[rows].astype(np.float64)
     per_class = class_weights(

@@ -174,3 +174,23 @@ assert not late, late
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "model.onnx").exists()
+
+
+def test_the_chosen_candidate_is_refitted_on_training_and_validation_rows(prepared):
+    kept = run_cell(classical("logreg"), *inputs(prepared), outputs(prepared / "refit-on"))
+    alone = classical("logreg")
+    alone = dataclasses.replace(alone, train={**alone.train, "refit": False})
+    selected = run_cell(alone, *inputs(prepared), outputs(prepared / "refit-off"))
+    assert kept["refit_on_validation"] and not selected["refit_on_validation"]
+    # the same choice on the same validation fold, then a model that saw a third more rows
+    assert kept["chosen"] == selected["chosen"]
+    on = json.loads((prepared / "refit-on" / "card.json").read_text())
+    off = json.loads((prepared / "refit-off" / "card.json").read_text())
+    scores = ("params", "val_loss", "val_macro_f1")
+    assert [[c[k] for k in scores] for c in on["candidates"]] == [
+        [c[k] for k in scores] for c in off["candidates"]
+    ]
+    assert on["refit_seconds"] > 0 and off["refit_seconds"] is None
+    assert kept["n_test"] == selected["n_test"]
+    assert kept["test"]["log_loss"] != selected["test"]["log_loss"]
+    assert kept["onnx_parity"]["max_abs_diff"] <= 1e-4

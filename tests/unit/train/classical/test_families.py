@@ -22,6 +22,6 @@ def test_tuned_parameters_are_lists_of_candidates_and_the_others_single_values()
 
 def test_classical_models_train_without_epochs_and_without_augmentation():
     model = complete_model({"arch": "pls_da"})
-    assert model["train"] == {"class_weights": "none", "monitor": "val_macro_f1"}
+    assert model["train"] == {"class_weights": "none", "monitor": "val_macro_f1", "refit": True}
     assert model["preprocessing"] == ["standard"]
     assert complete_model({"arch": "random_forest"})["preprocessing"] == []
