@@ -205,46 +205,6 @@ def cell_dir(work: Workdir, fold: int, labels: str = "raw", model: str = "cnn") 
     return work.cell(model, fold, labels)
 
 
-def test_the_tiny_study_through_sbatch_equals_the_local_run(
-    slurm_cluster, finished_tiny_study, tmp_path
-):
-    work = cluster_workdir(tmp_path, tiny_config())
-    proc = snakemake(work, "--profile", "slurm", timeout=STUDY_RUN_TIMEOUT)
-    assert proc.returncode == 0, failure_text(proc)
-
-    jobs = submitted(proc)
-    records = {job_id: slurm_record(job_id) for job_id, _ in jobs}
-    for job_id, record in records.items():
-        assert record["JobState"] == "COMPLETED", (job_id, record)
-        assert record["ExitCode"] == "0:0", (job_id, record)
-        assert record["WorkDir"] == str(work.path)
-        assert record["Partition"] == "main"
-    names = [name for _, name in jobs]
-    # 12 training cells (4 jobs of 3 folds), their sheets and 5 other jobs went
-    # through a handful of sbatch calls: one group per label set, sheets and
-    # data in groups too.
-    assert names.count("group_cells_raw_train") == 1, names
-    assert names.count("group_cells_clean_train") == 1, names
-    assert len(jobs) <= 8, names
-    # The plugin runs a group's jobs one after another: each group asks for
-    # one CPU and the runtime of its jobs added up (two jobs of 30 minutes,
-    # each training the three folds of one model).
-    cells_raw = next(i for i, name in jobs if name == "group_cells_raw_train")
-    assert records[cells_raw]["NumCPUs"] == "1"
-    assert records[cells_raw]["TimeLimit"] == "01:00:00"
-
-    local = pd.read_csv(finished_tiny_study.path / layout.SUMMARY_CSV)
-    cluster = pd.read_csv(work.path / layout.SUMMARY_CSV)
-    results = [c for c in local.columns if not RUN_COST_COLUMNS.search(c)]
-    assert "test_macro_f1" in results and "truth_accuracy" in results
-    keys = ["labels", "model", "fold"]
-    pd.testing.assert_frame_equal(
-        local[results].sort_values(keys).reset_index(drop=True),
-        cluster[results].sort_values(keys).reset_index(drop=True),
-        check_exact=True,
-    )
-
-
 def test_training_under_slurm_gpu_asks_for_a_gpu_and_records_the_fallback(slurm_cluster, tmp_path):
     work = cluster_workdir(tmp_path, small_config())
     proc = snakemake(work, "--profile", "slurm-gpu")
@@ -323,3 +283,45 @@ def test_a_job_killed_for_memory_is_retried_with_more_and_a_permanent_failure_is
     # the first model's cells are untouched
     for fold in range(3):
         assert all((cell_dir(work, fold) / name).is_file() for name in layout.CELL_FILES.values())
+
+
+# Last of these tests: the shared tiny study it compares with is built meanwhile by
+# another worker, while the tests above keep this one busy.
+def test_the_tiny_study_through_sbatch_equals_the_local_run(
+    slurm_cluster, finished_tiny_study, tmp_path
+):
+    work = cluster_workdir(tmp_path, tiny_config())
+    proc = snakemake(work, "--profile", "slurm", timeout=STUDY_RUN_TIMEOUT)
+    assert proc.returncode == 0, failure_text(proc)
+
+    jobs = submitted(proc)
+    records = {job_id: slurm_record(job_id) for job_id, _ in jobs}
+    for job_id, record in records.items():
+        assert record["JobState"] == "COMPLETED", (job_id, record)
+        assert record["ExitCode"] == "0:0", (job_id, record)
+        assert record["WorkDir"] == str(work.path)
+        assert record["Partition"] == "main"
+    names = [name for _, name in jobs]
+    # 12 training cells (4 jobs of 3 folds), their sheets and 5 other jobs went
+    # through a handful of sbatch calls: one group per label set, sheets and
+    # data in groups too.
+    assert names.count("group_cells_raw_train") == 1, names
+    assert names.count("group_cells_clean_train") == 1, names
+    assert len(jobs) <= 8, names
+    # The plugin runs a group's jobs one after another: each group asks for
+    # one CPU and the runtime of its jobs added up (two jobs of 30 minutes,
+    # each training the three folds of one model).
+    cells_raw = next(i for i, name in jobs if name == "group_cells_raw_train")
+    assert records[cells_raw]["NumCPUs"] == "1"
+    assert records[cells_raw]["TimeLimit"] == "01:00:00"
+
+    local = pd.read_csv(finished_tiny_study.path / layout.SUMMARY_CSV)
+    cluster = pd.read_csv(work.path / layout.SUMMARY_CSV)
+    results = [c for c in local.columns if not RUN_COST_COLUMNS.search(c)]
+    assert "test_macro_f1" in results and "truth_accuracy" in results
+    keys = ["labels", "model", "fold"]
+    pd.testing.assert_frame_equal(
+        local[results].sort_values(keys).reset_index(drop=True),
+        cluster[results].sort_values(keys).reset_index(drop=True),
+        check_exact=True,
+    )
