@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 
 from spectragrid.core import layout
-from spectragrid.core.config import ConfigError, config_hash, validate
+from spectragrid.core.config import ConfigError, config_hash, trained_models, validate
 from spectragrid.data.clean_file import read_labels
 from spectragrid.data.fingerprints import content_digests
 from spectragrid.data.image_config import check_image_config, image_raw_files
@@ -259,7 +259,7 @@ def judge_group_keys():
     issues = CONFIG["label_issues"]
     if not issues["enabled"]:
         return []
-    judges = [m for m in issues["models"] if m not in GRID["models"]]
+    judges = [m for m in trained_models(CONFIG) if m not in GRID["models"]]
     sets = {c for own in GRID["channel_sets"] for c in evidence_channel_sets(own)}
     return [
         layout.fold_group_key(K).format(

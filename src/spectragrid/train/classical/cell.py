@@ -89,14 +89,9 @@ def run_classical_cell(
     n_channels, length = data.spectra.shape[1], data.spectra.shape[2]
     steps = spec.preprocessing_steps()
     try:
-        preprocessing = build_preprocessing(steps, n_channels, length, data.wavelengths)
+        features, x = _features(spec, data, family, data.train_rows)
     except ModelError as error:
         raise ModelError(f"model {spec.arch!r}: {error}") from None
-    features = FeatureMap(preprocessing, data.tabular.shape[1])
-    features.fit(data.spectra[data.train_rows], data.tabular[data.train_rows])
-    x = features.transform(data.spectra, data.tabular)
-    if family.float64:
-        x = x.astype(np.float64)
 
     weights = _sample_weights(spec, data)
     with threadpool_limits(limits=max(1, threads)):
@@ -113,10 +108,7 @@ def run_classical_cell(
         log.info("kept candidate %d %s", selection.chosen.number, selection.chosen.params)
         model, features, refit_seconds = selection.model, features, None
         if spec.train.get("refit", True):
-            model, features, refit_seconds = _refit(spec, data, family, selection, steps, threads)
-            x = features.transform(data.spectra, data.tabular)
-            if family.float64:
-                x = x.astype(np.float64)
+            model, features, x, refit_seconds = _refit(spec, data, family, selection, threads)
         proba = model.predict_proba(x[data.test_rows]).astype(np.float32)
     head = model.head()
 
@@ -248,41 +240,38 @@ def _check_classes(spec: CellDefinition, y_train: np.ndarray, classes: list[str]
         )
 
 
+def _features(
+    spec: CellDefinition, data: FoldData, family: Family, fit_rows: np.ndarray
+) -> tuple[FeatureMap, np.ndarray]:
+    """The preprocessing fitted on `fit_rows`, and the features of every row."""
+    preprocessing = build_preprocessing(
+        spec.preprocessing_steps(), data.spectra.shape[1], data.spectra.shape[2], data.wavelengths
+    )
+    features = FeatureMap(preprocessing, data.tabular.shape[1])
+    features.fit(data.spectra[fit_rows], data.tabular[fit_rows])
+    x = features.transform(data.spectra, data.tabular)
+    return features, x.astype(np.float64) if family.float64 else x
+
+
 def _refit(
-    spec: CellDefinition,
-    data: FoldData,
-    family: Family,
-    selection: Selection,
-    steps: list,
-    threads: int,
-) -> tuple[Any, FeatureMap, float]:
+    spec: CellDefinition, data: FoldData, family: Family, selection: Selection, threads: int
+) -> tuple[Any, FeatureMap, np.ndarray, float]:
     """The chosen candidate fitted again, preprocessing included, on the training and
     validation rows together (scikit-learn's refit after a search): the validation fold
     has done its work once the candidate is chosen, and a third more rows make a
     stronger model and stronger out-of-fold evidence for the label issues. The test
-    fold stays out."""
+    fold stays out. Returns the model, its features and every row's features."""
     rows = np.concatenate([data.train_rows, data.val_rows])
-    n_channels, length = data.spectra.shape[1], data.spectra.shape[2]
-    features = FeatureMap(
-        build_preprocessing(steps, n_channels, length, data.wavelengths), data.tabular.shape[1]
-    )
-    features.fit(data.spectra[rows], data.tabular[rows])
-    x = features.transform(data.spectra[rows], data.tabular[rows])
-    if family.float64:
-        x = x.astype(np.float64)
-    candidate = next(
-        c
-        for number, c in enumerate(candidate_grid(spec.model_params, family.tuned), start=1)
-        if number == selection.chosen.number
-    )
+    features, x = _features(spec, data, family, rows)
+    candidate = candidate_grid(spec.model_params, family.tuned)[selection.chosen.number - 1]
     model = family.make(candidate, spec.seed, threads)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each candidate's warnings are on the card already
-        model.fit(x, data.cleaned.labels[rows], _sample_weights(spec, data, rows))
+        model.fit(x[rows], data.cleaned.labels[rows], _sample_weights(spec, data, rows))
     seconds = time.perf_counter() - started
     log.info("refitted on %d training and validation rows (%.2f s)", len(rows), seconds)
-    return model, features, seconds
+    return model, features, x, seconds
 
 
 def _sample_weights(
