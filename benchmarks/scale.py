@@ -310,6 +310,8 @@ def _grid_config(models: int, seeds: int, k: int, targets: int, channel_sets: in
     config["splits"]["seeds"] = list(range(seeds))
     config["splits"]["k"] = k
     config["label_issues"]["models"] = ["m0"]
+    # the shipped study judges every channel set's labels by its full one; c0 is that here
+    config["label_issues"]["channel_sets"] = ["c0"]
     return config
 
 

@@ -91,8 +91,16 @@ def test_the_summary_states_each_cells_samples_and_they_match_the_folds(finished
         test = folds["fold"] == row.fold
         val = folds["fold"] == (row.fold + 1) % k
         train = ~(test | val)
-        # OVA OK covers every sample; clean cells drop flagged training/validation samples
-        removed = flagged if row.labels == "clean" else False
+        # OVA OK covers every sample; clean cells drop the flagged training/validation
+        # samples but those their own model's raw cells predict as given (own_model_veto)
+        raw = pd.concat(
+            pd.read_parquet(
+                finished_tiny_study.cell(row.model, f) / layout.CELL_FILES["predictions"]
+            )
+            for f in range(k)
+        )
+        agrees = raw.loc[raw["pred_index"] == raw["label_index"], "sample_id"]
+        removed = flagged & ~folds["sample_id"].isin(agrees) if row.labels == "clean" else False
         expected = (
             int((train & ~removed).sum()),
             int((val & ~removed).sum()),

@@ -125,6 +125,12 @@ CASES: list[tuple[str, Edit | None, dict[str, int]]] = [
         {"train": 2, "sheet": 2, **ALL},
     ),
     (
+        "each model's own veto, turned off",
+        _set("label_issues.own_model_veto", False),
+        # the clean cells no longer read their model's raw predictions
+        {"train": 2, "sheet": 2, **ALL},
+    ),
+    (
         "a target's mapping",
         _set("targets.OVA_OK", {"column": "severity", "classes": {"OK": ["OK"], "VR": ["VR"]}}),
         {"train": 4, "label_issues": 1, "sheet": 4, **ALL},

@@ -46,3 +46,29 @@ def test_outputs_of_a_cell(finished_tiny_study):
 
 def test_a_finished_study_plans_nothing(finished_tiny_study):
     assert finished_tiny_study.planned_jobs() == {}
+
+
+def test_each_models_clean_cells_spare_the_flagged_samples_its_raw_cells_predict_as_given(
+    finished_tiny_study,
+):
+    work = finished_tiny_study
+    issues_dir = work.path / layout.issues_dir("demo", "OVA_OK", "all", 0, 3)
+    flagged = pd.read_csv(issues_dir / layout.ISSUES_FILES["issues"], dtype={"sample_id": str})
+    folds = pd.read_parquet(work.path / layout.folds_file("demo", 0, 3)).set_index("sample_id")
+    spared_any = 0
+    for model in ("cnn", "small"):
+        raw = pd.concat(
+            pd.read_parquet(work.cell(model, fold) / layout.CELL_FILES["predictions"])
+            for fold in range(3)
+        ).set_index("sample_id")
+        own = raw.loc[flagged["sample_id"]]
+        agrees = own.index[(own["pred_index"] == own["label_index"]).to_numpy()]
+        for fold in range(3):
+            metrics = json.loads(
+                (work.cell(model, fold, "clean") / layout.CELL_FILES["metrics"]).read_text()
+            )
+            # spared: flagged, predicted as given, and training or validating in this fold
+            expected = int((folds.loc[agrees, "fold"] != fold).sum())
+            assert metrics["n_spared_flagged"] == expected, (model, fold)
+            spared_any += expected
+    assert spared_any > 0

@@ -170,6 +170,15 @@ def get_train_inputs(wildcards):
             wildcards.dataset, wildcards.target, wildcards.channels, wildcards.seed, K
         )
         inputs["issues"] = f"{issues_dir}/{layout.ISSUES_FILES['issues']}"
+        if CONFIG["label_issues"]["own_model_veto"]:
+            # the model's own out-of-fold opinion of the flagged labels: its K raw
+            # cells' test predictions (spectragrid.train.own_model_veto)
+            w = wildcards
+            name = layout.CELL_FILES["predictions"]
+            inputs["own_predictions"] = [
+                f"{layout.cell_dir(w.dataset, 'raw', w.target, w.channels, w.model, w.seed, f, K)}/{name}"
+                for f in range(K)
+            ]
     return inputs
 
 

@@ -4,6 +4,7 @@ from spectragrid.core import layout
 from spectragrid.core.joblog import job_log
 from spectragrid.train.cell import CellOutputs, CellSpec
 from spectragrid.train.fold_group import fold_jobs, run_fold_group
+from spectragrid.train.label_action import IssuesSource
 
 w = snakemake.wildcards
 p = snakemake.params.cell
@@ -49,7 +50,15 @@ with job_log(snakemake.log[0]) as log:
         fold_jobs(specs, outputs),
         clean_path=Path(snakemake.input.clean),
         folds_path=Path(snakemake.input.folds),
-        issues_path=Path(snakemake.input.issues) if w.labels == "clean" else None,
+        issues=(
+            IssuesSource(
+                Path(snakemake.input.issues),
+                # the own-model veto's evidence (label_issues.own_model_veto)
+                tuple(Path(p) for p in snakemake.input.get("own_predictions", [])),
+            )
+            if w.labels == "clean"
+            else None
+        ),
         threads=snakemake.threads,
     )
     for metrics in every_metrics:

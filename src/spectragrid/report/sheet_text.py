@@ -115,6 +115,8 @@ def card_rows(data: SheetData) -> list[list[str]]:
     ]
     if (metrics.get("cell") or {}).get("labels") == "clean":
         rows.append(["removed as flagged", str(metrics.get("n_removed_flagged", MISSING))])
+        # flagged training/validation samples the cell's own raw model predicts as given
+        rows.append(["spared by own model", str(metrics.get("n_spared_flagged", MISSING))])
     return rows
 
 

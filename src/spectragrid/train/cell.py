@@ -32,7 +32,12 @@ from spectragrid.train.cell_lock import cell_lock
 from spectragrid.train.classical import is_classical
 from spectragrid.train.image_augment import ImageAugment
 from spectragrid.train.image_models import is_image_arch
-from spectragrid.train.label_action import CleanedLabels, apply_action, read_issues
+from spectragrid.train.label_action import (
+    CleanedLabels,
+    IssuesSource,
+    apply_action,
+    issues_source,
+)
 from spectragrid.train.model_card import layer_table
 from spectragrid.train.models import build_model, count_parameters, flops_per_sample
 from spectragrid.train.output_checksums import (
@@ -220,7 +225,7 @@ def _arrays(
 
 def _cleaned(
     spec: CellSpec,
-    issues_path: Path | None,
+    issues: IssuesSource | None,
     sample_ids: pd.Series,
     labels: np.ndarray,
     classes: list[str],
@@ -228,19 +233,23 @@ def _cleaned(
 ) -> CleanedLabels:
     """The labels, kept rows and weights a cell trains on: a clean cell acts on
     its flagged samples, a raw cell keeps every row as it is."""
-    if issues_path is None:
+    if issues is None:
         rows = len(labels)
         return CleanedLabels(
             labels=labels.copy(),
             keep=np.ones(rows, dtype=bool),
             weights=np.ones(rows, dtype=np.float32),
             flagged=np.zeros(rows, dtype=bool),
+            spared=np.zeros(rows, dtype=bool),
         )
     if spec.action is None or spec.downweight is None:
         raise ValueError(f"{spec.display_name()}: a clean cell needs its action and downweight")
+    # Imported here: a raw cell reads no issues.
+    from spectragrid.train.own_model_veto import read_acted_issues
+
     return apply_action(
         spec.action,
-        read_issues(issues_path),
+        read_acted_issues(issues),
         sample_ids,
         labels,
         classes,
@@ -253,7 +262,7 @@ def run_cell(
     spec: CellSpec,
     clean_path: Path,
     folds_path: Path,
-    issues_path: Path | None,
+    issues: IssuesSource | Path | None,
     out: CellOutputs,
     threads: int = 1,
     resume_path: Path | None = None,
@@ -277,12 +286,21 @@ def run_cell(
     (core.layout.curves_dir), the per-epoch curves are logged there as training
     goes. `train_cell` trains instead of the spectra/classical path (same
     arguments as _run_cell): train.image_cell.run_image_cell for images.
+    `issues` (a clean cell's): the issues file alone, or its IssuesSource with the
+    own model's raw predictions for the veto.
     """
     with cell_lock(lock_path):
         if lock_path is not None and (done := _finished(spec, out)) is not None:
             return done
         metrics = (train_cell or _run_cell)(
-            spec, clean_path, folds_path, issues_path, out, threads, resume_path, curves_dir
+            spec,
+            clean_path,
+            folds_path,
+            issues_source(issues),
+            out,
+            threads,
+            resume_path,
+            curves_dir,
         )
         if resume_path is not None and not keep_resume_state:
             Path(resume_path).unlink(missing_ok=True)
@@ -304,7 +322,7 @@ def _run_cell(
     spec: CellSpec,
     clean_path: Path,
     folds_path: Path,
-    issues_path: Path | None,
+    issues: IssuesSource | None,
     out: CellOutputs,
     threads: int,
     resume_path: Path | None,
@@ -320,7 +338,7 @@ def _run_cell(
     torch.set_num_threads(max(1, threads))
     data = _read_clean_once(Path(clean_path), tuple(spec.channels))
     table, target, y_all, parts, in_target, cleaned = cell_labels(
-        spec, data.table, folds_path, issues_path
+        spec, data.table, folds_path, issues
     )
     flagged = cleaned.flagged
     y_fit = cleaned.labels
@@ -354,7 +372,7 @@ def _run_cell(
             tabular=tabular,
             wavelengths=axis,
             channel_wavelengths=[data.wavelengths[c].tolist() for c in spec.channels],
-            issues_path=Path(issues_path) if issues_path is not None else None,
+            issues=issues,
         )
         return run_classical_cell(spec, rows, out, threads, started)
     # Imported here: a classical cell needs none of them (Lightning takes seconds).
@@ -390,7 +408,7 @@ def _run_cell(
         spec,
         settings,
         target.n_classes,
-        [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else []),
+        [Path(clean_path), Path(folds_path)] + (issues.files if issues else []),
         resume_path,
         curves_dir,
     )
@@ -453,7 +471,7 @@ def _run_cell(
         proba,
         test_flagged,
         parity,
-        cleaning_applied=issues_path is not None,
+        cleaning_applied=issues is not None,
     )
 
     table = layer_table(
@@ -544,6 +562,7 @@ def network_metrics(
         "n_relabelled": int((cleaned.labels != y_all).sum()),
         "n_label_patched": len(spec.label_patch),
         "n_downweighted": int((cleaned.weights < 1).sum()),
+        "n_spared_flagged": int(cleaned.spared.sum()),
         "best_epoch": int(result.best_epoch),
         "epochs_run": len(result.epoch_seconds),
         "transforms": list(spec.augment().names),
@@ -623,7 +642,7 @@ def training_record(result: FitResult, model: torch.nn.Module, budget: dict) -> 
 
 
 def cell_labels(
-    spec: CellSpec, table: pd.DataFrame, folds_path: Path, issues_path: Path | None
+    spec: CellSpec, table: pd.DataFrame, folds_path: Path, issues: IssuesSource | None
 ) -> tuple[pd.DataFrame, Target, np.ndarray, FoldParts, np.ndarray, CleanedLabels]:
     """A network cell's rows and labels: the reviewed labels applied, the target's class
     of each row (-1 outside it), the fold's parts and what label cleaning leaves."""
@@ -637,7 +656,7 @@ def cell_labels(
     # exactly the raw cell's test fold, so raw and clean compare like for like.
     cleaned = _cleaned(
         spec,
-        issues_path,
+        issues,
         table["sample_id"],
         y_all,
         list(target.classes),

@@ -9,13 +9,12 @@ ids) lets the classical families run without the network code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from spectragrid.data.targets import Target
-from spectragrid.train.label_action import CleanedLabels
+from spectragrid.train.label_action import CleanedLabels, IssuesSource
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class FoldData:
     tabular: np.ndarray  # float32 (N, T)
     wavelengths: np.ndarray  # nm, one per point of the channels' common axis
     channel_wavelengths: list[list[float]]  # each channel's own axis (ONNX metadata)
-    issues_path: Path | None  # the label issues a clean cell acted on; None for raw
+    issues: IssuesSource | None  # the label issues a clean cell acted on; None for raw
 
     @property
     def in_target(self) -> np.ndarray:

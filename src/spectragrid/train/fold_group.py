@@ -25,6 +25,7 @@ from pathlib import Path
 from spectragrid.core import layout
 from spectragrid.train.cell import CellOutputs, CellSpec, resume_key, run_cell
 from spectragrid.train.image_models import is_image_arch
+from spectragrid.train.label_action import IssuesSource
 from spectragrid.train.output_checksums import CorruptOutputError, verify_cell
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def run_fold_group(
     jobs: Sequence[FoldJob],
     clean_path: Path,
     folds_path: Path,
-    issues_path: Path | None,
+    issues: IssuesSource | None,
     threads: int = 1,
 ) -> list[dict]:
     """Train, test and export every fold of `jobs`, one after another; the metrics of each.
@@ -146,7 +147,7 @@ def run_fold_group(
     back instead of trained; every fold's kept state is removed once the last
     fold is done.
     """
-    inputs = [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else [])
+    inputs = [Path(clean_path), Path(folds_path)] + (issues.files if issues else [])
     results = []
     for job in jobs:
         # The K folds share one log: each fold's lines follow its own heading.
@@ -161,7 +162,7 @@ def run_fold_group(
                 job.spec,
                 clean_path=Path(clean_path),
                 folds_path=Path(folds_path),
-                issues_path=Path(issues_path) if issues_path is not None else None,
+                issues=issues,
                 out=job.out,
                 threads=threads,
                 resume_path=job.resume_path,

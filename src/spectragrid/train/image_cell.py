@@ -30,6 +30,7 @@ from spectragrid.train.cell import (
     write_test_outputs,
 )
 from spectragrid.train.image_models import build_image_model
+from spectragrid.train.label_action import IssuesSource
 from spectragrid.train.model_card import layer_table
 from spectragrid.train.models import count_parameters
 from spectragrid.train.output_checksums import MANIFEST_KEY, checksums
@@ -52,7 +53,7 @@ def run_image_cell(
     spec: CellSpec,
     clean_path: Path,
     folds_path: Path,
-    issues_path: Path | None,
+    issues: IssuesSource | None,
     out: CellOutputs,
     threads: int,
     resume_path: Path | None,
@@ -65,7 +66,7 @@ def run_image_cell(
     torch.set_num_threads(max(1, threads))
     data = read_images_once(Path(clean_path))
     table, target, y_all, parts, in_target, cleaned = cell_labels(
-        spec, data.table, folds_path, issues_path
+        spec, data.table, folds_path, issues
     )
     train_rows = np.flatnonzero(parts.train & in_target & cleaned.keep)
     val_rows = np.flatnonzero(parts.val & in_target & cleaned.keep)
@@ -100,7 +101,7 @@ def run_image_cell(
         spec,
         settings,
         target.n_classes,
-        [Path(clean_path), Path(folds_path)] + ([Path(issues_path)] if issues_path else []),
+        [Path(clean_path), Path(folds_path)] + (issues.files if issues else []),
         resume_path,
         curves_dir,
     )
@@ -159,7 +160,7 @@ def run_image_cell(
         proba,
         test_flagged,
         parity,
-        cleaning_applied=issues_path is not None,
+        cleaning_applied=issues is not None,
     )
     metrics["input"] = "images"
 

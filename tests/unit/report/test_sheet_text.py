@@ -57,12 +57,14 @@ def test_card_and_metric_rows() -> None:
         "n_train": 80,
         "n_val": 20,
         "n_removed_flagged": 3,
+        "n_spared_flagged": 2,
         "test_unflagged": {"accuracy": 0.9},
     }
     card = dict(card_rows(three_classes(card=CARD, metrics=metrics)))
     assert card["parameters"] == "4,482" and card["FLOPs / sample"] == "280,160"
     assert card["n train · val · test"] == "80 · 20 · 9"
     assert card["epochs run · best"] == "– · –" and card["removed as flagged"] == "3"
+    assert card["spared by own model"] == "2"
     rows = {r[0]: r[1:] for r in metric_rows(three_classes(metrics=metrics))}
     assert rows["accuracy"] == ["0.111", "0.900"]
     assert "HTER" not in rows  # binary targets only

@@ -100,3 +100,23 @@ def test_read_issues_names_the_file_it_cannot_use(tmp_path):
         read_issues(path)
     with pytest.raises(IssuesFileError, match=r"nothing\.csv: cannot read label issues"):
         read_issues(path.with_name("nothing.csv"))
+
+
+@pytest.mark.parametrize("action", ["drop", "relabel", "downweight"])
+def test_rows_the_own_model_veto_spares_stay_as_they_are(action):
+    ids = pd.Series(["s0", "s1", "s2", "s3"])
+    labels = np.array([0, 1, 0, 1])
+    editable = np.array([True, True, True, False])  # s3: test fold
+    issues = pd.DataFrame(
+        {
+            "sample_id": ["s0", "s1", "s3"],
+            "suggested_label": ["rest", "OK", "OK"],
+            "acted": [True, False, False],
+        }
+    )
+    out = apply_action(action, issues, ids, labels, CLASSES, editable, weight=0.5)
+    assert out.flagged.tolist() == [True, True, False, True]
+    # s1 is spared; s3 is a test row, neither acted on nor counted as spared
+    assert out.spared.tolist() == [False, True, False, False]
+    changed = (out.labels != labels) | ~out.keep | (out.weights != 1)
+    assert np.flatnonzero(changed).tolist() == [0]

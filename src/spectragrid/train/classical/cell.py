@@ -152,11 +152,12 @@ def run_classical_cell(
         "n_train": len(data.train_rows),
         "n_val": len(data.val_rows),
         "n_test": len(test),
-        "label_action": spec.action if data.issues_path is not None else None,
+        "label_action": spec.action if data.issues is not None else None,
         "n_removed_flagged": int((~data.cleaned.keep & data.in_target).sum()),
         "n_relabelled": int((data.cleaned.labels != data.y_all).sum()),
         "n_label_patched": len(spec.label_patch),
         "n_downweighted": int((data.cleaned.weights < 1).sum()),
+        "n_spared_flagged": int(data.cleaned.spared.sum()),
         "best_epoch": selection.chosen.number,
         "epochs_run": len(selection.candidates),
         "chosen": selection.chosen.params,
@@ -166,7 +167,7 @@ def run_classical_cell(
         "test_per_class": per_class_accuracy(y_test, proba, list(target.classes)),
         "test_unflagged": (
             classification_metrics(y_test[~test_flagged], proba[~test_flagged])
-            if data.issues_path is not None
+            if data.issues is not None
             else None
         ),
         "onnx_parity": parity,
