@@ -10,6 +10,10 @@ rather than from the first fold, each fold's finished outputs are kept
 beside its resume state (hard links: no copy of the bytes) until the whole
 job has ended; a rerun with the same definition and inputs puts them back
 instead of training the fold again.
+
+The kept outputs are written, put back and removed under the fold's lock: a
+job left running by a killed Snakemake (its training goes on) may finish and
+clear them while a rerun of the same group reads them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from spectragrid.core import layout
 from spectragrid.train.cell import CellOutputs, CellSpec, resume_key, run_cell
+from spectragrid.train.cell_lock import cell_lock
 from spectragrid.train.image_models import is_image_arch
 from spectragrid.train.label_action import IssuesSource
 from spectragrid.train.output_checksums import CorruptOutputError, verify_cell
@@ -153,7 +158,8 @@ def run_fold_group(
         # The K folds share one log: each fold's lines follow its own heading.
         heading = f"fold {job.spec.fold} of {job.spec.k} ({job.spec.display_name()})"
         key = resume_key(job.spec, inputs)
-        metrics = _restore_finished(job, key)
+        with cell_lock(job.lock_path):
+            metrics = _restore_finished(job, key)
         if metrics is not None:
             log.info("%s: finished by an earlier run, outputs put back", heading)
         else:
@@ -172,8 +178,10 @@ def run_fold_group(
                 train_cell=_image_trainer(job.spec),
             )
             if len(jobs) > 1:
-                _keep_finished(job, key)
+                with cell_lock(job.lock_path):
+                    _keep_finished(job, key)
         results.append(metrics)
     for job in jobs:
-        _discard(job)
+        with cell_lock(job.lock_path):
+            _discard(job)
     return results
