@@ -31,6 +31,7 @@ import pandas as pd
 from cleanlab.filter import find_label_issues
 
 from spectragrid.core.atomic import atomic_path, write_atomic
+from spectragrid.core.spreadsheet import neutralised
 from spectragrid.data.clean_file import read_labels
 from spectragrid.data.label_patch import apply_label_patch
 from spectragrid.data.targets import Target, resolve
@@ -42,7 +43,6 @@ from spectragrid.issues.out_of_fold import (
     oof_log_loss,
     prob_columns,
 )
-from spectragrid.train.label_action import write_issues
 from spectragrid.train.output_checksums import verify_cell
 
 # How the sources of evidence of one job become one probability table.
@@ -121,6 +121,11 @@ def chosen_sources(
         used.append(pick)
         best = loss
     return used
+
+
+def write_issues(path: Path, issues: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        neutralised(issues).to_csv(tmp, index=False, float_format="%.6g")
 
 
 def run_label_issues(

@@ -3,9 +3,9 @@
 The issues file (`issues.csv`, one row per flagged sample with its given and
 suggested class) is read here, on the training side, and acted on for a
 cell's training and validation rows only: the test fold is never changed.
-`read_issues` is the one reader of that file and `write_issues` its one writer:
-the label-issues stage and the report go through here too, so they all agree on
-what it must hold. A model's own veto (`spectragrid.train.own_model_veto`)
+`read_issues` is the one reader of that file: the label-issues stage and the
+report read it through here too, so they all agree on what it must hold. A
+model's own veto (`spectragrid.train.own_model_veto`)
 adds an `acted` column in memory: its clean cells act on the rows marked True
 only.
 """
@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spectragrid.core.atomic import atomic_path
-from spectragrid.core.spreadsheet import neutralised, restored
+from spectragrid.core.spreadsheet import restored
 
 ACTIONS = ("drop", "relabel", "downweight")
 # What every issues file holds, one row per flagged sample (more columns may follow).
@@ -113,12 +112,6 @@ def apply_action(
             raise ValueError(f"issues suggest classes {sorted(unknown)} outside {classes}")
         labels[acted] = suggested.reindex(ids[acted]).map(index).to_numpy(dtype=np.int64)
     return CleanedLabels(labels=labels, keep=keep, weights=weights, flagged=flagged, spared=spared)
-
-
-def write_issues(path: Path, issues: pd.DataFrame) -> None:
-    """Write an issues file at once (a reader never sees half of it)."""
-    with atomic_path(path) as tmp:
-        neutralised(issues).to_csv(tmp, index=False, float_format="%.6g")
 
 
 def read_issues(path: Path) -> pd.DataFrame:

@@ -17,6 +17,7 @@ grid plans and starts no more jobs than without the veto.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,7 +80,16 @@ def mark_acted(issues: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
 
 def read_acted_issues(source: IssuesSource, check_outputs: bool = True) -> pd.DataFrame:
     """The issues a clean cell acts on: every flagged sample, marked `acted` by the
-    model's own raw predictions where the source names them (as they are otherwise)."""
+    model's own raw predictions where the source names them (as they are otherwise).
+    Read once for the K folds of a job (a rewritten file is read again)."""
+    stats = tuple((s.st_size, s.st_mtime_ns) for s in (Path(p).stat() for p in source.files))
+    return _read_acted_cached(source, stats, check_outputs).copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _read_acted_cached(
+    source: IssuesSource, stats: tuple[tuple[int, int], ...], check_outputs: bool
+) -> pd.DataFrame:
     issues = read_issues(source.path)
     if not source.own_predictions:
         return issues

@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 from oof_cases import issues_outputs, write_cells
 
-from spectragrid.train.label_action import ISSUES_COLUMNS, IssuesSource, write_issues
+from spectragrid.issues.find import write_issues
+from spectragrid.train.label_action import ISSUES_COLUMNS, IssuesSource
 from spectragrid.train.output_checksums import CorruptOutputError
 from spectragrid.train.own_model_veto import VetoError, read_acted_issues
 
