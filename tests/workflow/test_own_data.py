@@ -92,6 +92,16 @@ def test_one_label_column_runs_every_rule(grain: Workdir) -> None:
     assert report["notices"] == []
     clean_table = pd.read_parquet(grain.path / layout.clean_file("grain"))
     assert clean_table["sample_id"].iloc[0] == "grain.csv:0"
+    # the own-model veto on 3 classes from one label column: each clean fold spares the
+    # flagged training/validation samples its model's raw cells predict as given
+    folds = pd.read_parquet(grain.path / layout.folds_file("grain", 0, 3)).set_index("sample_id")
+    predicted = pd.concat(pd.read_parquet(p.with_name("predictions.parquet")) for p in raw)
+    own = predicted.set_index("sample_id").loc[issues["sample_id"].astype(str)]
+    agrees = own.index[(own["pred_index"] == own["label_index"]).to_numpy()]
+    for path in clean:
+        metrics = json.loads(path.read_text())
+        fold = metrics["cell"]["fold"]
+        assert metrics["n_spared_flagged"] == int((folds.loc[agrees, "fold"] != fold).sum())
 
 
 def test_one_label_column_takes_a_label_patch(grain: Workdir) -> None:
