@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from spectragrid.core import curves
 from spectragrid.report.business_cost import CostCurve, CostTable, cost_curve
 from spectragrid.report.cutoffs import ClassCutoff, CutoffRule, abstentions, class_cutoffs
 
@@ -135,8 +135,8 @@ def _one_vs_all(y: np.ndarray, proba: np.ndarray, c: int) -> tuple[float, float]
     if not positive.any() or positive.all():
         return math.nan, math.nan
     return (
-        float(roc_auc_score(positive, proba[:, c])),
-        float(average_precision_score(positive, proba[:, c])),
+        curves.roc_auc(positive, proba[:, c]),
+        curves.average_precision(positive, proba[:, c]),
     )
 
 

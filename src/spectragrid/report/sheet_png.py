@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 
 import matplotlib
 import numpy as np
@@ -20,11 +21,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
-from sklearn.metrics import auc as area_under
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
+from spectragrid.core.curves import area, average_precision, precision_recall_curve, roc_curve
 from spectragrid.report.formatting import fmt_pct, fmt_threshold, wrap
 from spectragrid.report.sheet_data import TOP_ERRORS, Confusion, SheetData
+from spectragrid.report.sheet_layout import MARGIN_IN, Panel, SheetGrid, place_panels, titled
+from spectragrid.report.sheet_table import ROW_IN, draw_table
 from spectragrid.report.sheet_text import (
     COST_HEADER,
     ERROR_HEADER,
@@ -40,7 +42,7 @@ from spectragrid.report.sheet_text import (
 DPI = 100
 RELIABILITY_BINS = 10
 WIDTH_IN = 20.0
-ROW_IN = 0.24  # one table row
+TITLE_IN = 0.6  # the sheet's own title, above the panels
 
 # Class names and display names are user strings: a `$` in them must not
 # switch matplotlib into mathtext.
@@ -151,13 +153,13 @@ def draw_roc(ax: Axes, data: SheetData, palette: list) -> None:
         if not positive.any() or positive.all():
             skipped.append(data.classes[c])
             continue
-        fpr, tpr, _ = roc_curve(positive, data.proba[:, c])
+        fpr, tpr = roc_curve(positive, data.proba[:, c])
         ax.plot(
             fpr,
             tpr,
             color=palette[c],
             lw=1.5,
-            label=f"{data.classes[c]} (AUC {area_under(fpr, tpr):.3f})",
+            label=f"{data.classes[c]} (AUC {area(fpr, tpr):.3f})",
         )
         cut = data.cutoffs[c]
         if cut.applied and math.isfinite(cut.cutoff):
@@ -193,14 +195,14 @@ def draw_pr(ax: Axes, data: SheetData, palette: list) -> None:
         if not positive.any() or positive.all():
             skipped.append(data.classes[c])
             continue
-        precision, recall, _ = precision_recall_curve(positive, data.proba[:, c])
-        ap = average_precision_score(positive, data.proba[:, c])
+        precision, recall = precision_recall_curve(positive, data.proba[:, c])
+        ap = average_precision(positive, data.proba[:, c])
         ax.plot(
             recall,
             precision,
             color=palette[c],
             lw=1.5,
-            label=f"{data.classes[c]} (AUC-PR {area_under(recall, precision):.3f}, AP {ap:.3f})",
+            label=f"{data.classes[c]} (AUC-PR {area(recall, precision):.3f}, AP {ap:.3f})",
         )
         ax.axhline(positive.mean(), color=palette[c], lw=0.6, ls=":")
     _finish_unit_axes(
@@ -438,38 +440,6 @@ def draw_cost(ax: Axes, data: SheetData) -> None:
     ax.legend(handles + more_handles, labels + more_labels, loc="lower left", fontsize=7.5)
 
 
-def draw_table(
-    ax: Axes,
-    title: str,
-    header: list[str],
-    rows: list[list[str]],
-    empty: str,
-    height_in: float,
-    widths: list[float] | None = None,
-) -> None:
-    """A table anchored at the top of its panel, one `ROW_IN` per row."""
-    ax.set_axis_off()
-    ax.set_title(title, loc="left")
-    if not rows:
-        ax.text(0.5, 0.8, empty, transform=ax.transAxes, ha="center", va="center")
-        return
-    fraction = min(1.0, (len(rows) + 1) * ROW_IN / max(height_in - 0.45, ROW_IN))
-    table = ax.table(
-        cellText=rows,
-        colLabels=header,
-        cellLoc="center",
-        colWidths=widths,
-        bbox=[0, 1 - fraction, 1, fraction],
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    for (row, _), cell in table.get_celld().items():
-        cell.set_edgecolor("#cccccc")
-        if row == 0:
-            cell.set_facecolor("#eeeeee")
-            cell.set_text_props(fontweight="bold")
-
-
 def sheet_png(data: SheetData) -> bytes:
     """The whole sheet as PNG bytes (deterministic for the same inputs)."""
     n = len(data.classes)
@@ -482,91 +452,115 @@ def sheet_png(data: SheetData) -> bytes:
     cost_len = len(cost_rows(data))
     bottom_in = max(0.6 + ROW_IN * (cost_len + 1), 2.6)
     heights = [matrix_in, 4.4, matrix_in, tables_in, errors_in, bottom_in]
+    grid = SheetGrid(WIDTH_IN, TITLE_IN, heights)
     with rc_context(RC):
-        fig = Figure(figsize=(WIDTH_IN, sum(heights) + 0.6), dpi=DPI, layout="constrained")
-        FigureCanvasAgg(fig)
-        fig.suptitle(f"{data.title}    n_test = {data.n}", fontsize=13, fontweight="bold")
-        grid = fig.add_gridspec(6, 6, height_ratios=heights)
-        draw_confusion(
-            fig.add_subplot(grid[0, 0:2]),
-            data.before,
-            data.classes,
-            "Confusion matrix: counts and % of total",
+        fig = Figure(figsize=(WIDTH_IN, grid.height), dpi=DPI)
+        canvas = FigureCanvasAgg(fig)
+        fig.suptitle(
+            f"{data.title}    n_test = {data.n}",
+            fontsize=13,
+            fontweight="bold",
+            y=1 - MARGIN_IN / grid.height,
+            va="top",
         )
-        draw_roc(fig.add_subplot(grid[0, 2:4]), data, palette)
-        draw_pr(fig.add_subplot(grid[0, 4:6]), data, palette)
-        draw_reliability(fig.add_subplot(grid[1, 0:2]), data, palette)
-        draw_scores(fig.add_subplot(grid[1, 2:4]), data, palette)
-        draw_history(fig.add_subplot(grid[1, 4:6]), data.history, data.metrics.get("best_epoch"))
+        panels: list[Panel] = []
+
+        def plot(row: int, start: int, stop: int, draw: Callable[[Axes], None]) -> None:
+            ax = fig.add_axes(grid.rect(grid.cell(row, start, stop)))
+            before = set(fig.axes)
+            draw(ax)
+            twins = [other for other in fig.axes if other not in before]
+            panels.append(Panel(row, (start, stop), (ax, *twins)))
+
+        def table(row: int, start: int, stop: int, title: str, *args, **kwargs) -> None:
+            box = titled(grid.cell(row, start, stop))
+            draw_table(fig.add_axes(grid.rect(box)), title, *args, box.height, **kwargs)
+
+        plot(
+            0,
+            0,
+            2,
+            lambda ax: draw_confusion(
+                ax, data.before, data.classes, "Confusion matrix: counts and % of total"
+            ),
+        )
+        plot(0, 2, 4, lambda ax: draw_roc(ax, data, palette))
+        plot(0, 4, 6, lambda ax: draw_pr(ax, data, palette))
+        plot(1, 0, 2, lambda ax: draw_reliability(ax, data, palette))
+        plot(1, 2, 4, lambda ax: draw_scores(ax, data, palette))
+        plot(1, 4, 6, lambda ax: draw_history(ax, data.history, data.metrics.get("best_epoch")))
         abstained = data.per_class["abstained"].to_numpy(dtype=float)
-        draw_confusion(
-            fig.add_subplot(grid[2, 0:2]),
-            data.after,
-            data.classes,
-            f"After cutoffs: {data.n_abstained} of {data.n} abstained "
-            f"({fmt_pct(data.abstention_rate)}), left out",
-            abstained=abstained,
+        plot(
+            2,
+            0,
+            2,
+            lambda ax: draw_confusion(
+                ax,
+                data.after,
+                data.classes,
+                f"After cutoffs: {data.n_abstained} of {data.n} abstained "
+                f"({fmt_pct(data.abstention_rate)}), left out",
+                abstained=abstained,
+            ),
         )
-        draw_per_class_accuracy(fig.add_subplot(grid[2, 2:4]), data)
-        draw_cost(fig.add_subplot(grid[2, 4:6]), data)
-        draw_table(
-            fig.add_subplot(grid[3, 0:4]),
+        plot(2, 2, 4, lambda ax: draw_per_class_accuracy(ax, data))
+        plot(2, 4, 6, lambda ax: draw_cost(ax, data))
+        place_panels(fig, grid, panels, canvas.get_renderer())
+        table(
+            3,
+            0,
+            4,
             f"Per class ({data.rule.describe()})",
             PER_CLASS_HEADER,
             per_class_rows(data),
             "no samples",
-            tables_in,
             widths=[1.6, 0.6, 0.8, 0.9, 0.7, 0.7, 1.0, 0.8, 1.0, 1.3, 0.9, 1.0],
         )
-        draw_table(
-            fig.add_subplot(grid[3, 4]),
-            "Model card",
-            ["", "value"],
-            card_rows(data),
-            "no card",
-            tables_in,
-            widths=[1.2, 1.0],
-        )
-        draw_table(
-            fig.add_subplot(grid[3, 5]),
+        table(3, 4, 5, "Model card", ["", "value"], card_rows(data), "no card", widths=[1.2, 1.0])
+        table(
+            3,
+            5,
+            6,
             "Test metrics",
             ["metric", "test", "w/o flagged"],
             metric_rows(data),
             "no metrics",
-            tables_in,
             widths=[1.4, 0.8, 0.9],
         )
-        draw_table(
-            fig.add_subplot(grid[4, 0:3]),
+        table(
+            4,
+            0,
+            3,
             f"Top error contributions, before cutoffs ({data.n_errors} errors)",
             ERROR_HEADER,
             error_rows(data.errors_before),
             "no errors",
-            errors_in,
             widths=[1.3, 1.1, 0.6, 0.7, 1.2, 1.2],
         )
-        draw_table(
-            fig.add_subplot(grid[4, 3:6]),
+        table(
+            4,
+            3,
+            6,
             f"Top error contributions, after cutoffs ({data.n_errors_after} errors)",
             ERROR_HEADER,
             error_rows(data.errors_after),
             "no errors",
-            errors_in,
             widths=[1.3, 1.1, 0.6, 0.7, 1.2, 1.2],
         )
         if data.cost is not None:
-            draw_table(
-                fig.add_subplot(grid[5, 0:3]),
+            table(
+                5,
+                0,
+                3,
                 "Cost table (report.costs) on this test fold",
                 COST_HEADER,
                 cost_rows(data),
                 "no samples",
-                bottom_in,
                 widths=[1.0, 1.0, 0.7, 0.6, 1.1, 1.3, 0.7],
             )
-            notes = fig.add_subplot(grid[5, 3:6])
+            notes = fig.add_axes(grid.rect(titled(grid.cell(5, 3, 6))))
         else:
-            notes = fig.add_subplot(grid[5, 0:6])
+            notes = fig.add_axes(grid.rect(titled(grid.cell(5, 0, 6))))
         notes.set_axis_off()
         notes.set_title("Definitions", loc="left")
         notes.text(
@@ -579,18 +573,18 @@ def sheet_png(data: SheetData) -> bytes:
             fontsize=8.5,
             linespacing=1.4,
         )
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return compact_png(buffer.getvalue())
+        canvas.draw()
+        # straight from the canvas's pixels: no intermediate PNG to encode and decode
+        picture = Image.fromarray(np.asarray(canvas.buffer_rgba()))
+    return palette_png(picture)
 
 
-def compact_png(data: bytes) -> bytes:
-    """The same picture in a 256-colour palette: flat plot colours survive, and the file
+def palette_png(image: Image.Image) -> bytes:
+    """The picture as a 256-colour palette PNG: flat plot colours survive, and the file
     (stored twice per cell, as PNG and inside the HTML sheet) shrinks about threefold."""
-    with Image.open(io.BytesIO(data)) as image:
-        palette = image.convert("RGB").quantize(
-            colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
-        )
+    palette = image.convert("RGB").quantize(
+        colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    )
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -7,7 +7,7 @@ from report_cases import default_costs, default_rule
 from sheet_cases import CARD, ERR_CLASSES, PNG_SIGNATURE, err_predictions, fake_history
 
 from spectragrid.report.sheet_data import sheet_data
-from spectragrid.report.sheet_png import DPI, WIDTH_IN, compact_png, sheet_png
+from spectragrid.report.sheet_png import DPI, WIDTH_IN, palette_png, sheet_png
 
 
 def test_sheet_png_is_a_palette_png_of_the_sheet_width_and_deterministic() -> None:
@@ -28,10 +28,8 @@ def test_sheet_png_is_a_palette_png_of_the_sheet_width_and_deterministic() -> No
         assert image.height > image.width  # one tall sheet, panels stacked in rows
 
 
-def test_compact_png_keeps_a_flat_picture() -> None:
-    buffer = io.BytesIO()
-    Image.new("RGB", (30, 20), (31, 95, 153)).save(buffer, format="PNG")
-    compact = compact_png(buffer.getvalue())
+def test_palette_png_keeps_a_flat_picture() -> None:
+    compact = palette_png(Image.new("RGBA", (30, 20), (31, 95, 153, 255)))
     with Image.open(io.BytesIO(compact)) as image:
         assert image.mode == "P" and image.size == (30, 20)
         assert image.convert("RGB").getpixel((7, 3)) == (31, 95, 153)
