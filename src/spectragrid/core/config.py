@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -234,6 +235,13 @@ def _fill_defaults(schema: dict, instance: Any, root: dict) -> Any:
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The schema, parsed once per process (a job completes the settings of each of its
+    K cells); a copy, so no caller changes another's."""
+    return copy.deepcopy(_parsed_schema(str(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_schema(path: str) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 

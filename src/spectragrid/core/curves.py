@@ -5,7 +5,7 @@ Written with numpy rather than taken from scikit-learn for the same reason as
 a sheet job more than a second of its start. They follow scikit-learn's
 definitions step for step (its `roc_curve` with `drop_intermediate=True`, its
 `precision_recall_curve`, `average_precision_score` and `auc`), and
-tests/unit/core/test_curves.py checks them against it on tied and untied scores.
+tests/unit/core/test_roc_pr_curves.py checks them against it on tied and untied scores.
 Every function takes a boolean `positive` holding both classes.
 """
 

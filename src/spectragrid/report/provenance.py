@@ -17,7 +17,7 @@ VERSIONED = (
     "spectragrid",
     "snakemake",
     "torch",
-    "lightning",
+    "lightning-fabric",
     "cleanlab",
     "onnxruntime",
     "numpy",

@@ -16,7 +16,7 @@ import math
 import shutil
 from pathlib import Path
 
-from lightning.fabric.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning_fabric.loggers import CSVLogger, Logger, TensorBoardLogger
 
 
 def tensorboard_available() -> bool:

@@ -7,15 +7,15 @@ import os
 import warnings
 
 import torch
-from lightning.fabric import Fabric
-from lightning.fabric.loggers import Logger
-from lightning.fabric.plugins.io import CheckpointIO
+from lightning_fabric import Fabric
+from lightning_fabric.loggers import Logger
+from lightning_fabric.plugins.io import CheckpointIO
 
 from spectragrid.train.gpu_slots import claim_device
 
 # Batch jobs write logs nobody reads line by line: keep Lightning's banners
 # ("Using bfloat16 Automatic Mixed Precision") out of them, and its warnings in.
-for _name in ("lightning.fabric.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
+for _name in ("lightning_fabric.utilities.rank_zero",):
     logging.getLogger(_name).setLevel(logging.WARNING)
 # On a machine with the SLURM client, every local job would print Lightning's
 # advice to launch through srun; the workflow decides where jobs run.

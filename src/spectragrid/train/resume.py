@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric import Fabric
-from lightning.fabric.plugins.io import CheckpointIO
+from lightning_fabric import Fabric
+from lightning_fabric.plugins.io import CheckpointIO
 
 from spectragrid.core.atomic import write_atomic
 from spectragrid.train.checkpoints import load_checkpoint

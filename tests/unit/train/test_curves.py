@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 import torch
-from lightning.fabric import Fabric
+from lightning_fabric import Fabric
 
 from spectragrid.train.curves import curve_loggers, curve_values, finish
 

@@ -159,7 +159,8 @@ import dataclasses, sys
 sys.path.insert(0, {str(Path(__file__).parents[1])!r})
 import spectragrid.train.cell
 import spectragrid.train.classical.cell
-early = sorted(m for m in sys.modules if m.split(".")[0] in ("lightning", "onnx", "onnxruntime"))
+heavy = ("lightning", "lightning_fabric", "onnx", "onnxruntime")
+early = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 assert not early, early
 from pathlib import Path
 from test_classical_cell import classical
