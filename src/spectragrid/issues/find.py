@@ -124,6 +124,7 @@ def chosen_sources(
 
 
 def write_issues(path: Path, issues: pd.DataFrame) -> None:
+    """Write an issues file at once (a reader never sees half of it)."""
     with atomic_path(path) as tmp:
         neutralised(issues).to_csv(tmp, index=False, float_format="%.6g")
 

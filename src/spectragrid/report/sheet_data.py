@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from spectragrid.core import curves
+from spectragrid.core.metrics import binary_auc
 from spectragrid.report.business_cost import CostCurve, CostTable, cost_curve
 from spectragrid.report.cutoffs import ClassCutoff, CutoffRule, abstentions, class_cutoffs
 
@@ -135,7 +136,7 @@ def _one_vs_all(y: np.ndarray, proba: np.ndarray, c: int) -> tuple[float, float]
     if not positive.any() or positive.all():
         return math.nan, math.nan
     return (
-        curves.roc_auc(positive, proba[:, c]),
+        binary_auc(positive, proba[:, c]),
         curves.average_precision(positive, proba[:, c]),
     )
 

@@ -91,7 +91,6 @@ class Panel:
 def _needs(panel: Panel, renderer: RendererBase, dpi: float) -> tuple[float, ...]:
     """Inches the panel's labels, ticks and title take outside its axes (left, top, right,
     bottom), measured where the axes are now."""
-    inch = dpi
     frame = panel.axes[0].get_window_extent(renderer)
     left = top = right = bottom = 0.0
     for ax in panel.axes:
@@ -101,14 +100,14 @@ def _needs(panel: Panel, renderer: RendererBase, dpi: float) -> tuple[float, ...
             extent = axis.get_tightbbox(renderer)
             if extent is None:
                 continue
-            left = max(left, (frame.x0 - extent.x0) / inch)
-            right = max(right, (extent.x1 - frame.x1) / inch)
-            bottom = max(bottom, (frame.y0 - extent.y0) / inch)
-            top = max(top, (extent.y1 - frame.y1) / inch)
+            left = max(left, (frame.x0 - extent.x0) / dpi)
+            right = max(right, (extent.x1 - frame.x1) / dpi)
+            bottom = max(bottom, (frame.y0 - extent.y0) / dpi)
+            top = max(top, (extent.y1 - frame.y1) / dpi)
     title = panel.axes[0].title
     if title.get_text():
         # a title wider than its panel overflows sideways; only its height is made room for
-        top = max(top, (title.get_window_extent(renderer).y1 - frame.y1) / inch)
+        top = max(top, (title.get_window_extent(renderer).y1 - frame.y1) / dpi)
     return left, top, right, bottom
 
 

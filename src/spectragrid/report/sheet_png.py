@@ -472,9 +472,19 @@ def sheet_png(data: SheetData) -> bytes:
             twins = [other for other in fig.axes if other not in before]
             panels.append(Panel(row, (start, stop), (ax, *twins)))
 
-        def table(row: int, start: int, stop: int, title: str, *args, **kwargs) -> None:
+        def table(
+            row: int,
+            start: int,
+            stop: int,
+            title: str,
+            header: list[str],
+            rows: list[list[str]],
+            empty: str,
+            widths: list[float],
+        ) -> None:
             box = titled(grid.cell(row, start, stop))
-            draw_table(fig.add_axes(grid.rect(box)), title, *args, box.height, **kwargs)
+            ax = fig.add_axes(grid.rect(box))
+            draw_table(ax, title, header, rows, empty, box.height, widths)
 
         plot(
             0,

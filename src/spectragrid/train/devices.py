@@ -15,8 +15,7 @@ from spectragrid.train.gpu_slots import claim_device
 
 # Batch jobs write logs nobody reads line by line: keep Lightning's banners
 # ("Using bfloat16 Automatic Mixed Precision") out of them, and its warnings in.
-for _name in ("lightning_fabric.utilities.rank_zero",):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+logging.getLogger("lightning_fabric.utilities.rank_zero").setLevel(logging.WARNING)
 # On a machine with the SLURM client, every local job would print Lightning's
 # advice to launch through srun; the workflow decides where jobs run.
 warnings.filterwarnings("ignore", message=".*The `srun` command is available on your system.*")

@@ -5,9 +5,8 @@ suggested class) is read here, on the training side, and acted on for a
 cell's training and validation rows only: the test fold is never changed.
 `read_issues` is the one reader of that file: the label-issues stage and the
 report read it through here too, so they all agree on what it must hold. A
-model's own veto (`spectragrid.train.own_model_veto`)
-adds an `acted` column in memory: its clean cells act on the rows marked True
-only.
+model's own veto (`spectragrid.train.own_model_veto`) adds an `acted` column in
+memory: its clean cells act on the rows marked True only.
 """
 
 from __future__ import annotations
