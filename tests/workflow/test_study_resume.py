@@ -105,8 +105,15 @@ def test_a_killed_training_job_resumes_from_its_last_epoch(finished_tiny_study, 
             cwd=tmp_path,
             stdout=output,
             stderr=subprocess.STDOUT,
-            # the slow folds train for seconds: below the default minimum before a save
-            env=dict(os.environ, PYTHONHASHSEED="0", SPECTRAGRID_MIN_UNSAVED_SECONDS="0"),
+            # the slow folds train for seconds: below the default minimum before a save;
+            # and a save after every epoch, so that what one save happened to cost on a busy
+            # machine cannot push the next one past the last epoch
+            env=dict(
+                os.environ,
+                PYTHONHASHSEED="0",
+                SPECTRAGRID_MIN_UNSAVED_SECONDS="0",
+                SPECTRAGRID_SAVE_OVERHEAD="0",
+            ),
         )
         _kill_training_after_epoch(run, log, epoch=2)
         assert run.wait(timeout=SNAKEMAKE_TIMEOUT) != 0

@@ -64,6 +64,19 @@ class ResumeStateIO(CheckpointIO):
         Path(path).unlink(missing_ok=True)
 
 
+def _nonnegative_env(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if not number >= 0:
+        raise ValueError(f"{name}: expected >= 0, got {value!r}")
+    return number
+
+
 def min_unsaved_seconds() -> float:
     """Training time a killed job may lose before its state is worth saving.
 
@@ -73,16 +86,14 @@ def min_unsaved_seconds() -> float:
     for a few seconds). SPECTRAGRID_MIN_UNSAVED_SECONDS overrides the default
     of 10; 0 lets the SAVE_OVERHEAD rule alone decide.
     """
-    value = os.environ.get("SPECTRAGRID_MIN_UNSAVED_SECONDS", "10")
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(
-            f"SPECTRAGRID_MIN_UNSAVED_SECONDS: expected a number of seconds, got {value!r}"
-        ) from None
-    if not seconds >= 0:
-        raise ValueError(f"SPECTRAGRID_MIN_UNSAVED_SECONDS: expected >= 0, got {value!r}")
-    return seconds
+    return _nonnegative_env("SPECTRAGRID_MIN_UNSAVED_SECONDS", 10.0)
+
+
+def save_overhead() -> float:
+    """The share of training time saves may take (SAVE_OVERHEAD);
+    SPECTRAGRID_SAVE_OVERHEAD overrides it, 0 saving after every epoch once the
+    minimum has passed (where a save's cost must not decide which epochs are saved)."""
+    return _nonnegative_env("SPECTRAGRID_SAVE_OVERHEAD", SAVE_OVERHEAD)
 
 
 class SavePolicy:
@@ -101,6 +112,7 @@ class SavePolicy:
 
     def __init__(self) -> None:
         self.min_unsaved = min_unsaved_seconds()
+        self.overhead = save_overhead()
         self._saved_at = time.perf_counter()  # when the last save ended, or training began
         self._save_seconds: float | None = None  # what the last save took
 
@@ -111,9 +123,9 @@ class SavePolicy:
         unsaved = time.perf_counter() - self._saved_at
         if unsaved < self.min_unsaved:
             return False
-        if SAVE_OVERHEAD <= 0 or self._save_seconds is None or last_epoch:
+        if self.overhead <= 0 or self._save_seconds is None or last_epoch:
             return True
-        return unsaved * SAVE_OVERHEAD >= self._save_seconds
+        return unsaved * self.overhead >= self._save_seconds
 
     def saved(self, started: float) -> None:
         """Note a save that began at `started` (time.perf_counter()) and just ended."""

@@ -11,7 +11,13 @@ from cell_cases import inputs, outputs, results_of, spec
 
 from spectragrid.train import resume as resume_module
 from spectragrid.train.cell import CellSpec, run_cell
-from spectragrid.train.resume import ResumeSaver, ResumeStateIO, min_unsaved_seconds
+from spectragrid.train.resume import (
+    ResumeSaver,
+    ResumeStateIO,
+    SavePolicy,
+    min_unsaved_seconds,
+    save_overhead,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -202,3 +208,21 @@ def test_a_bad_minimum_unsaved_time_is_refused_by_name(monkeypatch, value):
     monkeypatch.setenv("SPECTRAGRID_MIN_UNSAVED_SECONDS", value)
     with pytest.raises(ValueError, match="SPECTRAGRID_MIN_UNSAVED_SECONDS"):
         min_unsaved_seconds()
+
+
+@pytest.mark.parametrize("value", ["ten", "-1", "nan"])
+def test_a_bad_save_overhead_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("SPECTRAGRID_SAVE_OVERHEAD", value)
+    with pytest.raises(ValueError, match="SPECTRAGRID_SAVE_OVERHEAD"):
+        save_overhead()
+
+
+def test_a_save_overhead_of_zero_saves_after_every_epoch_whatever_a_save_cost(monkeypatch):
+    monkeypatch.setenv("SPECTRAGRID_MIN_UNSAVED_SECONDS", "0")
+    policy = SavePolicy()
+    policy.saved(started=0.0)  # a save that took as long as the process has run
+    assert not policy.due(last_epoch=False)
+    monkeypatch.setenv("SPECTRAGRID_SAVE_OVERHEAD", "0")
+    policy = SavePolicy()
+    policy.saved(started=0.0)
+    assert policy.due(last_epoch=False)
