@@ -24,8 +24,10 @@ from spectragrid.train.cell import run_cell
 from spectragrid.train.resume import Resume
 prepared, out_dir, lock, resume = (Path(p) for p in sys.argv[2:6])
 started = time.time()
+# long enough that the second copy, started at the same moment, reaches the lock while the
+# first still holds it (once imports take a few seconds less, 8 epochs no longer were)
 metrics = run_cell(
-    spec(train={"epochs": 8, "batch_size": 16, "patience": 8}),
+    spec(train={"epochs": 40, "batch_size": 16, "patience": 40}),
     *inputs(prepared),
     outputs(out_dir),
     resume_path=resume,
