@@ -53,6 +53,12 @@ RC = {
     "font.size": 9,
     "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
+    # Titles sit at the top of their axes (no panel has tick labels above it), so
+    # matplotlib's search for room above the ticks, a fifth of a sheet's drawing time,
+    # is skipped; with no offset or exponent text above a y axis nothing can collide.
+    "axes.titley": 1.0,
+    "axes.formatter.useoffset": False,
+    "axes.formatter.limits": (-7, 9),
 }
 
 
