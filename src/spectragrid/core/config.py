@@ -479,16 +479,21 @@ def complete_model(entry: dict, schema_path: Path = SCHEMA_PATH) -> dict:
     notebook): the same schema, hence the same defaults, as the workflow.
     """
     check_size(entry, "model")
-    schema = load_schema(schema_path)
-    model_schema = {**schema["$defs"]["model"], "$defs": schema["$defs"]}
-    errors = sorted(
-        jsonschema.Draft202012Validator(model_schema).iter_errors(entry),
-        key=lambda e: list(e.absolute_path),
-    )
+    # The parsed schema itself, not a copy: nothing here writes to it (_fill_defaults
+    # copies each default it takes), and a train job completes every cell's model.
+    schema = _parsed_schema(str(schema_path))
+    validator = _model_validator(str(schema_path))
+    errors = sorted(validator.iter_errors(entry), key=lambda e: list(e.absolute_path))
     if errors:
         lines = "\n".join(f"  - {_describe(e)}" for e in errors)
         raise ConfigError(f"model is invalid:\n{lines}")
-    return canonical(_fill_defaults(model_schema, copy.deepcopy(entry), schema))
+    return canonical(_fill_defaults(validator.schema, copy.deepcopy(entry), schema))
+
+
+@functools.lru_cache(maxsize=4)
+def _model_validator(path: str) -> jsonschema.Draft202012Validator:
+    schema = _parsed_schema(path)
+    return jsonschema.Draft202012Validator({**schema["$defs"]["model"], "$defs": schema["$defs"]})
 
 
 def config_hash(config: dict) -> str:
