@@ -89,15 +89,18 @@ class Panel:
 
 
 def _needs(panel: Panel, renderer: RendererBase, dpi: float) -> tuple[float, ...]:
-    """Inches the panel's labels, ticks and title take outside its axes (left, top, right,
-    bottom), measured where the axes are now."""
+    """Inches the panel's labels, ticks, legends and title take outside its axes (left,
+    top, right, bottom), measured where the axes are now."""
     frame = panel.axes[0].get_window_extent(renderer)
     left = top = right = bottom = 0.0
     for ax in panel.axes:
         if not ax.axison:
             continue
-        for axis in (ax.xaxis, ax.yaxis):
-            extent = axis.get_tightbbox(renderer)
+        # a legend placed outside the plot needs its room too
+        legend = ax.get_legend()
+        extents = [axis.get_tightbbox(renderer) for axis in (ax.xaxis, ax.yaxis)]
+        extents.append(legend.get_window_extent(renderer) if legend is not None else None)
+        for extent in extents:
             if extent is None:
                 continue
             left = max(left, (frame.x0 - extent.x0) / dpi)

@@ -289,8 +289,12 @@ def draw_scores(ax: Axes, data: SheetData, palette: list) -> None:
         ax.legend(loc="upper center", fontsize=7.5)
 
 
+HISTORY_TITLE = "Learning curves (epoch 0 = before training)"
+LEGEND_COLUMNS = 3
+
+
 def draw_history(ax: Axes, history: pd.DataFrame | None, best_epoch: object) -> None:
-    ax.set_title("Learning curves (epoch 0 = before training)")
+    ax.set_title(HISTORY_TITLE)
     if history is None or history.empty or "epoch" not in history:
         ax.text(0.5, 0.5, "no history", transform=ax.transAxes, ha="center", va="center")
         ax.set_axis_off()
@@ -321,7 +325,21 @@ def draw_history(ax: Axes, history: pd.DataFrame | None, best_epoch: object) -> 
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = losses.get_legend_handles_labels()
     if handles or more_handles:
-        ax.legend(handles + more_handles, labels + more_labels, loc="center right", fontsize=7)
+        # Above the plot, under the title: every curve spans the whole epoch axis, so
+        # a legend inside the plot hides some of them wherever it goes.
+        legend = ax.legend(
+            handles + more_handles,
+            labels + more_labels,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncols=LEGEND_COLUMNS,
+            fontsize=7,
+            frameon=False,
+            borderaxespad=0.2,
+        )
+        renderer = ax.figure.canvas.get_renderer()
+        height_pt = legend.get_window_extent(renderer).height * 72 / ax.figure.dpi
+        ax.set_title(HISTORY_TITLE, pad=matplotlib.rcParams["axes.titlepad"] + height_pt)
 
 
 def draw_per_class_accuracy(ax: Axes, data: SheetData) -> None:

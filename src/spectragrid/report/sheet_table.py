@@ -13,11 +13,19 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
 from matplotlib.collections import LineCollection
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 
 ROW_IN = 0.24  # one table row
 FONT_SIZE = 8
+# No character of the sheet's font (DejaVu Sans, bold included) is wider than this, in
+# ems: a text that fits its column at this width is drawn without being measured
+# (measuring every cell is what made matplotlib's own tables slow).
+WIDEST_EM = 1.0
+PAD_PT = 4.0  # kept free in each cell, half on each side
+ELLIPSIS = "…"
 LINE_COLOR = "#cccccc"
 HEADER_COLOR = "#eeeeee"
 
@@ -59,16 +67,41 @@ def draw_table(
         LineCollection(lines, colors=LINE_COLOR, linewidths=1.0, transform=ax.transAxes)
     )
     centres = (edges[:-1] + edges[1:]) / 2
+    column_pt = np.diff(edges) * ax.get_position().width * ax.figure.get_figwidth() * 72
+    renderer = ax.figure.canvas.get_renderer()
     for i, cells in enumerate([header, *rows]):
         y = 1.0 - (i + 0.5) * row
-        for x, text in zip(centres, cells, strict=True):
+        font = FontProperties(size=FONT_SIZE, weight="bold" if i == 0 else "normal")
+        for x, width_pt, text in zip(centres, column_pt, cells, strict=True):
             ax.text(
                 x,
                 y,
-                str(text),
+                fit_text(str(text), width_pt - PAD_PT, font, renderer),
                 transform=ax.transAxes,
                 ha="center",
                 va="center",
                 fontsize=FONT_SIZE,
                 fontweight="bold" if i == 0 else "normal",
             )
+
+
+def fit_text(text: str, width_pt: float, font: FontProperties, renderer: RendererBase) -> str:
+    """`text`, cut with an ellipsis to fit `width_pt`: a long class name stays inside its
+    column instead of running over its neighbours (the HTML sheet shows it whole)."""
+    if len(text) * font.get_size_in_points() * WIDEST_EM <= width_pt:
+        return text
+
+    def width(candidate: str) -> float:
+        pixels, _, _ = renderer.get_text_width_height_descent(candidate, font, ismath=False)
+        return pixels * 72 / renderer.points_to_pixels(72)
+
+    if width(text) <= width_pt:
+        return text
+    low, high = 0, len(text) - 1  # the longest prefix that fits with the ellipsis
+    while low < high:
+        middle = (low + high + 1) // 2
+        if width(text[:middle].rstrip() + ELLIPSIS) <= width_pt:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip() + ELLIPSIS

@@ -4,11 +4,13 @@ and tables keep their rows at a fixed height."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from spectragrid.report.sheet_layout import Box, Panel, SheetGrid, place_panels, titled
+from spectragrid.report.sheet_png import draw_history
 from spectragrid.report.sheet_table import ROW_IN, draw_table
 
 WIDTH_IN = 20.0  # the sheet's
@@ -131,3 +133,60 @@ def test_an_empty_table_says_so() -> None:
     ax = fig.add_axes(grid.rect(titled(grid.cell(0, 0, 3))))
     draw_table(ax, "Errors", ["a", "b"], [], "no errors", 1.5)
     assert [t.get_text() for t in _table_texts(ax)] == ["no errors"]
+
+
+def test_a_text_too_long_for_its_column_is_cut_with_an_ellipsis_and_stays_inside() -> None:
+    grid = SheetGrid(WIDTH_IN, 0.5, [1.5])
+    fig, canvas = _figure(grid)
+    box = titled(grid.cell(0, 0, 2))
+    ax = fig.add_axes(grid.rect(box))
+    header = ["class", "precision at cutoff", "n"]
+    rows = [[LONG * 2, "0.5", "12"], ["OK", "0.25", "3"]]
+    draw_table(ax, "Per class", header, rows, "none", box.height, widths=[1.0, 1.0, 0.5])
+    canvas.draw()
+    texts = _table_texts(ax)
+    # what fits is left whole: the header and every short cell
+    assert [t.get_text() for t in texts[:3]] == header
+    assert [t.get_text() for t in texts[6:]] == rows[1]
+    cut = texts[3].get_text()
+    assert cut.endswith("…") and LONG.startswith(cut[:-1].rstrip()) and len(cut) > 10
+    renderer = canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    column = frame.x0 + frame.width * np.array([0.0, 0.4, 0.8, 1.0])
+    for text in texts:
+        x = text.get_position()[0]
+        index = int(np.searchsorted([0.4, 0.8], x))
+        extent = text.get_window_extent(renderer)
+        assert column[index] <= extent.x0 and extent.x1 <= column[index + 1], text.get_text()
+
+
+def test_the_learning_curves_legend_sits_between_the_title_and_the_plot() -> None:
+    """Every curve spans the whole epoch axis: a legend inside the plot hides some."""
+    history = pd.DataFrame(
+        {
+            "epoch": range(30),
+            "train_loss": np.linspace(1.0, 0.1, 30),
+            "val_loss": np.linspace(1.1, 0.3, 30),
+            "val_accuracy": np.linspace(0.3, 0.9, 30),
+            "val_balanced_accuracy": np.linspace(0.3, 0.85, 30),
+            "val_macro_f1": np.linspace(0.2, 0.8, 30),
+        }
+    )
+    grid = SheetGrid(WIDTH_IN, 0.5, [4.4])
+    fig, canvas = _figure(grid)
+    ax = fig.add_axes(grid.rect(grid.cell(0, 4, 6)))
+    before = set(fig.axes)
+    draw_history(ax, history, 20)
+    twins = [other for other in fig.axes if other not in before]
+    renderer = canvas.get_renderer()
+    place_panels(fig, grid, [Panel(0, (4, 6), (ax, *twins))], renderer)
+    canvas.draw()
+    legend = ax.get_legend()
+    assert len(legend.get_texts()) == 6  # three metrics, two losses, the best epoch
+    box = legend.get_window_extent(renderer)
+    frame = ax.get_window_extent(renderer)
+    title = ax.title.get_window_extent(renderer)
+    assert frame.y1 <= box.y0 and box.y1 <= title.y0
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1
+    _, y0, _, y1 = _pixels(grid, grid.cell(0, 4, 6))
+    assert y0 <= frame.y0 and title.y1 <= y1 + 0.5
