@@ -406,9 +406,8 @@ def draw_per_class_accuracy(ax: Axes, data: SheetData) -> None:
 
 def draw_cost(ax: Axes, data: SheetData) -> None:
     curve = data.cost
-    ax.set_title(
-        "Business cost" + ("" if curve is None else f" of auto-accepting {data.classes[0]}")
-    )
+    title = "Business cost" + ("" if curve is None else f" of auto-accepting {data.classes[0]}")
+    ax.set_title(title)
     if curve is None:
         ax.text(
             0.5, 0.5, wrap(data.cost_note, 60), transform=ax.transAxes, ha="center", va="center"
@@ -478,7 +477,7 @@ def draw_cost(ax: Axes, data: SheetData) -> None:
     )
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = share.get_legend_handles_labels()
-    ax.legend(handles + more_handles, labels + more_labels, loc="lower left", fontsize=7.5)
+    legend_above(ax, title, handles + more_handles, labels + more_labels, fontsize=7.5)
 
 
 def sheet_png(data: SheetData) -> bytes:
