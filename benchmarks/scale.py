@@ -380,7 +380,7 @@ def section_cells(work: Path) -> None:
         job_seconds += float(lines[1].split("\t")[0])
     cells = len(cards)
     jobs = len(set((grid / "results" / "benchmarks").rglob("*.tsv")) - data_jobs)
-    floor = _empty_jobs(work / "empty_jobs", jobs)
+    floor = _touch_jobs(work / "empty_jobs", jobs)
     row(
         f"{cells} one-epoch cells, --cores 2, sheets included",
         f"{cells / result['seconds']:.2f} cells/s ({result['seconds']:.0f} s), "
@@ -392,7 +392,7 @@ def section_cells(work: Path) -> None:
     )
 
 
-def _empty_jobs(folder: Path, jobs: int) -> float:
+def _touch_jobs(folder: Path, jobs: int) -> float:
     """Wall seconds of `jobs` independent `script:` jobs whose script only creates its
     output, with --cores 2: what Snakemake and a Python start cost the grid's jobs before
     any work."""

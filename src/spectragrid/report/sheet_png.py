@@ -54,8 +54,9 @@ RC = {
     "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
     # Titles sit at the top of their axes (no panel has tick labels above it), so
-    # matplotlib's search for room above the ticks, a fifth of a sheet's drawing time,
-    # is skipped; with no offset or exponent text above a y axis nothing can collide.
+    # matplotlib's search for room above the ticks at every draw (about a tenth of a
+    # sheet's drawing) is skipped; with no offset or exponent text above a y axis
+    # nothing can collide.
     "axes.titley": 1.0,
     "axes.formatter.useoffset": False,
     "axes.formatter.limits": (-7, 9),
@@ -246,10 +247,8 @@ def draw_reliability(ax: Axes, data: SheetData, palette: list) -> None:
     ax.set_ylim(0, 1.01)
     ax.set_xlabel(f"mean predicted probability ({RELIABILITY_BINS} uniform bins)")
     ax.set_ylabel("observed fraction of the class")
-    title = "Reliability (calibration), one vs all"
-    ax.set_title(title)
-    handles, labels = ax.get_legend_handles_labels()
-    legend_above(ax, title, handles, labels, fontsize=7.5)
+    ax.set_title("Reliability (calibration), one vs all")
+    legend_above(ax, *ax.get_legend_handles_labels(), fontsize=7.5)
 
 
 def draw_scores(ax: Axes, data: SheetData, palette: list) -> None:
@@ -286,20 +285,20 @@ def draw_scores(ax: Axes, data: SheetData, palette: list) -> None:
                 )
         ax.set_xlabel("predicted probability of the given class")
     ax.set_ylabel("samples")
-    title = "Predicted scores per given class"
-    ax.set_title(title)
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        legend_above(ax, title, handles, labels, fontsize=7.5)
+    ax.set_title("Predicted scores per given class")
+    legend_above(ax, *ax.get_legend_handles_labels(), fontsize=7.5)
 
 
 LEGEND_COLUMNS = 3
 
 
-def legend_above(ax: Axes, title: str, handles: list, labels: list, fontsize: float) -> None:
-    """The legend above the plot, under its title (raised to make room): for curves and
-    histograms that span the whole axis, where a legend inside would hide some of them.
-    Up to LEGEND_COLUMNS columns, fewer when long names would make it wider than the plot."""
+def legend_above(ax: Axes, handles: list, labels: list, fontsize: float) -> None:
+    """The legend above the plot, under the axes' title (raised to make room): for curves
+    and histograms that span the whole axis, where a legend inside would hide some of
+    them. Up to LEGEND_COLUMNS columns, fewer when long names would make it wider than
+    the plot; nothing when there is nothing to name."""
+    if not handles:
+        return
     renderer = ax.figure.canvas.get_renderer()
     # the plot loses its labels' room once placed (sheet_layout): about 15 % of its cell
     room = 0.85 * ax.get_window_extent(renderer).width
@@ -318,14 +317,11 @@ def legend_above(ax: Axes, title: str, handles: list, labels: list, fontsize: fl
         if extent.width <= room:
             break
     height_pt = extent.height * 72 / ax.figure.dpi
-    ax.set_title(title, pad=matplotlib.rcParams["axes.titlepad"] + height_pt)
-
-
-HISTORY_TITLE = "Learning curves (epoch 0 = before training)"
+    ax.set_title(ax.get_title(), pad=matplotlib.rcParams["axes.titlepad"] + height_pt)
 
 
 def draw_history(ax: Axes, history: pd.DataFrame | None, best_epoch: object) -> None:
-    ax.set_title(HISTORY_TITLE)
+    ax.set_title("Learning curves (epoch 0 = before training)")
     if history is None or history.empty or "epoch" not in history:
         ax.text(0.5, 0.5, "no history", transform=ax.transAxes, ha="center", va="center")
         ax.set_axis_off()
@@ -355,8 +351,7 @@ def draw_history(ax: Axes, history: pd.DataFrame | None, best_epoch: object) -> 
         ax.axvline(best, color="grey", lw=0.8, ls=":", label=f"best epoch {best}")
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = losses.get_legend_handles_labels()
-    if handles or more_handles:
-        legend_above(ax, HISTORY_TITLE, handles + more_handles, labels + more_labels, fontsize=7)
+    legend_above(ax, handles + more_handles, labels + more_labels, fontsize=7)
 
 
 def draw_per_class_accuracy(ax: Axes, data: SheetData) -> None:
@@ -406,8 +401,9 @@ def draw_per_class_accuracy(ax: Axes, data: SheetData) -> None:
 
 def draw_cost(ax: Axes, data: SheetData) -> None:
     curve = data.cost
-    title = "Business cost" + ("" if curve is None else f" of auto-accepting {data.classes[0]}")
-    ax.set_title(title)
+    ax.set_title(
+        "Business cost" + ("" if curve is None else f" of auto-accepting {data.classes[0]}")
+    )
     if curve is None:
         ax.text(
             0.5, 0.5, wrap(data.cost_note, 60), transform=ax.transAxes, ha="center", va="center"
@@ -477,7 +473,7 @@ def draw_cost(ax: Axes, data: SheetData) -> None:
     )
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = share.get_legend_handles_labels()
-    legend_above(ax, title, handles + more_handles, labels + more_labels, fontsize=7.5)
+    legend_above(ax, handles + more_handles, labels + more_labels, fontsize=7.5)
 
 
 def sheet_png(data: SheetData) -> bytes:

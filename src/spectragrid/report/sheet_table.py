@@ -80,8 +80,7 @@ def draw_table(
                 transform=ax.transAxes,
                 ha="center",
                 va="center",
-                fontsize=FONT_SIZE,
-                fontweight="bold" if i == 0 else "normal",
+                fontproperties=font,
             )
 
 
