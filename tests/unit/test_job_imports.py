@@ -8,9 +8,7 @@ import sys
 import pytest
 
 TRAIN = """
-import spectragrid.train.cell
-import spectragrid.train.loop
-import spectragrid.train.export
+import spectragrid.train.train_job
 import onnx
 unused = {"torchmetrics", "lightning", "sklearn"}
 import ml_dtypes as bounded
@@ -18,7 +16,7 @@ below = (0, 7)
 """
 
 SHEET = """
-import spectragrid.report.sheet
+import spectragrid.report.sheet_job
 unused = {"sklearn", "torch", "scipy"}
 import matplotlib as bounded
 below = (3, 11)

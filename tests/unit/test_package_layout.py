@@ -42,6 +42,14 @@ def imported_modules(path: Path, modules: set[str]) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        elif (
+            # a job script's `run_job(snakemake, "<module>")` imports and runs that module
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "run_job"
+            and len(node.args) == 2
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            names = [str(node.args[1].value)]
         else:
             continue
         for name in names:

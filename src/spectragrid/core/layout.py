@@ -12,7 +12,7 @@ so a job's output folder, its log and its benchmark file line up.
 from __future__ import annotations
 
 import re
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 RESULTS = "results"
 DEMO_DIR = "resources/demo"
@@ -125,6 +125,12 @@ def log_file(key: str, job: str) -> str:
 def benchmark_file(key: str, job: str) -> str:
     """Snakemake's benchmark file of `job`, keyed like its log."""
     return f"{BENCHMARKS}/{key}/{job}.tsv" if key else f"{BENCHMARKS}/{job}.tsv"
+
+
+def job_usage_file(key: str, job: str) -> Path:
+    """CPU time and peak memory of a job run by the warm interpreter (core.job_server),
+    beside its benchmark file: Snakemake's own measures only the process it started."""
+    return Path(benchmark_file(key, job)).with_suffix(".usage.json")
 
 
 def cell_dir(

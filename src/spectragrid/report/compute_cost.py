@@ -7,11 +7,15 @@ the K folds of a cell's fold group, `layout.FOLD_GROUP_KEY`), or at
 `results/benchmarks/<dataset>/<rule>_<split>.tsv` for the split, <split> being
 the folds file's name (`layout.SPLIT_NAME`).
 Columns: s, h:m:s, max_rss, max_vms, max_uss, max_pss, io_in, io_out,
-mean_load, cpu_time (memory in MB); one row per repeat.
+mean_load, cpu_time (memory in MB); one row per repeat. A job run in the warm
+interpreter (core.job_server) is a child Snakemake does not see: its CPU time
+and peak memory come from the `.usage.json` beside the file
+(`layout.job_usage_file`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import string
@@ -96,6 +100,21 @@ def _read_tsv(path: Path) -> dict[str, list[float]] | None:
     return columns
 
 
+def _warm_usage(benchmark: Path) -> dict[str, float]:
+    """The warm job's own measures beside `benchmark`, or {} (a cold job's are in it)."""
+    try:
+        usage = json.loads(benchmark.with_suffix(".usage.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(usage, dict):
+        return {}
+    return {
+        name: float(usage[name])
+        for name in ("max_rss_mb", "cpu_seconds")
+        if isinstance(usage.get(name), int | float)
+    }
+
+
 def read_benchmarks(paths: Iterable[Path], root: Path | None = None) -> pd.DataFrame:
     """One row per benchmark file: its rule, its key (the folder relative to `root`, the
     benchmarks folder), mean seconds and CPU seconds over repeats, peak RSS. A file that is
@@ -113,13 +132,14 @@ def read_benchmarks(paths: Iterable[Path], root: Path | None = None) -> pd.DataF
             key = path.parent.relative_to(root).as_posix() if root is not None else ""
         except ValueError:
             key = path.parent.as_posix()
+        usage = _warm_usage(path)
         rows.append(
             {
                 "rule": rule,
                 "key": "" if key == "." else key,
                 "seconds": _number(columns, "s", "mean"),
-                "max_rss_mb": _number(columns, "max_rss", "max"),
-                "cpu_seconds": _number(columns, "cpu_time", "mean"),
+                "max_rss_mb": usage.get("max_rss_mb", _number(columns, "max_rss", "max")),
+                "cpu_seconds": usage.get("cpu_seconds", _number(columns, "cpu_time", "mean")),
                 "io_in_mb": _number(columns, "io_in", "mean"),
                 "io_out_mb": _number(columns, "io_out", "mean"),
                 "path": path.as_posix(),

@@ -66,3 +66,18 @@ def test_cell_costs_read_coordinates_from_the_cell_key(tmp_path: Path) -> None:
     assert clean3["train_seconds"] == 14 and clean3["sheet_max_rss_mb"] == 250
     assert costs["fold"].dtype.kind == "i"
     assert cell_benchmark(tmp_path, "clean", 3, "train") in paths
+
+
+def test_a_warm_job_s_own_cpu_and_memory_replace_its_script_s(tmp_path: Path) -> None:
+    """Snakemake measured the job script; its child, forked by the warm interpreter, wrote
+    what it used beside the file (core.job_client): that is the job's cost."""
+    paths = write_benchmarks(tmp_path)
+    warm = cell_benchmark(tmp_path, "raw", 1, "train")
+    warm.with_suffix(".usage.json").write_text('{"cpu_seconds": 3.5, "max_rss_mb": 612.0}')
+    # unreadable: the benchmark file's own figures stand
+    cell_benchmark(tmp_path, "raw", 2, "train").with_suffix(".usage.json").write_text("{")
+    bench = read_benchmarks(paths, tmp_path / layout.BENCHMARKS).set_index("path")
+    row = bench.loc[warm.as_posix()]
+    assert (row["seconds"], row["cpu_seconds"], row["max_rss_mb"]) == (12, 3.5, 612)
+    cold = bench.loc[cell_benchmark(tmp_path, "raw", 2, "train").as_posix()]
+    assert (cold["cpu_seconds"], cold["max_rss_mb"]) == (10.5, 502)

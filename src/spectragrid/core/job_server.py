@@ -1,0 +1,411 @@
+"""A warm interpreter for a local run's many small jobs.
+
+Snakemake starts a fresh Python for every `script:` job, and a training job
+spends about 3 s importing torch and Lightning Fabric before its first cell,
+ten times what a one-epoch cell of the demo takes to train. For a local run
+the Snakefile therefore starts this server once (`start_for_run`, from its
+`onstart:` handler): it imports the modules of the jobs the run will
+execute, then forks one child per job. The job script Snakemake started (the
+client, `job_client.run_job`) hands over its script's path and arguments,
+working folder, environment and standard streams; the child runs that same
+script (Snakemake's preamble unpickles the `snakemake` object, as in a cold
+job), and the client waits and exits with the child's status, so Snakemake
+sees the job as it would a cold one.
+
+What keeps a job killable as Snakemake expects:
+- the client forwards SIGTERM, SIGINT and SIGHUP to its child;
+- when the client dies (SIGKILL from Snakemake or a user), its end of the
+  connection closes and the server kills the child at once;
+- the server never runs a job itself and starts no Python thread, so every
+  fork is of a process that has not initialised torch's thread pool or CUDA.
+
+The server lives as long as the Snakemake process that started it: when that
+process ends it stops taking jobs, lets those still running finish (as cold
+jobs would), and exits. A cluster run starts no server; neither does a run
+that would not gain from one.
+
+Imported by the Snakefile: only the standard library at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import random
+import resource
+import runpy
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# The rules whose jobs a server runs warm, and the module of each job's body
+# (`main(snakemake)`), which the server imports.
+JOB_MODULES: dict[str, str] = {
+    "train": "spectragrid.train.train_job",
+    "sheet": "spectragrid.report.sheet_job",
+}
+# Below this many jobs of a rule, importing its modules in the server costs about
+# what it saves.
+MIN_JOBS = 2
+
+SOCKET_ENV = "SPECTRAGRID_JOB_SERVER"
+# The interpreter the server runs: a job run by another one (a conda or container
+# environment) runs cold.
+PYTHON_ENV = "SPECTRAGRID_JOB_SERVER_PYTHON"
+
+# Messages: one kind byte, then a length-prefixed JSON body (`send` / `receive`).
+REQUEST = b"R"
+STARTED = b"P"  # body: the child's pid
+ENDED = b"E"  # body: wait status and the child's resource usage
+SIGNAL = b"K"  # body: a signal number to forward
+_HEADER = struct.Struct("!cI")
+_STREAMS = (0, 1, 2)
+# How often the server checks that the Snakemake process that started it still runs.
+_PARENT_CHECK_SECONDS = 0.5
+
+
+def interpreter_identity() -> str:
+    """The interpreter and environment a job must share with the server to use it."""
+    return f"{os.path.realpath(sys.executable)}:{os.path.realpath(sys.prefix)}"
+
+
+def send(sock: socket.socket, kind: bytes, body: bytes = b"", fds: Iterable[int] = ()) -> None:
+    """One message; `fds` travel with its header (SCM_RIGHTS)."""
+    header = _HEADER.pack(kind, len(body))
+    fds = list(fds)
+    if fds:
+        sent = socket.send_fds(sock, [header], fds)
+        if sent != len(header):
+            sock.sendall(header[sent:])
+    else:
+        sock.sendall(header)
+    sock.sendall(body)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(sock: socket.socket, max_fds: int = 0) -> tuple[bytes, bytes, list[int]] | None:
+    """(kind, body, fds) of the next message; None when the other end has closed."""
+    if max_fds:
+        data, fds, _, _ = socket.recv_fds(sock, _HEADER.size, max_fds)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return None
+        rest = _read_exactly(sock, _HEADER.size - len(data)) if len(data) < _HEADER.size else b""
+        if rest is None:
+            return None
+        data += rest
+    else:
+        fds = []
+        data = _read_exactly(sock, _HEADER.size)
+        if data is None:
+            return None
+    kind, size = _HEADER.unpack(data)
+    body = _read_exactly(sock, size) if size else b""
+    if body is None:
+        return None
+    return kind, body, fds
+
+
+@dataclass
+class _Job:
+    pid: int
+    conn: socket.socket
+    # killed once its client is gone; reaped, it is forgotten
+    killed: bool = False
+
+
+class JobServer:
+    """Accepts jobs on a Unix socket and runs each in a forked child."""
+
+    def __init__(self, socket_path: Path, parent_pid: int, rules: Iterable[str]) -> None:
+        self.socket_path = Path(socket_path)
+        self.parent_pid = parent_pid
+        self.modules = {rule: JOB_MODULES[rule] for rule in rules}
+        self.jobs: dict[int, _Job] = {}
+        self.closing = False
+        self.stop_requested = False
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.socket_path))
+        # Jobs that arrive while the modules load wait in the backlog.
+        self.listener.listen(128)
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
+
+    def preload(self) -> None:
+        # the module whose flag tells a job script it runs in a forked child
+        importlib.import_module("spectragrid.core.job_client")
+        for module in self.modules.values():
+            warm_up = getattr(importlib.import_module(module), "warm_up", None)
+            # what a job's first use would otherwise fill in every child
+            if warm_up is not None:
+                warm_up()
+        # A fork copies the calling thread only. Native threads the libraries start at
+        # import (torch's, pyarrow's jemalloc) are theirs to make fork-safe, as they
+        # are for DataLoader workers and multiprocessing; a Python thread is not.
+        if threading.active_count() != 1:
+            raise RuntimeError(
+                f"the preloaded modules started {threading.active_count() - 1} thread(s)"
+            )
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_write)
+        # Ctrl-C reaches the whole process group: Snakemake and the clients act on it,
+        # and the server ends with them.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
+        while not (self.closing and not self.jobs):
+            readable = [
+                self.wake_read,
+                *(job.conn for job in self.jobs.values() if not job.killed),
+            ]
+            if not self.closing:
+                readable.append(self.listener)
+            ready, _, _ = select.select(readable, [], [], _PARENT_CHECK_SECONDS)
+            if self.wake_read in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.wake_read, 512)
+            self._reap()
+            for job in list(self.jobs.values()):
+                if job.conn in ready and not job.killed:
+                    self._from_client(job)
+            if self.listener in ready and not self.closing:
+                self._accept()
+            if self.stop_requested or os.getppid() != self.parent_pid:
+                self._close()
+        self._close()
+
+    def _close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.listener.close()
+            with contextlib.suppress(OSError):
+                self.socket_path.unlink()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        # Only the user who started the run may hand it jobs.
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", creds)
+        if uid != os.getuid():
+            conn.close()
+            return
+        message = receive(conn, max_fds=len(_STREAMS))
+        if message is None or message[0] != REQUEST or len(message[2]) != len(_STREAMS):
+            for fd in message[2] if message else ():
+                os.close(fd)
+            conn.close()
+            return
+        _, body, fds = message
+        pid = os.fork()
+        if pid == 0:
+            self._child(conn, body, fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        self.jobs[pid] = _Job(pid, conn)
+        send(conn, STARTED, struct.pack("!i", pid))
+
+    def _from_client(self, job: _Job) -> None:
+        try:
+            message = receive(job.conn)
+        except OSError:
+            message = None
+        if message is None:
+            # The client is gone (killed): so is its job.
+            job.killed = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGKILL)
+            return
+        kind, body, _ = message
+        if kind == SIGNAL:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, struct.unpack("!i", body)[0])
+
+    def _reap(self) -> None:
+        while self.jobs:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.jobs.pop(pid, None)
+            if job is None:
+                continue
+            report = json.dumps(
+                {
+                    "status": status,
+                    "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                    "max_rss_mb": usage.ru_maxrss / 1024,
+                }
+            ).encode()
+            with contextlib.suppress(OSError):
+                send(job.conn, ENDED, report)
+            job.conn.close()
+
+    def _child(self, conn: socket.socket, body: bytes, fds: list[int]) -> None:
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            for number in (signal.SIGCHLD, signal.SIGTERM):
+                signal.signal(number, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for job in self.jobs.values():
+                job.conn.close()
+            self.listener.close()
+            conn.close()
+            os.close(self.wake_read)
+            os.close(self.wake_write)
+            for fd, stream in zip(fds, _STREAMS, strict=True):
+                os.dup2(fd, stream)
+                os.close(fd)
+            request = json.loads(body)
+            os.chdir(request["cwd"])
+            os.umask(request["umask"])
+            os.environ.clear()
+            os.environ.update(request["environ"])
+            sys.argv = list(request["argv"])
+            # Fresh seeds, as a new process would have; the jobs seed what they compute.
+            random.seed()
+            # The script Snakemake started, preamble and all, as Python would run it: its
+            # run_job then runs the job here (job_client.in_server_child).
+            sys.modules["spectragrid.core.job_client"].in_server_child = True
+            runpy.run_path(sys.argv[0], run_name="__main__")
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+            if not isinstance(stop.code, int | None):
+                print(stop.code, file=sys.stderr)
+        except BaseException:
+            # The job's own hook (core.joblog) decides what the terminal sees.
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+
+def rules_to_preload(needrun_rules: Iterable[str]) -> list[str]:
+    """The rules worth a warm interpreter among those of the jobs to run."""
+    counts: dict[str, int] = {}
+    for rule in needrun_rules:
+        counts[rule] = counts.get(rule, 0) + 1
+    return [rule for rule in JOB_MODULES if counts.get(rule, 0) >= MIN_JOBS]
+
+
+def start_for_run(workflow: Any, enabled: bool, log_path: Path) -> Path | None:
+    """From the Snakefile's `onstart:`: start a server for a local run's jobs and tell
+    the jobs where it listens (their environment). None when the run gains nothing
+    from one: disabled, a cluster run, or too few jobs of any rule."""
+    if not enabled or not workflow.local_exec or workflow.touch:
+        return None
+    rules = rules_to_preload(job.rule.name for job in workflow.dag.needrun_jobs())
+    if not rules:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="spectragrid-jobs-"))
+    path = folder / "socket"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                __name__,
+                "--socket",
+                str(path),
+                "--parent",
+                str(os.getpid()),
+                *(f"--rule={rule}" for rule in rules),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    # A job may start before the server has bound its socket: wait for it (a fraction
+    # of a second; the imports come after).
+    deadline = time.monotonic() + 10
+    while not path.exists() and server.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not path.exists():
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+    def stop() -> None:
+        if server.poll() is None:
+            server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+    os.environ[SOCKET_ENV] = str(path)
+    os.environ[PYTHON_ENV] = interpreter_identity()
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--socket", type=Path, required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--rule", action="append", choices=sorted(JOB_MODULES), default=[])
+    args = parser.parse_args(argv)
+    server = JobServer(args.socket, args.parent, args.rule)
+    try:
+        started = time.perf_counter()
+        server.preload()
+        print(
+            f"job server: {', '.join(args.rule)} modules loaded in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+    except BaseException:
+        # The jobs waiting in the backlog see the connection close and run cold.
+        traceback.print_exc()
+        server._close()
+        raise SystemExit(1) from None
+    server.serve()
+
+
+def usage_report(report: Mapping[str, float], own: resource.struct_rusage) -> dict[str, float]:
+    """The job's CPU seconds and peak memory: its child's and the client's own."""
+    return {
+        "cpu_seconds": report["cpu_seconds"] + own.ru_utime + own.ru_stime,
+        "max_rss_mb": max(report["max_rss_mb"], own.ru_maxrss / 1024),
+    }
+
+
+if __name__ == "__main__":
+    main()
