@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import ctypes
 import importlib
 import json
 import os
@@ -78,6 +79,7 @@ _HEADER = struct.Struct("!cI")
 _STREAMS = (0, 1, 2)
 # How often the server checks that the Snakemake process that started it still runs.
 _PARENT_CHECK_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def interpreter_identity() -> str:
@@ -169,6 +171,10 @@ class JobServer:
         # A fork copies the calling thread only. Native threads the libraries start at
         # import (torch's, pyarrow's jemalloc) are theirs to make fork-safe, as they
         # are for DataLoader workers and multiprocessing; a Python thread is not.
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():
+            # CUDA cannot be used again in a forked child once its parent has set it up
+            raise RuntimeError("the preloaded modules initialised CUDA")
         if threading.active_count() != 1:
             raise RuntimeError(
                 f"the preloaded modules started {threading.active_count() - 1} thread(s)"
@@ -227,9 +233,10 @@ class JobServer:
             conn.close()
             return
         _, body, fds = message
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
-            self._child(conn, body, fds)  # never returns
+            self._child(conn, body, fds, server)  # never returns
         for fd in fds:
             os.close(fd)
         self.jobs[pid] = _Job(pid, conn)
@@ -273,9 +280,12 @@ class JobServer:
                 send(job.conn, ENDED, report)
             job.conn.close()
 
-    def _child(self, conn: socket.socket, body: bytes, fds: list[int]) -> None:
+    def _child(self, conn: socket.socket, body: bytes, fds: list[int], server: int) -> None:
         code = 1
         try:
+            # Should the server die, its jobs die with it: their clients then fail the jobs,
+            # and no orphan goes on writing outputs Snakemake is removing.
+            _die_with_parent(server)
             signal.set_wakeup_fd(-1)
             for number in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(number, signal.SIG_DFL)
@@ -315,6 +325,14 @@ class JobServer:
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+
+
+def _die_with_parent(parent: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:  # the server died before the call
+        os._exit(1)
 
 
 def rules_to_preload(needrun_rules: Iterable[str]) -> list[str]:
@@ -364,6 +382,8 @@ def start_for_run(workflow: Any, enabled: bool, log_path: Path) -> Path | None:
         return None
 
     def stop() -> None:
+        for name in (SOCKET_ENV, PYTHON_ENV):
+            os.environ.pop(name, None)
         if server.poll() is None:
             server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -62,9 +62,10 @@ def server():
     )
     assert "modules loaded" in process.stdout.readline()
     yield path, process
-    process.terminate()
-    assert process.wait(timeout=30) == 0
-    assert not path.exists()
+    if process.poll() is None:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        assert not path.exists()
     shutil.rmtree(folder)
 
 
@@ -193,3 +194,16 @@ def test_a_job_script_names_a_job_module(tmp_path):
 
     with pytest.raises(ValueError, match="not a job module"):
         run_job(object(), "os")
+
+
+def test_a_job_dies_with_its_server_and_its_script_says_so(server, tmp_path):
+    path, process = server
+    fifo = tmp_path / "metrics.json"
+    os.mkfifo(fifo)
+    client = _client(tmp_path, path, fifo)
+    child = _job_child(process)
+    process.kill()
+    _, err = client.communicate(timeout=30)
+    child.wait(timeout=10)
+    assert client.returncode == 1
+    assert "the job server ended while it ran this job" in err
