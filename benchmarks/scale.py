@@ -358,6 +358,17 @@ def section_cells(work: Path) -> None:
         model["train"].update(epochs=1, patience=1)
     config["dataset"]["demo"]["n_samples"] = 600
     grid = work / "cells"
+    # As README.md runs a study (`--profile cpu`: the greedy scheduler, the progress
+    # logger), and with Snakemake's own defaults (the ILP scheduler); the floor, trivial
+    # jobs, with the same options.
+    for name, options in (
+        ("--cores 2", []),
+        ("--profile cpu --cores 2", ["--profile", str(grid / "profiles" / "cpu")]),
+    ):
+        _cells_row(grid, config, name, options, work)
+
+
+def _cells_row(grid: Path, config: dict, name: str, options: list[str], work: Path) -> None:
     # a finished grid from an earlier run would plan nothing: start from no results
     for old in (grid / "results", grid / ".snakemake"):
         shutil.rmtree(old, ignore_errors=True)
@@ -366,7 +377,7 @@ def section_cells(work: Path) -> None:
     # the data first, so that the clock counts cells and sheets
     run_measured([*SNAKEMAKE, "--cores", "2", "results/demo/splits/s0_k5.parquet"], cwd=grid)
     data_jobs = set((grid / "results" / "benchmarks").rglob("*.tsv"))
-    result = run_measured([*SNAKEMAKE, "--cores", "2"], cwd=grid)
+    result = run_measured([*SNAKEMAKE, "--cores", "2", *options], cwd=grid)
     cards = list((grid / "results" / "demo" / "cells").rglob("card.json"))
     training = sum(
         json.loads(c.read_text())["seconds_per_epoch"]
@@ -380,9 +391,9 @@ def section_cells(work: Path) -> None:
         job_seconds += float(lines[1].split("\t")[0])
     cells = len(cards)
     jobs = len(set((grid / "results" / "benchmarks").rglob("*.tsv")) - data_jobs)
-    floor = _touch_jobs(work / "empty_jobs", jobs)
+    floor = _touch_jobs(work / "empty_jobs", jobs, options)
     row(
-        f"{cells} one-epoch cells, --cores 2, sheets included",
+        f"{cells} one-epoch cells, {name}, sheets included",
         f"{cells / result['seconds']:.2f} cells/s ({result['seconds']:.0f} s), "
         f"training {training / result['seconds']:.1%} of the wall time, "
         f"fixed cost per cell {(job_seconds - training) / cells:.2f} s",
@@ -392,7 +403,7 @@ def section_cells(work: Path) -> None:
     )
 
 
-def _touch_jobs(folder: Path, jobs: int) -> float:
+def _touch_jobs(folder: Path, jobs: int, options: list[str]) -> float:
     """Wall seconds of `jobs` independent `script:` jobs whose script only creates its
     output, with --cores 2: what Snakemake and a Python start cost the grid's jobs before
     any work."""
@@ -403,7 +414,9 @@ def _touch_jobs(folder: Path, jobs: int) -> float:
         f"rule all:\n    input: expand('out/{{i}}.txt', i=range({jobs}))\n\n"
         "rule one:\n    output: 'out/{i}.txt'\n    script: 'touch.py'\n"
     )
-    return run_measured([*SNAKEMAKE, "--cores", "2", "--quiet", "rules"], cwd=folder)["seconds"]
+    return run_measured([*SNAKEMAKE, "--cores", "2", "--quiet", "rules", *options], cwd=folder)[
+        "seconds"
+    ]
 
 
 def section_summary(work: Path, cells: int = 1000) -> None:
