@@ -72,3 +72,22 @@ def test_each_models_clean_cells_spare_the_flagged_samples_its_raw_cells_predict
             assert metrics["n_spared_flagged"] == expected, (model, fold)
             spared_any += expected
     assert spared_any > 0
+
+
+def test_the_study_s_train_and_sheet_jobs_ran_in_the_warm_interpreter(finished_tiny_study):
+    """Four train and four sheet jobs: the run started a job server for both, and every
+    one of those jobs ran in a child of it, which recorded what it used beside the job's
+    benchmark file; the summary's cost table reads those figures."""
+    results = finished_tiny_study.path / "results"
+    log = finished_tiny_study.path / layout.log_file("", "job_server")
+    assert "job server: train, sheet modules loaded" in log.read_text()
+    benchmarks = results / "benchmarks"
+    for rule in ("train", "sheet"):
+        files = sorted(benchmarks.rglob(f"{rule}.tsv"))
+        assert len(files) == 4, rule
+        for tsv in files:
+            usage = json.loads(tsv.with_suffix(".usage.json").read_text())
+            # the child did the work: far more CPU than the script that waited for it
+            script_cpu = float(tsv.read_text().splitlines()[1].split("\t")[-1])
+            assert usage["cpu_seconds"] > 2 * script_cpu, (tsv, usage)
+            assert usage["max_rss_mb"] > 100

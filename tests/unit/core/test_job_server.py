@@ -207,3 +207,58 @@ def test_a_job_dies_with_its_server_and_its_script_says_so(server, tmp_path):
     child.wait(timeout=10)
     assert client.returncode == 1
     assert "the job server ended while it ran this job" in err
+
+
+def test_a_server_whose_snakemake_is_killed_takes_no_job_but_finishes_its_own(tmp_path):
+    """As a cold job outlives a SIGKILLed snakemake, so does a warm one: its server stops
+    listening and exits once the job has ended, which its client then reports."""
+    folder = Path(tempfile.mkdtemp(prefix="sg-"))
+    path = folder / "socket"
+    server_command = [
+        sys.executable,
+        "-m",
+        "spectragrid.core.job_server",
+        f"--socket={path}",
+        "--parent={parent}",
+        "--rule=sheet",
+    ]
+    # the stand-in for snakemake: the server's parent, which then dies
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time\n"
+            "cmd = [a.replace('{parent}', str(os.getpid())) for a in sys.argv[1:]]\n"
+            "server = subprocess.Popen(cmd)\n"
+            "print(server.pid, flush=True)\n"
+            "time.sleep(600)\n",
+            *server_command,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    server = psutil.Process(int(parent.stdout.readline()))
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    fifo = tmp_path / "metrics.json"
+    os.mkfifo(fifo)
+    client = _client(tmp_path, path, fifo)
+    deadline = time.monotonic() + 60
+    while not server.children():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while path.exists():  # no new job
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.poll() is None and server.is_running()  # the job goes on
+    with open(fifo, "w") as release:  # the job reads it and fails on its content
+        release.write("{}")
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 1 and "spectragrid:" in err
+    server.wait(timeout=10)
+    shutil.rmtree(folder)
