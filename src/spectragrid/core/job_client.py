@@ -30,7 +30,6 @@ from typing import Any
 
 from spectragrid.core import job_server, layout
 
-_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Set by the server in the child it forks: the job runs here.
 in_server_child = False
 
@@ -102,6 +101,12 @@ def run_job(snakemake: Any, module: str) -> None:
     if sock is None:
         _run_here(snakemake, module)
         return
+    # From the request on, a signal is the job's: held until the child runs, then passed
+    # on; if no child runs, delivered here as it would have been.
+    held: list[int] = []
+    previous = {
+        n: signal.signal(n, lambda number, _: held.append(number)) for n in job_server.JOB_SIGNALS
+    }
     with sock:
         try:
             job_server.send(sock, job_server.REQUEST, _request(), fds=(0, 1, 2))
@@ -111,6 +116,10 @@ def run_job(snakemake: Any, module: str) -> None:
         if started is None or started[0] != job_server.STARTED:
             # The server ended before taking the job (its imports failed, or the run it
             # served is over): nothing ran yet.
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            for number in held:
+                signal.raise_signal(number)
             _run_here(snakemake, module)
             return
 
@@ -118,8 +127,10 @@ def run_job(snakemake: Any, module: str) -> None:
             with contextlib.suppress(OSError):
                 job_server.send(sock, job_server.SIGNAL, struct.pack("!i", number))
 
-        for number in _FORWARDED:
+        for number in job_server.JOB_SIGNALS:
             signal.signal(number, forward)
+        for number in held:
+            forward(number, None)
         ended = job_server.receive(sock)
         if ended is None:
             print(

@@ -80,6 +80,9 @@ _STREAMS = (0, 1, 2)
 # How often the server checks that the Snakemake process that started it still runs.
 _PARENT_CHECK_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# What a client forwards to its job.
+JOB_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+_PREAMBLE_MODULES = ("snakemake.script", "snakemake.logging", "snakemake.iocontainers")
 
 
 def interpreter_identity() -> str:
@@ -161,8 +164,10 @@ class JobServer:
         os.set_blocking(self.wake_write, False)
 
     def preload(self) -> None:
-        # the module whose flag tells a job script it runs in a forked child
-        importlib.import_module("spectragrid.core.job_client")
+        # the module whose flag tells a job script it runs in a forked child, and what
+        # Snakemake's preamble of every job script imports to unpickle `snakemake`
+        for module in ("spectragrid.core.job_client", *_PREAMBLE_MODULES):
+            importlib.import_module(module)
         for module in self.modules.values():
             warm_up = getattr(importlib.import_module(module), "warm_up", None)
             # what a job's first use would otherwise fill in every child
@@ -234,9 +239,13 @@ class JobServer:
             return
         _, body, fds = message
         server = os.getpid()
+        # Held until the child has its own handlers: a SIGTERM forwarded at once must not
+        # reach the server's handler in the child.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, JOB_SIGNALS)
         pid = os.fork()
         if pid == 0:
-            self._child(conn, body, fds, server)  # never returns
+            self._child(conn, body, fds, server, mask)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for fd in fds:
             os.close(fd)
         self.jobs[pid] = _Job(pid, conn)
@@ -280,16 +289,19 @@ class JobServer:
                 send(job.conn, ENDED, report)
             job.conn.close()
 
-    def _child(self, conn: socket.socket, body: bytes, fds: list[int], server: int) -> None:
+    def _child(
+        self, conn: socket.socket, body: bytes, fds: list[int], server: int, mask: set
+    ) -> None:
         code = 1
         try:
+            signal.set_wakeup_fd(-1)
+            for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(number, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             # Should the server die, its jobs die with it: their clients then fail the jobs,
             # and no orphan goes on writing outputs Snakemake is removing.
             _die_with_parent(server)
-            signal.set_wakeup_fd(-1)
-            for number in (signal.SIGCHLD, signal.SIGTERM):
-                signal.signal(number, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
             for job in self.jobs.values():
                 job.conn.close()
             self.listener.close()
