@@ -26,7 +26,7 @@ from spectragrid.core.curves import area, average_precision, precision_recall_cu
 from spectragrid.report.formatting import fmt_pct, fmt_threshold, wrap
 from spectragrid.report.sheet_data import TOP_ERRORS, Confusion, SheetData
 from spectragrid.report.sheet_layout import MARGIN_IN, Panel, SheetGrid, place_panels, titled
-from spectragrid.report.sheet_table import ROW_IN, draw_table
+from spectragrid.report.sheet_table import ROW_IN, box_transform, draw_table, panel_title
 from spectragrid.report.sheet_text import (
     COST_HEADER,
     ERROR_HEADER,
@@ -519,8 +519,7 @@ def sheet_png(data: SheetData) -> bytes:
             widths: list[float],
         ) -> None:
             box = titled(grid.cell(row, start, stop))
-            ax = fig.add_axes(grid.rect(box))
-            draw_table(ax, title, header, rows, empty, box.height, widths)
+            draw_table(layer, title, header, rows, empty, box.height, widths, rect=grid.rect(box))
 
         plot(
             0,
@@ -552,6 +551,9 @@ def sheet_png(data: SheetData) -> bytes:
         plot(2, 2, 4, lambda ax: draw_per_class_accuracy(ax, data))
         plot(2, 4, 6, lambda ax: draw_cost(ax, data))
         place_panels(fig, grid, panels, canvas.get_renderer())
+        # the tables and the definitions: text on one layer over the whole figure
+        layer = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        layer.set_axis_off()
         table(
             3,
             0,
@@ -604,16 +606,15 @@ def sheet_png(data: SheetData) -> bytes:
                 "no samples",
                 widths=[1.0, 1.0, 0.7, 0.6, 1.1, 1.3, 0.7],
             )
-            notes = fig.add_axes(grid.rect(titled(grid.cell(5, 3, 6))))
+            notes = box_transform(layer, grid.rect(titled(grid.cell(5, 3, 6))))
         else:
-            notes = fig.add_axes(grid.rect(titled(grid.cell(5, 0, 6))))
-        notes.set_axis_off()
-        notes.set_title("Definitions", loc="left")
-        notes.text(
+            notes = box_transform(layer, grid.rect(titled(grid.cell(5, 0, 6))))
+        panel_title(layer, notes, "Definitions")
+        layer.text(
             0,
             1,
             definitions(data, 110 if data.cost is not None else 200),
-            transform=notes.transAxes,
+            transform=notes,
             ha="left",
             va="top",
             fontsize=8.5,

@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import RendererBase
 from matplotlib.collections import LineCollection
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
+from matplotlib.transforms import (
+    Bbox,
+    BboxTransformTo,
+    ScaledTranslation,
+    Transform,
+    TransformedBbox,
+)
 
 ROW_IN = 0.24  # one table row
 FONT_SIZE = 8
@@ -38,13 +46,25 @@ def draw_table(
     empty: str,
     height_in: float,
     widths: Sequence[float] | None = None,
+    *,
+    rect: tuple[float, float, float, float] | None = None,
 ) -> None:
     """A table anchored at the top of its axes (`height_in` tall), one `ROW_IN` per row,
-    squeezed only if the axes are shorter than the rows."""
-    ax.set_axis_off()
-    ax.set_title(title, loc="left")
+    squeezed only if the axes are shorter than the rows. With `rect` (left, bottom, width,
+    height in figure fractions) the table fills that box of `ax`, a layer over the whole
+    figure that holds every table: an axes of its own per table cost more to make than
+    the table's text to draw."""
+    if rect is None:
+        ax.set_axis_off()
+        ax.set_title(title, loc="left")
+        transform = ax.transAxes
+        width = ax.get_position().width
+    else:
+        transform = box_transform(ax, rect)
+        panel_title(ax, transform, title)
+        width = rect[2]
     if not rows:
-        ax.text(0.5, 0.8, empty, transform=ax.transAxes, ha="center", va="center")
+        ax.text(0.5, 0.8, empty, transform=transform, ha="center", va="center")
         return
     n_rows = len(rows) + 1
     row = min(ROW_IN / max(height_in, ROW_IN), 1.0 / n_rows)
@@ -56,18 +76,16 @@ def draw_table(
             (0.0, 1.0 - row),
             1.0,
             row,
-            transform=ax.transAxes,
+            transform=transform,
             facecolor=HEADER_COLOR,
             edgecolor="none",
         )
     )
     levels = 1.0 - row * np.arange(n_rows + 1)
     lines = [((0.0, y), (1.0, y)) for y in levels] + [((x, bottom), (x, 1.0)) for x in edges]
-    ax.add_collection(
-        LineCollection(lines, colors=LINE_COLOR, linewidths=1.0, transform=ax.transAxes)
-    )
+    ax.add_collection(LineCollection(lines, colors=LINE_COLOR, linewidths=1.0, transform=transform))
     centres = (edges[:-1] + edges[1:]) / 2
-    column_pt = np.diff(edges) * ax.get_position().width * ax.figure.get_figwidth() * 72
+    column_pt = np.diff(edges) * width * ax.figure.get_figwidth() * 72
     renderer = ax.figure.canvas.get_renderer()
     for i, cells in enumerate([header, *rows]):
         y = 1.0 - (i + 0.5) * row
@@ -77,11 +95,35 @@ def draw_table(
                 x,
                 y,
                 fit_text(str(text), width_pt - PAD_PT, font, renderer),
-                transform=ax.transAxes,
+                transform=transform,
                 ha="center",
                 va="center",
                 fontproperties=font,
             )
+
+
+def box_transform(ax: Axes, rect: tuple[float, float, float, float]) -> Transform:
+    """Coordinates 0..1 across the box `rect` (figure fractions) of the figure of `ax`."""
+    return BboxTransformTo(TransformedBbox(Bbox.from_bounds(*rect), ax.figure.transFigure))
+
+
+def panel_title(ax: Axes, transform: Transform, title: str) -> None:
+    """`title` over the box of `transform` where `set_title(loc="left")` would put it over
+    an axes of that box: its baseline `axes.titlepad` points above the top, in the title
+    font."""
+    pad = ScaledTranslation(0, rcParams["axes.titlepad"] / 72, ax.figure.dpi_scale_trans)
+    color = rcParams["axes.titlecolor"]
+    ax.text(
+        0,
+        rcParams["axes.titley"] if rcParams["axes.titley"] is not None else 1.0,
+        title,
+        transform=transform + pad,
+        ha="left",
+        va="baseline",
+        fontsize=rcParams["axes.titlesize"],
+        fontweight=rcParams["axes.titleweight"],
+        color=rcParams["text.color"] if color == "auto" else color,
+    )
 
 
 def fit_text(text: str, width_pt: float, font: FontProperties, renderer: RendererBase) -> str:

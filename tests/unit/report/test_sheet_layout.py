@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from spectragrid.report.sheet_layout import Box, Panel, SheetGrid, place_panels, titled
 from spectragrid.report.sheet_png import draw_history
@@ -190,3 +191,43 @@ def test_the_learning_curves_legend_sits_between_the_title_and_the_plot() -> Non
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1
     _, y0, _, y1 = _pixels(grid, grid.cell(0, 4, 6))
     assert y0 <= frame.y0 and title.y1 <= y1 + 0.5
+
+
+def test_a_table_on_the_sheet_s_text_layer_lands_where_it_would_on_its_own_axes() -> None:
+    """The sheet draws its tables on one layer over the figure (`rect=`) instead of an axes
+    each: every text, the title included, sits on the same pixels either way."""
+    grid = SheetGrid(WIDTH_IN, 0.5, [3.0])
+    box = titled(grid.cell(0, 1, 2))
+    rows = [["a", "1"], [LONG * 2, "22"], ["c", "333"]]
+    placed = []
+    for own_axes in (True, False):
+        fig, canvas = _figure(grid)
+        if own_axes:
+            ax = fig.add_axes(grid.rect(box))
+            draw_table(ax, "Title", ["name", "value"], rows, "empty", box.height, [3, 1])
+            (title,) = (
+                c for c in ax.get_children() if isinstance(c, Text) and c.get_text() == "Title"
+            )
+            texts = [title, *_table_texts(ax)]
+        else:
+            ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+            ax.set_axis_off()
+            draw_table(
+                ax,
+                "Title",
+                ["name", "value"],
+                rows,
+                "empty",
+                box.height,
+                [3, 1],
+                rect=grid.rect(box),
+            )
+            texts = _table_texts(ax)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        placed.append([(t.get_text(), t.get_window_extent(renderer).bounds) for t in texts])
+    on_axes, on_layer = placed
+    assert [text for text, _ in on_layer] == [text for text, _ in on_axes]
+    assert on_layer[0][0] == "Title" and on_layer[5][0].endswith("…")
+    for (_, a), (_, b) in zip(on_axes, on_layer, strict=True):
+        assert np.allclose(a, b, atol=0.01)
