@@ -26,7 +26,7 @@ from spectragrid.core.curves import area, average_precision, precision_recall_cu
 from spectragrid.report.formatting import fmt_pct, fmt_threshold, wrap
 from spectragrid.report.sheet_data import TOP_ERRORS, Confusion, SheetData
 from spectragrid.report.sheet_layout import MARGIN_IN, Panel, SheetGrid, place_panels, titled
-from spectragrid.report.sheet_table import ROW_IN, box_transform, draw_table, panel_title
+from spectragrid.report.sheet_table import ROW_IN, TITLE_SIZE, draw_table, draw_text_block
 from spectragrid.report.sheet_text import (
     COST_HEADER,
     ERROR_HEADER,
@@ -51,7 +51,7 @@ RC = {
     "text.usetex": False,
     "svg.hashsalt": "spectragrid",
     "font.size": 9,
-    "axes.titlesize": 10.5,
+    "axes.titlesize": TITLE_SIZE,
     "axes.titleweight": "bold",
     # Titles sit at the top of their axes (no panel has tick labels above it), so
     # matplotlib's search for room above the ticks at every draw (about a tenth of a
@@ -508,6 +508,10 @@ def sheet_png(data: SheetData) -> bytes:
             twins = [other for other in fig.axes if other not in before]
             panels.append(Panel(row, (start, stop), (ax, *twins)))
 
+        # The tables and the definitions are drawn into the picture once matplotlib has
+        # drawn the plots (sheet_table).
+        tables: list[tuple] = []
+
         def table(
             row: int,
             start: int,
@@ -518,8 +522,8 @@ def sheet_png(data: SheetData) -> bytes:
             empty: str,
             widths: list[float],
         ) -> None:
-            box = titled(grid.cell(row, start, stop))
-            draw_table(layer, title, header, rows, empty, box.height, widths, rect=grid.rect(box))
+            rect = grid.rect(titled(grid.cell(row, start, stop)))
+            tables.append((rect, title, header, rows, empty, widths))
 
         plot(
             0,
@@ -551,9 +555,6 @@ def sheet_png(data: SheetData) -> bytes:
         plot(2, 2, 4, lambda ax: draw_per_class_accuracy(ax, data))
         plot(2, 4, 6, lambda ax: draw_cost(ax, data))
         place_panels(fig, grid, panels, canvas.get_renderer())
-        # the tables and the definitions: text on one layer over the whole figure
-        layer = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        layer.set_axis_off()
         table(
             3,
             0,
@@ -606,23 +607,16 @@ def sheet_png(data: SheetData) -> bytes:
                 "no samples",
                 widths=[1.0, 1.0, 0.7, 0.6, 1.1, 1.3, 0.7],
             )
-            notes = box_transform(layer, grid.rect(titled(grid.cell(5, 3, 6))))
+            notes = grid.rect(titled(grid.cell(5, 3, 6)))
         else:
-            notes = box_transform(layer, grid.rect(titled(grid.cell(5, 0, 6))))
-        panel_title(layer, notes, "Definitions")
-        layer.text(
-            0,
-            1,
-            definitions(data, 110 if data.cost is not None else 200),
-            transform=notes,
-            ha="left",
-            va="top",
-            fontsize=8.5,
-            linespacing=1.4,
-        )
+            notes = grid.rect(titled(grid.cell(5, 0, 6)))
         canvas.draw()
         # straight from the canvas's pixels: no intermediate PNG to encode and decode
-        picture = Image.fromarray(np.asarray(canvas.buffer_rgba()))
+        picture = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+        for spec in tables:
+            draw_table(picture, *spec, dpi=DPI)
+        text = definitions(data, 110 if data.cost is not None else 200)
+        draw_text_block(picture, notes, "Definitions", text, 8.5, DPI)
     return palette_png(picture)
 
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Text
+from PIL import Image
 
 from spectragrid.report.sheet_layout import Box, Panel, SheetGrid, place_panels, titled
 from spectragrid.report.sheet_png import draw_history
-from spectragrid.report.sheet_table import ROW_IN, draw_table
+from spectragrid.report.sheet_table import LINE_COLOR, ROW_IN, draw_table, draw_text_block
 
 WIDTH_IN = 20.0  # the sheet's
 LONG = "a class name far longer than any of the demo's"
@@ -98,8 +98,18 @@ def test_every_panel_with_its_labels_fits_in_its_cell_and_panels_line_up() -> No
     assert second_row_gap - frames[1, 2].y1 > first_row_gap - frames[0, 2].y1
 
 
-def _table_texts(ax) -> list:
-    return [t for t in ax.texts if t.get_text()]
+DPI = 100
+
+
+def _picture(grid: SheetGrid) -> Image.Image:
+    return Image.new("RGB", (round(grid.width * DPI), round(grid.height * DPI)), "white")
+
+
+def _line_rows(picture: Image.Image, x: int) -> list[int]:
+    """The pixel rows where column `x` crosses a table's horizontal grid line."""
+    column = np.asarray(picture)[:, x, :].astype(int)
+    line = np.array([int(LINE_COLOR[i : i + 2], 16) for i in (1, 3, 5)])
+    return [int(y) for y in np.flatnonzero(np.abs(column - line).sum(axis=1) == 0)]
 
 
 @pytest.mark.parametrize("height_in", [3.0, 0.6])
@@ -107,58 +117,72 @@ def test_a_table_keeps_its_rows_at_a_fixed_height_unless_the_panel_is_too_short(
     height_in: float,
 ) -> None:
     grid = SheetGrid(WIDTH_IN, 0.5, [height_in + 0.45])
-    fig, canvas = _figure(grid)
+    picture = _picture(grid)
     box = titled(grid.cell(0, 0, 6))
-    ax = fig.add_axes(grid.rect(box))
     rows = [["a", "1"], ["b", "2"], ["c", "3"]]
-    draw_table(ax, "Title", ["name", "value"], rows, "empty", box.height, widths=[3, 1])
-    texts = _table_texts(ax)
-    assert [t.get_text() for t in texts] == ["name", "value", "a", "1", "b", "2", "c", "3"]
-    assert texts[0].get_fontweight() == "bold" and texts[2].get_fontweight() == "normal"
-    centres = np.array([t.get_position()[1] for t in texts[::2]])
-    step = -np.diff(centres)
+    placed = draw_table(
+        picture, grid.rect(box), "Title", ["name", "value"], rows, "empty", [3, 1], DPI
+    )
+    title, *texts = placed
+    assert title.text == "Title" and title.bold
+    assert [t.text for t in texts] == ["name", "value", "a", "1", "b", "2", "c", "3"]
+    assert texts[0].bold and not texts[2].bold
+    centres = np.array([t.y for t in texts[::2]])
+    step = np.diff(centres)
     assert np.allclose(step, step[0])
+    # the grid lines, counted in the picture: five, one row apart, from the box's top
+    lines = _line_rows(picture, round(grid.rect(box)[0] * picture.width) + 5)
+    top = (1 - grid.rect(box)[1] - grid.rect(box)[3]) * picture.height
+    row = np.diff(lines)
+    assert len(lines) == 5 and abs(lines[0] - top) <= 1
     if box.height >= 4 * ROW_IN:
-        assert step[0] * box.height == pytest.approx(ROW_IN)
+        assert np.allclose(row, ROW_IN * DPI, atol=1)
     else:  # squeezed: the four rows fill the panel
-        assert step[0] == pytest.approx(0.25)
+        assert np.allclose(row, box.height * DPI / 4, atol=1)
     # the first column takes three quarters of the width
-    assert texts[0].get_position()[0] == pytest.approx(0.375)
-    assert texts[1].get_position()[0] == pytest.approx(0.875)
-    canvas.draw()
+    left, width = grid.rect(box)[0] * picture.width, grid.rect(box)[2] * picture.width
+    assert texts[0].x == pytest.approx(left + 0.375 * width)
+    assert texts[1].x == pytest.approx(left + 0.875 * width)
+    # the title's baseline is where matplotlib puts an axes' left title: the pad above
+    assert title.x0 == pytest.approx(left, abs=2) and title.y1 < top
 
 
 def test_an_empty_table_says_so() -> None:
     grid = SheetGrid(WIDTH_IN, 0.5, [2.0])
-    fig, _ = _figure(grid)
-    ax = fig.add_axes(grid.rect(titled(grid.cell(0, 0, 3))))
-    draw_table(ax, "Errors", ["a", "b"], [], "no errors", 1.5)
-    assert [t.get_text() for t in _table_texts(ax)] == ["no errors"]
+    picture = _picture(grid)
+    rect = grid.rect(titled(grid.cell(0, 0, 3)))
+    placed = draw_table(picture, rect, "Errors", ["a", "b"], [], "no errors", None, DPI)
+    assert [t.text for t in placed] == ["Errors", "no errors"]
 
 
 def test_a_text_too_long_for_its_column_is_cut_with_an_ellipsis_and_stays_inside() -> None:
     grid = SheetGrid(WIDTH_IN, 0.5, [1.5])
-    fig, canvas = _figure(grid)
-    box = titled(grid.cell(0, 0, 2))
-    ax = fig.add_axes(grid.rect(box))
+    picture = _picture(grid)
+    rect = grid.rect(titled(grid.cell(0, 0, 2)))
     header = ["class", "precision at cutoff", "n"]
     rows = [[LONG * 2, "0.5", "12"], ["OK", "0.25", "3"]]
-    draw_table(ax, "Per class", header, rows, "none", box.height, widths=[1.0, 1.0, 0.5])
-    canvas.draw()
-    texts = _table_texts(ax)
+    _, *texts = draw_table(picture, rect, "Per class", header, rows, "none", [1.0, 1.0, 0.5], DPI)
     # what fits is left whole: the header and every short cell
-    assert [t.get_text() for t in texts[:3]] == header
-    assert [t.get_text() for t in texts[6:]] == rows[1]
-    cut = texts[3].get_text()
+    assert [t.text for t in texts[:3]] == header
+    assert [t.text for t in texts[6:]] == rows[1]
+    cut = texts[3].text
     assert cut.endswith("…") and LONG.startswith(cut[:-1].rstrip()) and len(cut) > 10
-    renderer = canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    column = frame.x0 + frame.width * np.array([0.0, 0.4, 0.8, 1.0])
-    for text in texts:
-        x = text.get_position()[0]
-        index = int(np.searchsorted([0.4, 0.8], x))
-        extent = text.get_window_extent(renderer)
-        assert column[index] <= extent.x0 and extent.x1 <= column[index + 1], text.get_text()
+    left, width = rect[0] * picture.width, rect[2] * picture.width
+    column = left + width * np.array([0.0, 0.4, 0.8, 1.0])
+    for index, text in enumerate(texts):
+        assert column[index % 3] <= text.x0 and text.x1 <= column[index % 3 + 1], text.text
+
+
+def test_a_text_block_puts_each_line_under_the_last() -> None:
+    grid = SheetGrid(WIDTH_IN, 0.5, [2.0])
+    picture = _picture(grid)
+    rect = grid.rect(titled(grid.cell(0, 0, 6)))
+    title, *lines = draw_text_block(picture, rect, "Definitions", "one\ntwo\nthree", 8.5, DPI)
+    assert title.text == "Definitions" and [t.text for t in lines] == ["one", "two", "three"]
+    top = (1 - rect[1] - rect[3]) * picture.height
+    assert title.y1 <= top <= lines[0].y0
+    baselines = np.diff([t.y for t in lines])
+    assert np.allclose(baselines, baselines[0]) and baselines[0] > 8.5 * DPI / 72
 
 
 def test_the_learning_curves_legend_sits_between_the_title_and_the_plot() -> None:
@@ -191,43 +215,3 @@ def test_the_learning_curves_legend_sits_between_the_title_and_the_plot() -> Non
     assert frame.x0 <= box.x0 and box.x1 <= frame.x1
     _, y0, _, y1 = _pixels(grid, grid.cell(0, 4, 6))
     assert y0 <= frame.y0 and title.y1 <= y1 + 0.5
-
-
-def test_a_table_on_the_sheet_s_text_layer_lands_where_it_would_on_its_own_axes() -> None:
-    """The sheet draws its tables on one layer over the figure (`rect=`) instead of an axes
-    each: every text, the title included, sits on the same pixels either way."""
-    grid = SheetGrid(WIDTH_IN, 0.5, [3.0])
-    box = titled(grid.cell(0, 1, 2))
-    rows = [["a", "1"], [LONG * 2, "22"], ["c", "333"]]
-    placed = []
-    for own_axes in (True, False):
-        fig, canvas = _figure(grid)
-        if own_axes:
-            ax = fig.add_axes(grid.rect(box))
-            draw_table(ax, "Title", ["name", "value"], rows, "empty", box.height, [3, 1])
-            (title,) = (
-                c for c in ax.get_children() if isinstance(c, Text) and c.get_text() == "Title"
-            )
-            texts = [title, *_table_texts(ax)]
-        else:
-            ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-            ax.set_axis_off()
-            draw_table(
-                ax,
-                "Title",
-                ["name", "value"],
-                rows,
-                "empty",
-                box.height,
-                [3, 1],
-                rect=grid.rect(box),
-            )
-            texts = _table_texts(ax)
-        canvas.draw()
-        renderer = canvas.get_renderer()
-        placed.append([(t.get_text(), t.get_window_extent(renderer).bounds) for t in texts])
-    on_axes, on_layer = placed
-    assert [text for text, _ in on_layer] == [text for text, _ in on_axes]
-    assert on_layer[0][0] == "Title" and on_layer[5][0].endswith("…")
-    for (_, a), (_, b) in zip(on_axes, on_layer, strict=True):
-        assert np.allclose(a, b, atol=0.01)
