@@ -317,6 +317,7 @@ class JobServer:
             os.environ.clear()
             os.environ.update(request["environ"])
             sys.argv = list(request["argv"])
+            _as_started_fresh(os.environ)
             # Fresh seeds, as a new process would have; the jobs seed what they compute.
             random.seed()
             # The script Snakemake started, preamble and all, as Python would run it: its
@@ -337,6 +338,23 @@ class JobServer:
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+
+
+def _as_started_fresh(environ: Mapping[str, str]) -> None:
+    """What a fresh process reads from its environment once, at start-up, and the server
+    read from its own: the temporary folder, and the thread counts Snakemake gives each
+    job (OMP_NUM_THREADS and the BLAS ones, the rule's `threads`), which OpenMP and
+    OpenBLAS took when the server imported them. A job must compute with the threads a
+    cold one would: BLAS reductions split over more threads add in another order."""
+    tempfile.tempdir = None
+    threads = environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=int(threads))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(int(threads))
 
 
 def _die_with_parent(parent: int) -> None:

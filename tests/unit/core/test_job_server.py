@@ -262,3 +262,29 @@ def test_a_server_whose_snakemake_is_killed_takes_no_job_but_finishes_its_own(tm
     assert client.returncode == 1 and "spectragrid:" in err
     server.wait(timeout=10)
     shutil.rmtree(folder)
+
+
+def test_a_forked_job_takes_the_threads_and_temporary_folder_of_its_own_environment(tmp_path):
+    """The server's OpenBLAS and OpenMP started with the machine's cores; a job Snakemake
+    starts cold reads its rule's `threads` from OMP_NUM_THREADS and the BLAS variables."""
+    check = """
+import os, sys, tempfile, threadpoolctl, numpy, torch
+from spectragrid.core.job_server import _as_started_fresh
+tempfile.gettempdir()
+env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=sys.argv[1])
+os.environ.update(env)
+_as_started_fresh(env)
+print(sorted({i["num_threads"] for i in threadpoolctl.threadpool_info()}), torch.get_num_threads())
+print(tempfile.gettempdir())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OMP_NUM_THREADS"] = "2"  # as the server could have started, whatever the cores
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out == ["[1] 1", str(tmp_path)]
