@@ -82,19 +82,28 @@ def _single_model_config(**train) -> dict:
     return config
 
 
-def test_a_truncated_cell_output_is_named_and_the_next_run_rebuilds_it(tmp_path):
+def test_a_truncated_or_deleted_cell_file_is_named_and_the_next_run_rebuilds_it(tmp_path):
     work = Workdir(tmp_path)
     work.write_config(_single_model_config(epochs=1, patience=1))
     work.snakemake()
-    for fold, name in ((1, "model.ckpt"), (2, "predictions.parquet")):
+    # model.ckpt and card.json are not Snakemake outputs (layout.CELL_TRACKED_FILES):
+    # the sheet hears of them through a parameter
+    for fold, name, why in (
+        (1, "model.ckpt", "does not match the checksum recorded when the cell was trained"),
+        (2, "predictions.parquet", "does not match the checksum recorded"),
+        (0, "card.json", "missing"),
+    ):
         cell = work.cell("cnn", fold=fold)
         path = cell / name
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        if why == "missing":
+            path.unlink()
+        else:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
         failed = work.snakemake(check=False)
         assert failed.returncode != 0
         said = [ln for ln in failed.stderr.splitlines() if ln.startswith("spectragrid: ")]
-        expected = f"{name}: does not match the checksum recorded when the cell was trained"
+        expected = f"{name}: {why}"
         assert any(expected in ln for ln in said), failed.stderr[-3000:]
         assert not (cell / layout.CELL_FILES["metrics"]).exists()
 
@@ -102,6 +111,8 @@ def test_a_truncated_cell_output_is_named_and_the_next_run_rebuilds_it(tmp_path)
         work.snakemake()
         verify_cell(cell)
         assert len(pd.read_csv(work.path / layout.SUMMARY_CSV)) == 3
+        # and the rebuilt study is up to date: the sheet's parameter is empty again
+        assert work.planned_jobs() == {}
 
 
 def _train_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:

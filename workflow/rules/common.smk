@@ -12,6 +12,7 @@ from spectragrid.data.label_patch import (
     patch_for_target,
     read_label_patch,
 )
+from spectragrid.train.output_checksums import changed_since_recorded
 from spectragrid.train.study_checks import check_study_models
 
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
@@ -182,29 +183,23 @@ def get_train_inputs(wildcards):
     return inputs
 
 
-def fold_group_files(files):
-    """The files `files` (output name -> file name) of every fold of a fold group,
-    named by layout.fold_output_name: the outputs of one job for K cells."""
+def fold_group_files(names):
+    """The cell files `names` (keys of layout.CELL_FILES) of every fold of a fold
+    group, named by layout.fold_output_name: the outputs of one job for K cells."""
     named = {}
     for fold in range(K):
         folder = layout.cell_dir_of_fold(fold, K)
-        for name, file in files.items():
-            named[layout.fold_output_name(name, fold)] = f"{folder}/{file}"
+        for name in names:
+            named[layout.fold_output_name(name, fold)] = (
+                f"{folder}/{layout.CELL_FILES[name]}"
+            )
     return named
 
 
-def get_sheet_inputs(wildcards):
-    """Every fold's metrics.json, and every file of a fold whose other files are
-    missing or newer than its metrics.json.
-
-    metrics.json is the last file a train job writes and records the checksums of
-    the others, so it stands for them while none changed after it: planning a
-    large grid then looks up one file per cell, not six. A file changed or
-    truncated later joins the inputs, reruns the sheet, and the sheet checks it.
-    """
-    named = {}
-    for fold in range(K):
-        folder = layout.cell_dir(
+def fold_group_dirs(wildcards):
+    """The cell folder of every fold of the fold group `wildcards` names."""
+    return [
+        layout.cell_dir(
             wildcards.dataset,
             wildcards.labels,
             wildcards.target,
@@ -214,32 +209,32 @@ def get_sheet_inputs(wildcards):
             fold,
             K,
         )
-        files = cell_outputs(folder)
-        if changed_after_metrics(files):
-            chosen = files
-        else:
-            chosen = {"metrics": files["metrics"]}
-        for name, path in chosen.items():
-            named[layout.fold_output_name(name, fold)] = path
-    return named
+        for fold in range(K)
+    ]
 
 
-def changed_after_metrics(files):
-    """Whether a cell's metrics.json exists and another of its files is missing or
-    newer than it."""
-    try:
-        written = os.stat(files["metrics"]).st_mtime
-    except FileNotFoundError:
-        return False
-    for name, path in files.items():
-        if name == "metrics":
-            continue
-        try:
-            if os.stat(path).st_mtime > written:
-                return True
-        except FileNotFoundError:
-            return True
-    return False
+def get_sheet_inputs(wildcards):
+    """Every fold's metrics.json: the last file a train job writes, which records the
+    checksums of the others and so stands for them (get_changed_cell_files says when
+    one changed after it). Planning a large grid looks up one file per cell, not six."""
+    return {
+        layout.fold_output_name(
+            "metrics", fold
+        ): f"{folder}/{layout.CELL_FILES['metrics']}"
+        for fold, folder in enumerate(fold_group_dirs(wildcards))
+    }
+
+
+def get_changed_cell_files(wildcards):
+    """Per fold, the files missing or written after its metrics.json (file name ->
+    "missing" or mtime). A parameter of the sheet: a deleted, truncated or edited
+    file reruns the sheet, which checks every file against its checksum, names the
+    one that differs and removes the cell's outputs, so the next run trains it."""
+    return {
+        str(fold): changed
+        for fold, folder in enumerate(fold_group_dirs(wildcards))
+        if (changed := changed_since_recorded(folder))
+    }
 
 
 def evidence_channel_sets(own):
@@ -356,10 +351,6 @@ def get_runtime(minutes):
         return minutes * attempt
 
     return runtime
-
-
-def cell_outputs(directory):
-    return {name: f"{directory}/{file}" for name, file in layout.CELL_FILES.items()}
 
 
 def summary_inputs(cell_dirs, name):

@@ -63,6 +63,7 @@ rule sheet:
         cutoff=REPORT["cutoff"],
         costs=REPORT["costs"],
         k=K,
+        changed_cell_files=get_changed_cell_files,
     script:
         "../scripts/sheet.py"
 

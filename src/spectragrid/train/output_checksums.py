@@ -89,3 +89,29 @@ def verify_cell(cell_dir: Path, names: Iterable[str] = CHECKED) -> dict:
                 cell_dir, name, "does not match the checksum recorded when the cell was trained"
             )
     return metrics
+
+
+def changed_since_recorded(cell_dir: Path) -> dict[str, str]:
+    """The files of a trained cell that are missing or were written after its
+    metrics.json, by file name: "missing", or their mtime in nanoseconds (so that a
+    second edit of the same file is a change too). Empty when metrics.json is absent:
+    the cell is then not trained, and Snakemake trains it.
+
+    Snakemake tracks only some of a cell's files (layout.CELL_TRACKED_FILES); this
+    is how a deleted or edited checkpoint, history or card reaches the sheet job,
+    which checks every file against its checksum."""
+    cell_dir = Path(cell_dir)
+    try:
+        written = (cell_dir / layout.CELL_FILES["metrics"]).stat().st_mtime_ns
+    except FileNotFoundError:
+        return {}
+    changed = {}
+    for name in CHECKED:
+        try:
+            mtime = (cell_dir / name).stat().st_mtime_ns
+        except FileNotFoundError:
+            changed[name] = "missing"
+            continue
+        if mtime > written:
+            changed[name] = str(mtime)
+    return changed

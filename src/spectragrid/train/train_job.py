@@ -54,14 +54,15 @@ def main(snakemake: Any) -> None:
             )
             for fold in range(k)
         ]
-        outputs = [
-            CellOutputs(
-                **{
-                    name: Path(snakemake.output[layout.fold_output_name(name, fold)])
-                    for name in layout.CELL_FILES
-                }
-            )
+        # Snakemake tracks some of a cell's files (layout.CELL_TRACKED_FILES); all of
+        # them go to the folder of its metrics.json.
+        folders = [
+            Path(snakemake.output[layout.fold_output_name("metrics", fold)]).parent
             for fold in range(k)
+        ]
+        outputs = [
+            CellOutputs(**{name: folder / file for name, file in layout.CELL_FILES.items()})
+            for folder in folders
         ]
         every_metrics = run_fold_group(
             fold_jobs(specs, outputs),

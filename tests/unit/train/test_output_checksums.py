@@ -1,13 +1,19 @@
 """A cell's outputs carry their checksums; a truncated or altered file is named and removed."""
 
 import json
+import os
 
 import pytest
 from cell_cases import inputs, outputs, spec
 
 from spectragrid.core import layout
 from spectragrid.train.cell import run_cell
-from spectragrid.train.output_checksums import CHECKED, CorruptOutputError, verify_cell
+from spectragrid.train.output_checksums import (
+    CHECKED,
+    CorruptOutputError,
+    changed_since_recorded,
+    verify_cell,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -47,3 +53,24 @@ def test_a_metrics_file_without_checksums_or_unreadable_is_refused(cell):
 def test_only_the_named_files_are_checked(cell):
     (cell / "model.ckpt").write_bytes(b"changed")
     assert verify_cell(cell, names=["predictions.parquet"])["cell"]["fold"] == 1
+
+
+def test_files_missing_or_written_after_the_metrics_are_reported_by_name(cell):
+    """How a change to a file Snakemake does not track reaches the sheet job."""
+    assert changed_since_recorded(cell) == {}
+    written = (cell / "metrics.json").stat().st_mtime_ns
+    (cell / "card.json").unlink()
+    history = cell / "history.csv"
+    history.write_text(history.read_text() + "\n")
+    os.utime(history, ns=(written + 10**9, written + 10**9))
+    os.utime(cell / "model.ckpt", ns=(written - 10**9, written - 10**9))
+    assert changed_since_recorded(cell) == {
+        "card.json": "missing",
+        "history.csv": str(written + 10**9),
+    }
+    # a second edit is a second change
+    os.utime(history, ns=(written + 2 * 10**9, written + 2 * 10**9))
+    assert changed_since_recorded(cell)["history.csv"] == str(written + 2 * 10**9)
+    # a cell without metrics.json is not trained yet: Snakemake trains it
+    (cell / "metrics.json").unlink()
+    assert changed_since_recorded(cell) == {}
