@@ -111,7 +111,13 @@ def test_a_truncated_or_deleted_cell_file_is_named_and_the_next_run_rebuilds_it(
         work.snakemake()
         verify_cell(cell)
         assert len(pd.read_csv(work.path / layout.SUMMARY_CSV)) == 3
-        # and the rebuilt study is up to date: the sheet's parameter is empty again
+        # The next run may draw the group's sheets once more, where their list of
+        # inputs got shorter again (resume.md); it trains nothing, and the run after
+        # it has nothing to do: the sheet's parameter is empty again.
+        planned = work.planned_jobs()
+        assert set(planned) <= {"sheet", "summary", "all"}, planned
+        if planned:
+            work.snakemake()
         assert work.planned_jobs() == {}
 
 

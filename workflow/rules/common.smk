@@ -214,15 +214,26 @@ def fold_group_dirs(wildcards):
 
 
 def get_sheet_inputs(wildcards):
-    """Every fold's metrics.json: the last file a train job writes, which records the
-    checksums of the others and so stands for them (get_changed_cell_files says when
-    one changed after it). Planning a large grid looks up one file per cell, not six."""
-    return {
-        layout.fold_output_name(
-            "metrics", fold
-        ): f"{folder}/{layout.CELL_FILES['metrics']}"
-        for fold, folder in enumerate(fold_group_dirs(wildcards))
-    }
+    """The metrics.json of the fold group's last fold, and of any other fold whose
+    metrics.json is gone while the last one's is there.
+
+    The train job writes every fold's files in one run (Snakemake removes them all
+    before it reruns it), so the last fold's metrics.json ties the sheet job to it
+    and dates it; get_changed_cell_files says when a file changed after its cell's
+    metrics.json. A fold's metrics.json removed later (by a reader that found the
+    cell's files altered, or by hand) is listed so that Snakemake trains the group
+    again. Planning a large grid looks up one file per fold group, not one per cell
+    (8,000 fewer lookups at 10,000 cells)."""
+    metrics = [
+        f"{folder}/{layout.CELL_FILES['metrics']}"
+        for folder in fold_group_dirs(wildcards)
+    ]
+    named = {"metrics": metrics[-1]}
+    if os.path.exists(metrics[-1]):
+        for fold, path in enumerate(metrics[:-1]):
+            if not os.path.exists(path):
+                named[layout.fold_output_name("metrics", fold)] = path
+    return named
 
 
 def get_changed_cell_files(wildcards):

@@ -41,8 +41,10 @@ SUMMARY_BENCHMARKS = (
 
 rule sheet:
     input:
-        # a changed model or ONNX file reruns the sheet, which checks it
-        # against its checksum
+        # one metrics.json of the fold group; a file of any fold changed
+        # since its metrics.json reruns the sheet through
+        # params.changed_cell_files, and the sheet checks every file against
+        # its checksum
         unpack(get_sheet_inputs),
     # The K folds' sheets in one job, like their training: matplotlib is
     # imported once for K sheets.

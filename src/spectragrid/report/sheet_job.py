@@ -26,8 +26,8 @@ from spectragrid.report.sheet_png import sheet_png
 def main(snakemake: Any) -> None:
     with job_log(snakemake.log[0]):
         for fold in range(snakemake.params.k):
-            # the input lists metrics.json alone while no other file changed after it
-            folder = Path(snakemake.input[layout.fold_output_name("metrics", fold)]).parent
+            # each fold's sheet lies in its cell's folder, beside the files it reads
+            folder = Path(snakemake.output[layout.fold_output_name("png", fold)]).parent
 
             def cell_file(name: str, folder: Path = folder) -> Path:
                 return folder / layout.CELL_FILES[name]

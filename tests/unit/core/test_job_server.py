@@ -71,10 +71,11 @@ def server():
 
 def _client(work: Path, socket_path: Path | None, metrics: Path, identity: str | None = None):
     spec = {
-        "input": {layout.fold_output_name("metrics", 0): str(metrics)},
+        "input": {"metrics": str(metrics)},
+        # a sheet lies in its cell's folder and reads the cell's files from there
         "output": {
-            layout.fold_output_name("png", 0): str(work / "sheet.png"),
-            layout.fold_output_name("html", 0): str(work / "sheet.html"),
+            layout.fold_output_name("png", 0): str(metrics.parent / "sheet.png"),
+            layout.fold_output_name("html", 0): str(metrics.parent / "sheet.html"),
         },
         "log": str(work / "sheet.log"),
         "wildcards": WILDCARDS,
