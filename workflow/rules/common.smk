@@ -172,11 +172,12 @@ def get_train_inputs(wildcards):
         )
         inputs["issues"] = f"{issues_dir}/{layout.ISSUES_FILES['issues']}"
         if CONFIG["label_issues"]["own_model_veto"]:
-            # the model's own out-of-fold opinion of the flagged labels: its K raw
-            # cells' test predictions (spectragrid.train.own_model_veto)
+            # the model's own out-of-fold opinion of the flagged labels: the test
+            # predictions beside its K raw cells' metrics.json
+            # (spectragrid.train.own_model_veto)
             w = wildcards
-            name = layout.CELL_FILES["predictions"]
-            inputs["own_predictions"] = [
+            name = layout.CELL_FILES["metrics"]
+            inputs["own_metrics"] = [
                 f"{layout.cell_dir(w.dataset, 'raw', w.target, w.channels, w.model, w.seed, f, K)}/{name}"
                 for f in range(K)
             ]
@@ -293,7 +294,8 @@ def judge_group_keys():
 
 
 def get_label_issue_inputs(wildcards):
-    """Test-fold predictions of the raw cells whose probabilities feed cleanlab."""
+    """The metrics.json of the raw cells whose test-fold predictions (beside it) feed
+    cleanlab."""
     return [
         layout.cell_dir(
             wildcards.dataset,
@@ -306,7 +308,7 @@ def get_label_issue_inputs(wildcards):
             wildcards.k,
         )
         + "/"
-        + layout.CELL_FILES["predictions"]
+        + layout.CELL_FILES["metrics"]
         for model, channels in get_evidence(wildcards)
         for fold in range(int(wildcards.k))
     ]

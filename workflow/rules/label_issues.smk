@@ -1,6 +1,6 @@
 rule label_issues:
     input:
-        predictions=get_label_issue_inputs,
+        metrics=get_label_issue_inputs,
         clean=layout.CLEAN_FILE,
         folds=layout.FOLDS_FILE,
     output:

@@ -3,8 +3,8 @@ rule train:
         unpack(get_train_inputs),
     # The K folds of one model x target x channel set x seed in one job: the
     # process start-up and imports are paid once for K cells. Each fold keeps
-    # its own folder, outputs and resumable state. Snakemake tracks the files
-    # other jobs read and metrics.json, which records the checksums of the rest.
+    # its own folder, outputs and resumable state. Snakemake tracks each fold's
+    # metrics.json, which records the checksums of the cell's other files.
     output:
         **fold_group_files(layout.CELL_TRACKED_FILES),
     log:

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from spectragrid.core import layout
 from spectragrid.core.joblog import job_log
 from spectragrid.issues.find import run_label_issues
 
@@ -8,7 +9,10 @@ w = snakemake.wildcards
 sources = [m if c == w.channels else f"{m}/{c}" for m, c in snakemake.params.evidence]
 with job_log(snakemake.log[0]) as log:
     issues = run_label_issues(
-        prediction_files=[Path(p) for p in snakemake.input.predictions],
+        # each raw cell's predictions, beside the metrics.json Snakemake tracks
+        prediction_files=[
+            Path(p).with_name(layout.CELL_FILES["predictions"]) for p in snakemake.input.metrics
+        ],
         models=sources,
         k=int(w.k),
         target_spec=snakemake.params.target_spec,

@@ -137,13 +137,11 @@ def candidate_cells(config: dict, choice: ServedChoice) -> list[str]:
 
 
 def served_model_inputs(config: dict, choice: ServedChoice) -> dict[str, list[str]]:
-    """The serve_model rule's inputs: the cells' files, the summary table for `best`,
-    and the clean file, on which an ensemble is checked against its members."""
+    """The serve_model rule's inputs: the cells' metrics.json (their ONNX and predictions
+    lie beside it, checked against its checksums), the summary table for `best`, and
+    the clean file, on which an ensemble is checked against its members."""
     cells = candidate_cells(config, choice)
-    inputs = {
-        name: [f"{d}/{layout.CELL_FILES[name]}" for d in cells]
-        for name in ("onnx", "predictions", "metrics")
-    }
+    inputs = {"metrics": [f"{d}/{layout.CELL_FILES['metrics']}" for d in cells]}
     inputs["clean"] = [layout.clean_file(config["dataset"]["name"])]
     inputs["summary"] = [layout.SUMMARY_PARQUET] if choice.best else []
     return inputs

@@ -37,6 +37,7 @@ from spectragrid.report.cutoffs import CutoffRule, class_cutoffs
 from spectragrid.report.summary_tables import GROUP_KEYS, aggregate, lower_is_better
 from spectragrid.serve.ensemble import merge_members
 from spectragrid.serve.model import ServedModel, sha256_of
+from spectragrid.train.output_checksums import verify_cell
 
 # The served file must score as its members do (mean of members, or the cell's own
 # test predictions), to this tolerance.
@@ -154,6 +155,10 @@ def build_served_model(
             raise ServeError("choosing the best model needs the summary table")
         selection = best_point(pd.read_parquet(summary_path), dataset, target, best_metric)
     members = _member_dirs(choice, cell_dirs, selection)
+    for d in members:
+        # Snakemake tracks the cells' metrics.json; what is read beside it must be what
+        # the cell wrote
+        verify_cell(d, names=[layout.CELL_FILES[name] for name in ("onnx", "predictions")])
     protos = [onnx.load(str(d / layout.CELL_FILES["onnx"])) for d in members]
     first = _metadata(protos[0])
     for d, proto in zip(members[1:], protos[1:], strict=True):

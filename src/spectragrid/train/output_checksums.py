@@ -97,8 +97,8 @@ def changed_since_recorded(cell_dir: Path) -> dict[str, str]:
     second edit of the same file is a change too). Empty when metrics.json is absent:
     the cell is then not trained, and Snakemake trains it.
 
-    Snakemake tracks only some of a cell's files (layout.CELL_TRACKED_FILES); this
-    is how a deleted or edited checkpoint, history or card reaches the sheet job,
+    Snakemake tracks only a cell's metrics.json (layout.CELL_TRACKED_FILES); this
+    is how any other file of the cell, deleted or edited, reaches the sheet job,
     which checks every file against its checksum."""
     cell_dir = Path(cell_dir)
     try:

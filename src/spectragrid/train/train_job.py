@@ -54,8 +54,8 @@ def main(snakemake: Any) -> None:
             )
             for fold in range(k)
         ]
-        # Snakemake tracks some of a cell's files (layout.CELL_TRACKED_FILES); all of
-        # them go to the folder of its metrics.json.
+        # Snakemake tracks a cell's metrics.json (layout.CELL_TRACKED_FILES); every
+        # other file of the cell goes to the same folder.
         folders = [
             Path(snakemake.output[layout.fold_output_name("metrics", fold)]).parent
             for fold in range(k)
@@ -71,8 +71,12 @@ def main(snakemake: Any) -> None:
             issues=(
                 IssuesSource(
                     Path(snakemake.input.issues),
-                    # the own-model veto's evidence (label_issues.own_model_veto)
-                    tuple(Path(p) for p in snakemake.input.get("own_predictions", [])),
+                    # the own-model veto's evidence (label_issues.own_model_veto): the
+                    # predictions beside the raw cells' metrics.json
+                    tuple(
+                        Path(p).with_name(layout.CELL_FILES["predictions"])
+                        for p in snakemake.input.get("own_metrics", [])
+                    ),
                 )
                 if w.labels == "clean"
                 else None

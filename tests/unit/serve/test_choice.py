@@ -29,7 +29,8 @@ def test_every_grid_target_is_served_by_best_unless_named() -> None:
     assert choice_params(choices["OVA_OK"]) == {"best": True}
     inputs = served_model_inputs(_config(), choices["OVA_OK"])
     # best chooses among every cell of the target: 2 models x raw/clean x 3 folds
-    assert len(inputs["onnx"]) == 12
+    assert len(inputs["metrics"]) == 12
+    assert set(inputs) == {"metrics", "clean", "summary"}
     assert inputs["summary"] == [layout.SUMMARY_PARQUET]
 
 
