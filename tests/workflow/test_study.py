@@ -74,17 +74,21 @@ def test_each_models_clean_cells_spare_the_flagged_samples_its_raw_cells_predict
     assert spared_any > 0
 
 
-def test_the_study_s_train_and_sheet_jobs_ran_in_the_warm_interpreter(finished_tiny_study):
-    """Four train and four sheet jobs: the run started a job server for both, and every
-    one of those jobs ran in a child of it, which recorded what it used beside the job's
+def test_the_study_s_train_sheet_and_summary_jobs_ran_in_the_warm_interpreters(
+    finished_tiny_study,
+):
+    """Four train and four sheet jobs and the summary: the run started a job server for
+    the training jobs and one for the sheets and the summary, and every one of those
+    jobs ran in a child of its server, which recorded what it used beside the job's
     benchmark file; the summary's cost table reads those figures."""
     results = finished_tiny_study.path / "results"
-    log = finished_tiny_study.path / layout.log_file("", "job_server")
-    assert "job server: train, sheet modules loaded" in log.read_text()
+    log = (finished_tiny_study.path / layout.log_file("", "job_server")).read_text()
+    assert "job server: train modules loaded" in log
+    assert "job server: sheet, summary modules loaded" in log
     benchmarks = results / "benchmarks"
-    for rule in ("train", "sheet"):
+    for rule, jobs in (("train", 4), ("sheet", 4), ("summary", 1)):
         files = sorted(benchmarks.rglob(f"{rule}.tsv"))
-        assert len(files) == 4, rule
+        assert len(files) == jobs, rule
         for tsv in files:
             usage = json.loads(tsv.with_suffix(".usage.json").read_text())
             # the child did the work: far more CPU than the script that waited for it

@@ -1,26 +1,5 @@
-from pathlib import Path
+# The summary page and tables, in the run's warm
+# interpreter where it has one (spectragrid.core.job_server).
+from spectragrid.core.job_client import run_job
 
-from spectragrid.core.joblog import job_log
-from spectragrid.report.summary import build_report
-
-with job_log(snakemake.log[0]):
-    build_report(
-        metrics_paths=[Path(p) for p in snakemake.params.metrics],
-        issues_paths=[Path(p) for p in snakemake.input.issues],
-        cleaning_report_path=Path(snakemake.input.cleaning_report),
-        truth_path=Path(snakemake.input.truth[0]) if snakemake.input.truth else None,
-        columns=snakemake.params.columns,
-        label_map=snakemake.params.label_map,
-        config_hash=snakemake.params.config_hash,
-        best_metric=snakemake.params.best_metric,
-        significance=snakemake.params.significance,
-        out_html=Path(snakemake.output.html),
-        out_csv=Path(snakemake.output.csv),
-        out_parquet=Path(snakemake.output.parquet),
-        benchmark_paths=[Path(p) for p in snakemake.params.benchmarks],
-        benchmarks_root=Path(snakemake.output.html).parent / "benchmarks",
-        review_dir=Path(snakemake.output.files),
-        clean_path=Path(snakemake.input.clean),
-        channel_sets=snakemake.params.channel_sets,
-        report_settings=snakemake.params.report_settings,
-    )
+run_job(snakemake, "spectragrid.report.summary_job")

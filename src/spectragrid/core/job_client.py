@@ -34,24 +34,31 @@ from spectragrid.core import job_server, layout
 in_server_child = False
 
 
+def _rule(module: str) -> str:
+    return next(r for r, m in job_server.JOB_MODULES.items() if m == module)
+
+
 def _usage_file(snakemake: Any, module: str) -> Path | None:
-    rule = next(r for r, m in job_server.JOB_MODULES.items() if m == module)
+    rule = _rule(module)
+    wildcards = dict(getattr(snakemake, "wildcards", {}))
+    if not wildcards:
+        return layout.job_usage_file("", rule)  # one job of its rule: the summary
     try:
-        key = layout.fold_group_key(int(snakemake.params.k)).format(**dict(snakemake.wildcards))
+        key = layout.fold_group_key(int(snakemake.params.k)).format(**wildcards)
     except (AttributeError, KeyError, ValueError):
         return None
     return layout.job_usage_file(key, rule)
 
 
-def _connect() -> socket.socket | None:
-    path = os.environ.get(job_server.SOCKET_ENV)
-    if not path or os.environ.get(job_server.PYTHON_ENV) != job_server.interpreter_identity():
+def _connect(rule: str) -> socket.socket | None:
+    folder = os.environ.get(job_server.SOCKET_ENV)
+    if not folder or os.environ.get(job_server.PYTHON_ENV) != job_server.interpreter_identity():
         return None
     if not os.path.isfile(sys.argv[0]):
         return None  # nothing the child could run again
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(path)
+        sock.connect(str(job_server.socket_path(Path(folder), rule)))
     except OSError:
         sock.close()
         return None
@@ -97,7 +104,7 @@ def run_job(snakemake: Any, module: str) -> None:
     usage_file = _usage_file(snakemake, module)
     if usage_file is not None:
         usage_file.unlink(missing_ok=True)
-    sock = _connect()
+    sock = _connect(_rule(module))
     if sock is None:
         _run_here(snakemake, module)
         return

@@ -46,7 +46,7 @@ run_job(snakemake, "spectragrid.report.sheet_job")
 def server():
     # a short folder: a Unix socket's path has at most 107 characters
     folder = Path(tempfile.mkdtemp(prefix="sg-"))
-    path = folder / "socket"
+    path = job_server.socket_path(folder, "sheet")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -83,7 +83,8 @@ def _client(work: Path, socket_path: Path | None, metrics: Path, identity: str |
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECTRAGRID_JOB_SERVER")}
     if socket_path is not None:
-        env[job_server.SOCKET_ENV] = str(socket_path)
+        # the folder of the run's sockets: the client finds its rule's server there
+        env[job_server.SOCKET_ENV] = str(socket_path.parent)
         env[job_server.PYTHON_ENV] = identity or job_server.interpreter_identity()
     # a file, as Snakemake's job scripts are: the server's child runs it again
     script = work / "job_script.py"
@@ -162,8 +163,8 @@ def test_a_signal_to_the_job_script_reaches_its_child(server, tmp_path, number):
 def test_without_a_server_for_this_interpreter_the_job_runs_cold(tmp_path, how):
     socket_path = {
         "no server": None,
-        "other interpreter": tmp_path / "socket",
-        "server gone": tmp_path / "socket",
+        "other interpreter": job_server.socket_path(tmp_path, "sheet"),
+        "server gone": job_server.socket_path(tmp_path, "sheet"),
     }[how]
     identity = (
         "/opt/conda/envs/x/bin/python:/opt/conda/envs/x" if how == "other interpreter" else None
@@ -184,10 +185,26 @@ def test_a_stale_usage_file_goes_when_the_job_runs_cold(tmp_path):
     assert not stale.exists()
 
 
-def test_worth_a_server_only_for_rules_with_two_jobs_or_more():
-    assert job_server.rules_to_preload(["train", "train", "sheet", "summary"]) == ["train"]
-    assert job_server.rules_to_preload(["train", "sheet", "summary"]) == []
-    assert job_server.rules_to_preload(["sheet"] * 3 + ["train"] * 2) == ["train", "sheet"]
+def test_worth_a_server_only_for_groups_of_rules_with_two_jobs_or_more():
+    assert job_server.rules_to_preload(["train", "train", "sheet", "ingest"]) == {
+        "train": ["train"]
+    }
+    assert job_server.rules_to_preload(["train", "sheet", "ingest"]) == {}
+    # the summary runs warm beside the sheets
+    assert job_server.rules_to_preload(["sheet", "summary", "train"]) == {
+        "report": ["sheet", "summary"]
+    }
+    assert job_server.rules_to_preload(["sheet"] * 3 + ["train"] * 2) == {
+        "train": ["train"],
+        "report": ["sheet"],
+    }
+
+
+def test_each_rule_has_a_server_group_and_a_socket_of_its_own_group(tmp_path):
+    groups = [job_server.server_group(rule) for rule in job_server.JOB_MODULES]
+    assert groups == ["train", "report", "report"]
+    assert job_server.socket_path(tmp_path, "summary") == job_server.socket_path(tmp_path, "sheet")
+    assert job_server.socket_path(tmp_path, "train") != job_server.socket_path(tmp_path, "sheet")
 
 
 def test_a_job_script_names_a_job_module(tmp_path):
@@ -214,7 +231,7 @@ def test_a_server_whose_snakemake_is_killed_takes_no_job_but_finishes_its_own(tm
     """As a cold job outlives a SIGKILLed snakemake, so does a warm one: its server stops
     listening and exits once the job has ended, which its client then reports."""
     folder = Path(tempfile.mkdtemp(prefix="sg-"))
-    path = folder / "socket"
+    path = job_server.socket_path(folder, "sheet")
     server_command = [
         sys.executable,
         "-m",
