@@ -45,6 +45,27 @@ from spectragrid.report.review_images import THUMBNAIL_CSS, thumbnails_html
 from spectragrid.train.label_action import read_issues
 
 REVIEW_PLOTTED = 6
+# One panel (a flagged sample on one channel), inches, and the room around the panels:
+# fixed rather than matplotlib's constrained layout, which took half of the figure's
+# time, since every panel has the same kind of labels (a title, intensities, at the
+# bottom the wavelength).
+PANEL_IN = (4.2, 1.9)
+MARGIN_IN = {"left": 0.6, "right": 0.12, "top": 0.3, "bottom": 0.5, "wspace": 0.6, "hspace": 0.55}
+
+
+def _margins(width: float, height: float, n_rows: int, n_columns: int) -> dict[str, float]:
+    """MARGIN_IN as the figure fractions and gaps (fractions of a panel) of a gridspec."""
+    m = MARGIN_IN
+    panel_w = (width - m["left"] - m["right"] - (n_columns - 1) * m["wspace"]) / n_columns
+    panel_h = (height - m["top"] - m["bottom"] - (n_rows - 1) * m["hspace"]) / n_rows
+    return {
+        "left": m["left"] / width,
+        "right": 1 - m["right"] / width,
+        "top": 1 - m["top"] / height,
+        "bottom": m["bottom"] / height,
+        "wspace": m["wspace"] / panel_w,
+        "hspace": m["hspace"] / panel_h,
+    }
 
 
 def _spectra_png(
@@ -63,12 +84,23 @@ def _spectra_png(
     if not top.shape[0] or not any(len(r) for r in rows):
         return None
     names = list(target.classes)
+    # The band of a class on a channel, computed once: the rows share their classes.
+    bands: dict[tuple[int, str], np.ndarray] = {}
+
+    def band(class_index: int, channel: str) -> np.ndarray:
+        if (class_index, channel) not in bands:
+            members = clean.spectra[channel][classes == class_index]
+            bands[class_index, channel] = np.quantile(members, [0.1, 0.5, 0.9], axis=0)
+        return bands[class_index, channel]
+
+    n_rows, n_columns = len(top), len(channels)
+    width, height = PANEL_IN[0] * n_columns, PANEL_IN[1] * n_rows + 0.6
     with rc_context({"text.parse_math": False, "font.size": 8}):
-        fig = Figure(
-            figsize=(4.2 * len(channels), 1.9 * len(top) + 0.6), dpi=90, layout="constrained"
-        )
+        fig = Figure(figsize=(width, height), dpi=90)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(len(top), len(channels), squeeze=False)
+        axes = fig.subplots(
+            n_rows, n_columns, squeeze=False, gridspec_kw=_margins(width, height, n_rows, n_columns)
+        )
         for i, (r, where) in enumerate(zip(top.itertuples(index=False), rows, strict=True)):
             given_i = names.index(r.given_label) if r.given_label in names else -1
             suggested_i = names.index(r.suggested_label) if r.suggested_label in names else -1
@@ -77,14 +109,13 @@ def _spectra_png(
                 spectra = clean.spectra[channel]
                 wl = clean.wavelengths[channel]
                 if given_i >= 0 and (classes == given_i).any():
-                    band = np.quantile(spectra[classes == given_i], [0.1, 0.5, 0.9], axis=0)
-                    ax.fill_between(wl, band[0], band[2], color="#cccccc", lw=0)
-                    ax.plot(wl, band[1], color="grey", lw=1, label=f"given {r.given_label}")
+                    low, median, high = band(given_i, channel)
+                    ax.fill_between(wl, low, high, color="#cccccc", lw=0)
+                    ax.plot(wl, median, color="grey", lw=1, label=f"given {r.given_label}")
                 if suggested_i >= 0 and (classes == suggested_i).any():
-                    median = np.median(spectra[classes == suggested_i], axis=0)
                     ax.plot(
                         wl,
-                        median,
+                        band(suggested_i, channel)[1],
                         color="tab:blue",
                         ls="--",
                         lw=1,
