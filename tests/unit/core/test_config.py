@@ -509,3 +509,15 @@ def test_codes_of_the_severity_and_type_layout_are_checked_against_the_label_map
     else:
         with pytest.raises(ConfigError, match=r"targets.OVA_OK: 'OVA ZZ': 'ZZ' is not a label"):
             validate(config)
+
+
+def test_the_schema_parsed_once_per_process_is_what_yaml_safe_load_reads():
+    from spectragrid.core.config import SCHEMA_PATH
+
+    # yaml.safe_load: PyYAML's pure-Python parser, where load_schema takes libyaml's
+    expected = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert load_schema() == expected
+    # each caller gets its own copy
+    first = load_schema()
+    first["properties"].clear()
+    assert load_schema() == expected
