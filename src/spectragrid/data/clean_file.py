@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spectragrid.data.direct_write import open_direct
+from spectragrid.data.parquet_pages import read_plain_pages
 
 __all__ = [
     "FORMAT_VERSION",
@@ -437,25 +438,28 @@ def _read_spectra(
         stacked = None
         targets = {c: np.empty((n, lengths[c]), dtype=_DTYPE) for c in channels}
     columns = [meta["spectrum_columns"][c] for c in channels]
+    schema = parquet.metadata.schema
+    index = {schema.column(i).path: i for i in range(len(schema))}
     row = 0
-    for group in range(parquet.num_row_groups):
-        # Each row group through a mapping of its own, closed once copied: the file's
-        # pages a mapping has touched count in the process's memory until it is
-        # closed, and one mapping for the whole read held the file beside the array
-        # (a cell at 300k peaked at 2.3 times its data in this function).
-        with pa.memory_map(str(path)) as source:
-            part = pq.ParquetFile(source, metadata=parquet.metadata).read_row_group(
-                group, columns=columns
-            )
-            size = part.num_rows
+    with open(path, "rb") as raw:
+        for group in range(parquet.num_row_groups):
+            chunks = parquet.metadata.row_group(group)
+            size = chunks.num_rows
             if row + size > n:
                 break
-            for c, name in zip(channels, columns, strict=True):
-                _copy_column(
-                    path, name, part.column(name), lengths[c], targets[c][row : row + size]
+            # Page by page where the pages allow it (parquet_pages), else through Arrow.
+            if not all(
+                read_plain_pages(
+                    raw.fileno(),
+                    chunks.column(index[name]),
+                    lengths[c] * _DTYPE.itemsize,
+                    targets[c][row : row + size],
+                    nullable=schema.column(index[name]).max_definition_level > 0,
                 )
+                for c, name in zip(channels, columns, strict=True)
+            ):
+                _read_row_group(path, parquet, group, columns, channels, lengths, targets, row)
             row += size
-            del part  # one row group of Arrow memory at a time
     if row != n:
         raise ValueError(
             f"{path}: the spectrum columns hold a different number of rows than the table"
@@ -465,6 +469,31 @@ def _read_spectra(
     if stacked is not None:
         stacked.flags.writeable = False
     return stacked, targets
+
+
+def _read_row_group(
+    path: Path,
+    parquet: pq.ParquetFile,
+    group: int,
+    columns: list[str],
+    channels: list[str],
+    lengths: dict[str, int],
+    targets: dict[str, np.ndarray],
+    row: int,
+) -> None:
+    """The spectrum columns of one row group into their rows of `targets`, through Arrow."""
+    # Through a mapping of its own, closed once copied: the file's pages a mapping has
+    # touched count in the process's memory until it is closed, and one mapping for the
+    # whole read held the file beside the array (a cell at 300k peaked at 2.3 times
+    # its data in this function).
+    with pa.memory_map(str(path)) as source:
+        part = pq.ParquetFile(source, metadata=parquet.metadata).read_row_group(
+            group, columns=columns
+        )
+        size = part.num_rows
+        for c, name in zip(channels, columns, strict=True):
+            _copy_column(path, name, part.column(name), lengths[c], targets[c][row : row + size])
+        del part  # one row group of Arrow memory at a time
 
 
 def _copy_column(

@@ -287,3 +287,29 @@ def test_a_row_block_takes_rows_as_row_major_float32() -> None:
     assert part.dtype == np.dtype("<f4") and part.flags.c_contiguous
     np.testing.assert_array_equal(part, values[[3, 4, 8]].astype(np.float32))
     np.testing.assert_array_equal(RowBlock(values).take(8, 12), values[8:].astype(np.float32))
+
+
+def test_spectra_read_page_by_page_equal_arrow_s_reading(tmp_path: Path, monkeypatch) -> None:
+    """Several row groups: each read by data.parquet_pages, and bit for bit what the
+    Arrow route (taken for pages that reader refuses) reads."""
+    import spectragrid.data.clean_file as clean_file
+
+    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * 446 * 4)  # 3 rows a group
+    path = tmp_path / "clean.parquet"
+    _, spectra, _ = _write(path)
+    assert pq.ParquetFile(path).num_row_groups == 3
+    calls = []
+    page_reader = clean_file.read_plain_pages
+
+    def spy(*args, **kwargs):
+        calls.append(page_reader(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(clean_file, "read_plain_pages", spy)
+    paged = read_clean(path, ["277", "380"])
+    assert calls == [True] * 6
+    monkeypatch.setattr(clean_file, "read_plain_pages", lambda *a, **k: False)
+    through_arrow = read_clean(path, ["277", "380"])
+    assert paged.stacked.tobytes() == through_arrow.stacked.tobytes()
+    for ch in ("277", "380"):
+        assert paged.spectra[ch].tobytes() == spectra[ch].tobytes()

@@ -1,0 +1,96 @@
+"""The page-by-page reader of spectrum columns (data.parquet_pages): the values Arrow
+reads, into rows of any stride, and a refusal (never a wrong value) for pages it does
+not take."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spectragrid.data.parquet_pages import read_plain_pages
+
+WIDTH = 12 * 4  # 12 float32 points
+
+
+def _write(path: Path, values: np.ndarray, nullable: bool = True, **options) -> None:
+    column = pa.array([row.tobytes() for row in values], type=pa.binary(WIDTH))
+    schema = pa.schema([pa.field("spectrum", pa.binary(WIDTH), nullable=nullable)])
+    settings = {
+        "compression": "none",
+        "use_dictionary": False,
+        "write_statistics": False,
+        "row_group_size": 300,
+        "data_page_size": 1000,  # several pages per row group
+    }
+    settings.update(options)
+    pq.write_table(pa.table([column], schema=schema), path, **settings)
+
+
+def _read(path: Path, n: int) -> tuple[list[bool], np.ndarray]:
+    """Each row group through read_plain_pages into channel 1 of an (n, 2, 12) array."""
+    parquet = pq.ParquetFile(path)
+    nullable = parquet.metadata.schema.column(0).max_definition_level > 0
+    out = np.full((n, 2, 12), np.nan, np.float32)
+    taken, row = [], 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for group in range(parquet.num_row_groups):
+            chunk = parquet.metadata.row_group(group).column(0)
+            size = parquet.metadata.row_group(group).num_rows
+            taken.append(read_plain_pages(fd, chunk, WIDTH, out[row : row + size, 1], nullable))
+            row += size
+    finally:
+        os.close(fd)
+    return taken, out
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_plain_pages_are_read_into_strided_rows_as_arrow_reads_them(tmp_path, nullable):
+    values = np.random.default_rng(0).normal(size=(1000, 12)).astype(np.float32)
+    values[3, :2] = [-0.0, np.nan]
+    path = tmp_path / "plain.parquet"
+    _write(path, values, nullable=nullable)
+    assert pq.ParquetFile(path).num_row_groups == 4
+    taken, out = _read(path, len(values))
+    assert taken == [True] * 4
+    assert out[:, 1].tobytes() == values.tobytes()
+    assert np.isnan(out[:, 0]).all()  # the other channel's rows untouched
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"compression": "zstd"}, {"use_dictionary": True}, {"data_page_version": "2.0"}],
+    ids=["compressed", "dictionary", "page v2"],
+)
+def test_pages_it_does_not_take_are_refused(tmp_path, options):
+    values = np.zeros((500, 12), np.float32)  # all equal: a dictionary of one value
+    path = tmp_path / "other.parquet"
+    _write(path, values, **options)
+    taken, _ = _read(path, len(values))
+    assert not any(taken)
+
+
+def test_a_missing_spectrum_is_refused_not_read_as_a_shifted_row(tmp_path):
+    values = np.arange(24, dtype=np.float32).reshape(2, 12)
+    column = pa.array([values[0].tobytes(), None, values[1].tobytes()], type=pa.binary(WIDTH))
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"spectrum": column}), path, compression="none", use_dictionary=False)
+    taken, _ = _read(path, 3)
+    assert taken == [False]
+
+
+def test_a_damaged_page_header_is_refused(tmp_path):
+    values = np.ones((100, 12), np.float32)
+    path = tmp_path / "damaged.parquet"
+    _write(path, values, row_group_size=100)
+    offset = pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * 16)
+    taken, _ = _read(path, len(values))
+    assert taken == [False]
