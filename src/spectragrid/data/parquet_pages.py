@@ -146,7 +146,8 @@ def read_plain_pages(
     nulls (its pages then start with definition levels). False, with `out` partly
     written, when the chunk is not made of pages this reader takes (module docstring)."""
     if (
-        column.compression != "UNCOMPRESSED"
+        not hasattr(os, "preadv")  # not every platform's Python has it
+        or column.compression != "UNCOMPRESSED"
         or column.physical_type != "FIXED_LEN_BYTE_ARRAY"
         or column.dictionary_page_offset is not None
         or out.ndim != 2

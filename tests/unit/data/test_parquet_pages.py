@@ -94,3 +94,12 @@ def test_a_damaged_page_header_is_refused(tmp_path):
         f.write(b"\xff" * 16)
     taken, _ = _read(path, len(values))
     assert taken == [False]
+
+
+def test_without_preadv_every_chunk_goes_to_arrow(tmp_path, monkeypatch):
+    values = np.ones((100, 12), np.float32)
+    path = tmp_path / "plain.parquet"
+    _write(path, values)
+    monkeypatch.delattr(os, "preadv")
+    taken, _ = _read(path, len(values))
+    assert not any(taken)
