@@ -34,6 +34,8 @@ _PLAIN = 0
 # A page header is tens of bytes; one with statistics of 2 kB values, a few kB.
 _HEADER_READ = 512
 _HEADER_MAX = 1 << 20
+# Parquet's page header nests three structs deep (statistics in a data page header).
+_MAX_DEPTH = 8
 
 
 class PageHeaderError(ValueError):
@@ -59,8 +61,10 @@ def _zigzag(value: int) -> int:
     return (value >> 1) ^ -(value & 1)
 
 
-def _skip(buf: bytes, pos: int, kind: int) -> int:
-    """The position after a value of `kind` at `pos`."""
+def _skip(buf: bytes, pos: int, kind: int, depth: int) -> int:
+    """The position after a value of `kind` at `pos`, `depth` structs or lists down."""
+    if depth > _MAX_DEPTH:
+        raise PageHeaderError("nested deeper than a page header is")
     if kind in (_TRUE, _FALSE):
         return pos
     if kind == _BYTE:
@@ -81,7 +85,7 @@ def _skip(buf: bytes, pos: int, kind: int) -> int:
         if size == 15:
             size, pos = _varint(buf, pos)
         for _ in range(size):
-            pos = _skip(buf, pos, element)
+            pos = _skip(buf, pos, element, depth + 1)
         return pos
     if kind == _MAP:
         size, pos = _varint(buf, pos)
@@ -91,14 +95,14 @@ def _skip(buf: bytes, pos: int, kind: int) -> int:
             types = buf[pos]
             pos += 1
             for _ in range(size):
-                pos = _skip(buf, _skip(buf, pos, types >> 4), types & 0x0F)
+                pos = _skip(buf, _skip(buf, pos, types >> 4, depth + 1), types & 0x0F, depth + 1)
         return pos
     if kind == _STRUCT:
-        return _struct(buf, pos, {})[1]
+        return _struct(buf, pos, {}, depth + 1)[1]
     raise PageHeaderError(f"unknown field type {kind}")
 
 
-def _struct(buf: bytes, pos: int, wanted: dict) -> tuple[dict, int]:
+def _struct(buf: bytes, pos: int, wanted: dict, depth: int = 0) -> tuple[dict, int]:
     """The fields of the struct at `pos` that `wanted` names (field id -> None for an
     integer, or the wanted fields of a nested struct), and the position after it."""
     found: dict = {}
@@ -120,9 +124,9 @@ def _struct(buf: bytes, pos: int, wanted: dict) -> tuple[dict, int]:
             raw, pos = _varint(buf, pos)
             found[field] = _zigzag(raw)
         elif field in wanted and wanted[field] is not None and kind == _STRUCT:
-            found[field], pos = _struct(buf, pos, wanted[field])
+            found[field], pos = _struct(buf, pos, wanted[field], depth + 1)
         else:
-            pos = _skip(buf, pos, kind)
+            pos = _skip(buf, pos, kind, depth)
 
 
 def _page_header(fd: int, offset: int) -> tuple[dict, int]:
@@ -171,8 +175,10 @@ def read_plain_pages(
         # values fill the rest of the page only when none is missing.
         values = data
         if nullable:
-            (levels,) = struct.unpack("<i", os.pread(fd, 4, data))
-            values = data + 4 + levels
+            length = os.pread(fd, 4, data)
+            if len(length) != 4:
+                return False
+            values = data + 4 + struct.unpack("<i", length)[0]
         nbytes = n * width
         if n < 0 or values < data or data + size - values != nbytes or rows + n > out.shape[0]:
             return False

@@ -84,14 +84,19 @@ def test_a_missing_spectrum_is_refused_not_read_as_a_shifted_row(tmp_path):
     assert taken == [False]
 
 
-def test_a_damaged_page_header_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "damage",
+    [b"\xff" * 16, b"\x1c" * 600],  # garbage; structs nested 600 deep
+    ids=["garbage", "nested"],
+)
+def test_a_damaged_page_header_is_refused(tmp_path, damage):
     values = np.ones((100, 12), np.float32)
     path = tmp_path / "damaged.parquet"
     _write(path, values, row_group_size=100)
     offset = pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset
     with open(path, "r+b") as f:
         f.seek(offset)
-        f.write(b"\xff" * 16)
+        f.write(damage)
     taken, _ = _read(path, len(values))
     assert taken == [False]
 
