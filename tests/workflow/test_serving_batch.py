@@ -169,6 +169,16 @@ def test_the_ensemble_scores_as_the_mean_of_its_folds(scored: Workdir) -> None:
     assert np.abs(got - mean).max() <= TOLERANCE
 
 
+def test_the_served_card_names_each_member_s_onnx_by_its_sha256(scored: Workdir) -> None:
+    """The checksum the card records is the one the cell recorded, and the file's."""
+    served = _served(scored)
+    members = served.metadata["serving"]["members"]
+    assert len(members) > 1
+    for member in members:
+        onnx_file = scored.path / layout.RESULTS / member["cell"] / layout.CELL_FILES["onnx"]
+        assert member["onnx_sha256"] == sha256_of(onnx_file)
+
+
 def _variant(frame: pd.DataFrame) -> pd.DataFrame:
     """Four clean rows: one with a NaN, one saturated, one with 380 a copy of 277, one as is."""
     rows = frame.iloc[:40]

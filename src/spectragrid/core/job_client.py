@@ -38,8 +38,7 @@ def _rule(module: str) -> str:
     return next(r for r, m in job_server.JOB_MODULES.items() if m == module)
 
 
-def _usage_file(snakemake: Any, module: str) -> Path | None:
-    rule = _rule(module)
+def _usage_file(snakemake: Any, rule: str) -> Path | None:
     wildcards = dict(getattr(snakemake, "wildcards", {}))
     if not wildcards:
         return layout.job_usage_file("", rule)  # one job of its rule: the summary
@@ -101,10 +100,11 @@ def run_job(snakemake: Any, module: str) -> None:
     if in_server_child:
         _run_here(snakemake, module)
         return
-    usage_file = _usage_file(snakemake, module)
+    rule = _rule(module)
+    usage_file = _usage_file(snakemake, rule)
     if usage_file is not None:
         usage_file.unlink(missing_ok=True)
-    sock = _connect(_rule(module))
+    sock = _connect(rule)
     if sock is None:
         _run_here(snakemake, module)
         return

@@ -103,7 +103,11 @@ def server_group(rule: str) -> str:
 
 def socket_path(folder: Path, rule: str) -> Path:
     """Where the server of `rule`'s jobs listens, in the run's socket folder."""
-    return Path(folder) / f"{server_group(rule)}.socket"
+    return _group_socket(Path(folder), server_group(rule))
+
+
+def _group_socket(folder: Path, group: str) -> Path:
+    return folder / f"{group}.socket"
 
 
 def interpreter_identity() -> str:
@@ -419,7 +423,7 @@ def start_for_run(workflow: Any, enabled: bool, log_path: Path) -> Path | None:
     servers = []
     with open(log_path, "w") as log:
         for group, rules in groups.items():
-            path = folder / f"{group}.socket"
+            path = _group_socket(folder, group)
             process = subprocess.Popen(
                 [
                     sys.executable,

@@ -85,12 +85,17 @@ def _spectra_png(
         return None
     names = list(target.classes)
     # The band of a class on a channel, computed once: the rows share their classes.
-    bands: dict[tuple[int, str], np.ndarray] = {}
+    # None for a class the clean file has no sample of (or no class: index -1).
+    bands: dict[tuple[int, str], np.ndarray | None] = {}
 
-    def band(class_index: int, channel: str) -> np.ndarray:
+    def band(class_index: int, channel: str) -> np.ndarray | None:
         if (class_index, channel) not in bands:
             members = clean.spectra[channel][classes == class_index]
-            bands[class_index, channel] = np.quantile(members, [0.1, 0.5, 0.9], axis=0)
+            bands[class_index, channel] = (
+                np.quantile(members, [0.1, 0.5, 0.9], axis=0)
+                if class_index >= 0 and len(members)
+                else None
+            )
         return bands[class_index, channel]
 
     n_rows, n_columns = len(top), len(channels)
@@ -108,14 +113,16 @@ def _spectra_png(
                 ax = axes[i, j]
                 spectra = clean.spectra[channel]
                 wl = clean.wavelengths[channel]
-                if given_i >= 0 and (classes == given_i).any():
-                    low, median, high = band(given_i, channel)
+                given = band(given_i, channel)
+                if given is not None:
+                    low, median, high = given
                     ax.fill_between(wl, low, high, color="#cccccc", lw=0)
                     ax.plot(wl, median, color="grey", lw=1, label=f"given {r.given_label}")
-                if suggested_i >= 0 and (classes == suggested_i).any():
+                suggested = band(suggested_i, channel)
+                if suggested is not None:
                     ax.plot(
                         wl,
-                        band(suggested_i, channel)[1],
+                        suggested[1],
                         color="tab:blue",
                         ls="--",
                         lw=1,

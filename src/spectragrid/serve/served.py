@@ -37,7 +37,7 @@ from spectragrid.report.cutoffs import CutoffRule, class_cutoffs
 from spectragrid.report.summary_tables import GROUP_KEYS, aggregate, lower_is_better
 from spectragrid.serve.ensemble import merge_members
 from spectragrid.serve.model import ServedModel, sha256_of
-from spectragrid.train.output_checksums import verify_cell
+from spectragrid.train.output_checksums import MANIFEST_KEY, verify_cell
 
 # The served file must score as its members do (mean of members, or the cell's own
 # test predictions), to this tolerance.
@@ -155,10 +155,14 @@ def build_served_model(
             raise ServeError("choosing the best model needs the summary table")
         selection = best_point(pd.read_parquet(summary_path), dataset, target, best_metric)
     members = _member_dirs(choice, cell_dirs, selection)
-    for d in members:
-        # Snakemake tracks the cells' metrics.json; what is read beside it must be what
-        # the cell wrote
-        verify_cell(d, names=[layout.CELL_FILES[name] for name in ("onnx", "predictions")])
+    # Snakemake tracks the cells' metrics.json; what is read beside it must be what the
+    # cell wrote, and the ONNX file's checksum is then the one recorded there
+    onnx_sha256 = {
+        d: verify_cell(d, names=[layout.CELL_FILES[name] for name in ("onnx", "predictions")])[
+            MANIFEST_KEY
+        ][layout.CELL_FILES["onnx"]]
+        for d in members
+    }
     protos = [onnx.load(str(d / layout.CELL_FILES["onnx"])) for d in members]
     first = _metadata(protos[0])
     for d, proto in zip(members[1:], protos[1:], strict=True):
@@ -184,7 +188,7 @@ def build_served_model(
                 "cell": layout.results_key(str(d)) if str(d).startswith(layout.RESULTS) else str(d),
                 "display_name": _metadata(p).get("display_name"),
                 "config_hash": _metadata(p).get("config_hash"),
-                "onnx_sha256": sha256_of(d / layout.CELL_FILES["onnx"]),
+                "onnx_sha256": onnx_sha256[d],
             }
             for d, p in zip(members, protos, strict=True)
         ],
