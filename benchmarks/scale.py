@@ -177,15 +177,15 @@ def section_ingest(work: Path, n: int) -> Path:
     return out / "clean.parquet"
 
 
-def _to_tensor(clean: Path) -> float:
+def _to_tensor(clean: Path, channels: tuple[str, ...] = CHANNELS) -> float:
     """Seconds from a clean file to a torch tensor of its spectra, as a cell reads them."""
     import torch
 
     from spectragrid.data.clean_file import read_clean
 
     started = time.perf_counter()
-    data = read_clean(clean, list(CHANNELS))
-    torch.from_numpy(data.stack(list(CHANNELS)))
+    data = read_clean(clean, list(channels))
+    torch.from_numpy(data.stack(list(channels)))
     return time.perf_counter() - started
 
 
@@ -198,10 +198,48 @@ def _npy_to_tensor(npy: Path) -> float:
     return time.perf_counter() - started
 
 
-def _median_pair(ours: Callable[[], float], reference: Callable[[], float]) -> tuple[float, float]:
-    """Median of three alternating runs of each: a busy machine slows both alike."""
-    pairs = [(ours(), reference()) for _ in range(3)]
-    return sorted(p[0] for p in pairs)[1], sorted(p[1] for p in pairs)[1]
+def _median_pair(
+    ours: Callable[[], float], reference: Callable[[], float], nbytes: int, files: list[Path]
+) -> tuple[float, float]:
+    """Median of five alternating runs of each, every run started alike (`_start_alike`),
+    each going first in turn (on this VM the first of two like reads was often slower)."""
+    mine, ref = [], []
+    for turn in range(5):
+        for measure, times in [(ours, mine), (reference, ref)][:: 1 if turn % 2 else -1]:
+            _start_alike(nbytes, files)
+            times.append(measure())
+    return sorted(mine)[2], sorted(ref)[2]
+
+
+def _start_alike(nbytes: int, files: list[Path]) -> None:
+    """The files in the page cache, and `nbytes` of memory touched and freed just before:
+    this VM hands freed memory back to its host within seconds, and the next touch of
+    it then costs 1-2 s per 1.5 GB (`_first_touch`), more than either read. Without
+    this, which read got memory the other had just used decided the ratio."""
+    import numpy as np
+
+    for path in files:
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+    touched = np.empty(nbytes, np.uint8)
+    touched[:: 1 << 12] = 1
+    del touched
+
+
+def _first_touch(nbytes: int) -> tuple[float, float]:
+    """Seconds to touch `nbytes` of fresh memory after 3 s idle, and right after."""
+    import numpy as np
+
+    times = []
+    for idle in (3.0, 0.0):
+        time.sleep(idle)
+        started = time.perf_counter()
+        touched = np.empty(nbytes, np.uint8)
+        touched[:: 1 << 12] = 1
+        times.append(time.perf_counter() - started)
+        del touched
+    return times[0], times[1]
 
 
 def section_read(work: Path, clean: Path) -> None:
@@ -218,8 +256,25 @@ def section_read(work: Path, clean: Path) -> None:
     # The 1.5 GB just saved are written back to the disk in the background: not while
     # either read is timed.
     os.sync()
-    mine, ref = _median_pair(lambda: _to_tensor(clean), lambda: _npy_to_tensor(npy))
+    nbytes = npy.stat().st_size
+    idle, again = _first_touch(nbytes)
+    print(
+        f"| (this machine) first touch of {nbytes / 2**30:.1f} GiB | after 3 s idle "
+        f"{idle:.2f} s | right after {again:.2f} s | {idle / again:.1f}x | |"
+    )
+    files = [clean, npy]
+    mine, ref = _median_pair(lambda: _to_tensor(clean), lambda: _npy_to_tensor(npy), nbytes, files)
     row("clean.parquet -> tensor", f"{mine:.2f} s", f"np.load {ref:.2f} s", mine / ref, "<= 3x")
+    mine, ref = _median_pair(
+        lambda: _to_tensor(clean, CHANNELS[:1]), lambda: _npy_to_tensor(npy), nbytes, files
+    )
+    row(
+        f"one channel ({CHANNELS[0]}) -> tensor",
+        f"{mine:.2f} s",
+        f"np.load, all three {ref:.2f} s",
+        mine / ref,
+        "",
+    )
     _compression_choices(work, clean, npy)
 
 
@@ -249,7 +304,12 @@ def _compression_choices(work: Path, clean: Path, npy: Path) -> None:
             clean_file.SPECTRUM_COMPRESSION = chosen
     del data
     for codec, (path, write_s) in written.items():
-        mine, ref = _median_pair(lambda p=path: _to_tensor(p), lambda: _npy_to_tensor(npy))
+        mine, ref = _median_pair(
+            lambda p=path: _to_tensor(p),
+            lambda: _npy_to_tensor(npy),
+            npy.stat().st_size,
+            [path, npy],
+        )
         row(
             f"spectra stored {codec}" + (" (kept)" if codec == chosen else ""),
             f"{path.stat().st_size / npy.stat().st_size:.2f} of the .npy, "

@@ -1,25 +1,33 @@
 """The clean Parquet file: one row per sample, spectra stored as raw float32 bytes.
 
-Layout: each channel is a `fixed_size_binary(L * 4)` column `spectrum_<channel>`
-holding the little-endian float32 values of one sample. Reading it back is a
-`np.frombuffer` over the Arrow buffer (no per-value conversion): on the
-reference machine 0.44 s for 300k × 3 × 512 against 7.5 s for a
-fixed-size-list column. Everything needed to interpret those bytes (channels,
-wavelength axes, dtype, shape, column roles) is in the schema metadata under
-the key `spectragrid`, as JSON.
+Layout (format 2): one `fixed_size_binary` column `spectra` holds each
+sample's channels one after another, as little-endian float32 values, in
+the order of the metadata's `channels` (`spectrum_offsets` says where each
+starts, in values; `shape` how many it has). Everything needed to interpret
+those bytes (channels, wavelength axes, dtype, shape, column roles) is in the
+schema metadata under the key `spectragrid`, as JSON. Outside spectragrid:
+`np.frombuffer(b"".join(column), "<f4").reshape(N, -1)` gives the rows.
 
-Spectrum columns are stored uncompressed (`SPECTRUM_COMPRESSION`); the other
-columns with zstd. Measured at 300,000 × 3 × 446 (docs/benchmarks.md, "Ingest
-and reading at 300,000 spectra"): noisy float32 saves 11 % with zstd and
-nothing with lz4, and decompressing slows reading. Into a tensor, against
-`np.load` of the same array in the same run: uncompressed 2.7x, lz4 3.9x,
-zstd 5.4x (side by side, just after writing); 1.7x for the kept file.
+Why one column and not one per channel (format 1, still read): when the
+channels share one wavelength axis, a row of the file is then a row of the
+(N, C, L) array a cell trains on, and each data page's values are read
+straight into that array (`spectragrid.data.parquet_pages`): one trip
+through memory, as `np.load` makes. One column per channel put each page
+into a buffer first, to be copied into its stride of the array: 1.9-2.7x
+`np.load` against 1.0-1.3x for this layout at 300,000 x 3 x 446
+(docs/benchmarks.md, "Reading the clean file"). A cell that uses some of the
+channels reads whole rows and copies its channels out of them.
 
-Row groups hold about `ROW_GROUP_BYTES` of spectra per channel, written one at
-a time and read one at a time into a preallocated (N, C, L) array, so neither
-side holds the data set twice. The file is written past the page cache where
-the system allows it (`spectragrid.data.direct_write`), each row group's
-spectra gathered into one reused buffer per channel.
+The spectra are stored uncompressed (`SPECTRUM_COMPRESSION`); the other
+columns with zstd. Measured at 300,000 x 3 x 446 (docs/benchmarks.md,
+"Ingest and reading at 300,000 spectra"): noisy float32 saves 11 % with zstd
+and nothing with lz4, and decompressing slows reading.
+
+Row groups hold about `ROW_GROUP_BYTES` of spectra, written one at a time
+and read one at a time into a preallocated (N, C, L) array, so neither side
+holds the data set twice. The file is written past the page cache where the
+system allows it (`spectragrid.data.direct_write`), each row group's spectra
+gathered into one reused buffer.
 """
 
 from __future__ import annotations
@@ -38,35 +46,37 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spectragrid.data.direct_write import open_direct
-from spectragrid.data.parquet_pages import read_plain_pages
+from spectragrid.data.parquet_pages import Page, plain_pages, read_pages
 
 __all__ = [
     "FORMAT_VERSION",
     "META_KEY",
+    "SPECTRA_COLUMN",
     "SPECTRUM_COMPRESSION",
     "CleanData",
     "RowBlock",
     "read_clean",
     "read_labels",
     "read_meta",
-    "spectrum_column",
     "write_clean",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 stored one column per channel (`spectrum_<channel>`); it reads the same.
+READABLE_FORMATS = (1, 2)
 META_KEY = b"spectragrid"
 # severity and type, or one label column (`label`); both layouts have full_truth
 LABEL_COLUMNS = ("severity", "type", "label", "full_truth", "label_raw")
 _DTYPE = np.dtype("<f4")
 # Codec of the spectrum columns (the others use zstd); see the module docstring.
 SPECTRUM_COMPRESSION = "none"
-# Spectrum bytes per channel in one row group: large enough that per-group costs
-# vanish, small enough that writing or reading one group is a small transient.
+SPECTRA_COLUMN = "spectra"
+# Spectrum bytes in one row group: large enough that per-group costs vanish,
+# small enough that writing or reading one group is a small transient.
 ROW_GROUP_BYTES = 64 << 20
-
-
-def spectrum_column(channel: str) -> str:
-    return f"spectrum_{channel}"
+# Pages read together into a buffer when a cell takes only some of a row's channels:
+# a few MB, so that the copy out of it reads from the CPU's cache.
+_SCRATCH_BYTES = 4 << 20
 
 
 @dataclass
@@ -179,7 +189,8 @@ class RowBlock:
         return out
 
     def take_into(self, start: int, stop: int, out: np.ndarray) -> None:
-        """Copy rows `start:stop` of the block into `out`, a row-major float32 array."""
+        """Copy rows `start:stop` of the block into `out`, float32 rows (a view of wider rows
+        is fine)."""
         if self.rows is None:
             np.copyto(out, self.values[start:stop])
             return
@@ -251,8 +262,8 @@ def _check_spectra(
             raise ValueError(
                 f"wavelengths[{ch!r}] has {wl.size} values for {shape[1]} spectral points"
             )
-        if spectrum_column(ch) in table.columns:
-            raise ValueError(f"table already has a column named {spectrum_column(ch)!r}")
+    if SPECTRA_COLUMN in table.columns:
+        raise ValueError(f"table already has a column named {SPECTRA_COLUMN!r}")
 
 
 def write_clean(
@@ -287,9 +298,9 @@ def write_clean(
 
     plain = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
     plain_columns = list(plain.column_names)
-    fields = [
-        pa.field(spectrum_column(ch), pa.binary(lengths[ch] * _DTYPE.itemsize)) for ch in channels
-    ]
+    offsets = dict(zip(channels, np.cumsum([0, *lengths.values()])[:-1].tolist(), strict=True))
+    width = sum(lengths.values())  # float32 values in a row
+    fields = [pa.field(SPECTRA_COLUMN, pa.binary(width * _DTYPE.itemsize))] if channels else []
     meta = {
         "format": FORMAT_VERSION,
         "channels": channels,
@@ -297,7 +308,8 @@ def write_clean(
         "dtype": "float32",
         "byte_order": "little",
         "shape": {ch: [int(lengths[ch])] for ch in channels},
-        "spectrum_columns": {ch: spectrum_column(ch) for ch in channels},
+        "spectrum_columns": dict.fromkeys(channels, SPECTRA_COLUMN),
+        "spectrum_offsets": offsets,
         "group_column": "group" if "group" in table.columns else None,
         "tabular_columns": list(tabular),
         "provenance_columns": list(provenance),
@@ -306,9 +318,7 @@ def write_clean(
     }
     # pandas' own metadata would describe only part of the columns; ours is the contract.
     schema = pa.schema([*plain.schema, *fields], metadata={META_KEY: json.dumps(meta).encode()})
-    rows_per_group = max(
-        1, ROW_GROUP_BYTES // max(1, _DTYPE.itemsize * max(lengths.values(), default=1))
-    )
+    rows_per_group = max(1, ROW_GROUP_BYTES // max(1, _DTYPE.itemsize * width))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(path)
@@ -320,7 +330,7 @@ def write_clean(
                 schema,
                 compression={
                     **dict.fromkeys(plain_columns, "zstd"),
-                    **{spectrum_column(ch): SPECTRUM_COMPRESSION for ch in channels},
+                    **({SPECTRA_COLUMN: SPECTRUM_COMPRESSION} if channels else {}),
                 },
                 # Spectra are unique, noisy bytes: dictionaries and min/max statistics of
                 # kilobyte-long values only cost time and space.
@@ -328,21 +338,20 @@ def write_clean(
                 write_statistics=plain_columns,
             ) as writer,
         ):
-            # One buffer per channel, filled again for every row group: Arrow copies
-            # the values into its pages, and reused memory is not paid for again
-            # (a fresh gigabyte cost seconds of page faults on the reference VM).
-            buffers = {
-                ch: np.empty((min(rows_per_group, n), lengths[ch]), dtype=_DTYPE) for ch in channels
-            }
+            # One buffer, filled again for every row group: Arrow copies the values
+            # into its pages, and reused memory is not paid for again (a fresh
+            # gigabyte cost seconds of page faults on the reference VM).
+            buffer = np.empty((min(rows_per_group, n), width), dtype=_DTYPE)
             readers = {ch: _Reader(blocks[ch]) for ch in channels}
             del blocks
             for start in range(0, n, rows_per_group) if n else [0]:
                 stop = min(start + rows_per_group, n)
                 columns = [plain.column(c).slice(start, stop - start) for c in plain_columns]
-                columns += [
-                    _binary_column(readers[ch].take_into(buffers[ch][: stop - start]))
-                    for ch in channels
-                ]
+                if channels:
+                    rows = buffer[: stop - start]
+                    for ch in channels:
+                        readers[ch].take_into(rows[:, offsets[ch] : offsets[ch] + lengths[ch]])
+                    columns.append(_binary_column(rows))
                 writer.write_table(pa.Table.from_arrays(columns, schema=schema))
                 del columns
         os.replace(tmp, path)
@@ -360,10 +369,10 @@ def read_meta(path: Path) -> dict[str, Any]:
             f"{path}: not a spectragrid clean file (no '{META_KEY.decode()}' metadata)"
         )
     meta = json.loads(raw)
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in READABLE_FORMATS:
         raise ValueError(
             f"{path}: clean-file format {meta.get('format')!r} is not supported "
-            f"(this version reads format {FORMAT_VERSION})"
+            f"(this version reads formats {', '.join(map(str, READABLE_FORMATS))})"
         )
     return meta
 
@@ -417,7 +426,7 @@ def _read_spectra(
     wavelengths: dict[str, np.ndarray],
     n: int,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
-    """The spectra of `wavelengths`' channels, copied row group by row group into one
+    """The spectra of `wavelengths`' channels, read row group by row group into one
     preallocated array: (N, C, L) on their common axis, or one (N, L) per channel
     when they share no grid."""
     channels = list(wavelengths)
@@ -437,7 +446,8 @@ def _read_spectra(
     else:
         stacked = None
         targets = {c: np.empty((n, lengths[c]), dtype=_DTYPE) for c in channels}
-    columns = [meta["spectrum_columns"][c] for c in channels]
+    columns = _stored_columns(meta, channels)
+    direct = _rows_are_stacked(columns, stacked, meta)
     schema = parquet.metadata.schema
     index = {schema.column(i).path: i for i in range(len(schema))}
     row = 0
@@ -448,17 +458,24 @@ def _read_spectra(
             if row + size > n:
                 break
             # Page by page where the pages allow it (parquet_pages), else through Arrow.
-            if not all(
-                read_plain_pages(
+            for name, (width, parts) in columns.items():
+                column = index[name]
+                pages = plain_pages(
                     raw.fileno(),
-                    chunks.column(index[name]),
-                    lengths[c] * _DTYPE.itemsize,
-                    targets[c][row : row + size],
-                    nullable=schema.column(index[name]).max_definition_level > 0,
+                    chunks.column(column),
+                    width * _DTYPE.itemsize,
+                    nullable=schema.column(column).max_definition_level > 0,
                 )
-                for c, name in zip(channels, columns, strict=True)
-            ):
-                _read_row_group(path, parquet, group, columns, channels, lengths, targets, row)
+                if pages is None or sum(p.rows for p in pages) != size:
+                    _read_through_arrow(path, parquet, group, name, width, parts, targets, row)
+                elif direct:
+                    assert stacked is not None
+                    if not read_pages(
+                        raw.fileno(), pages, width * _DTYPE.itemsize, stacked[row : row + size]
+                    ):
+                        _read_through_arrow(path, parquet, group, name, width, parts, targets, row)
+                elif not _read_parts(raw.fileno(), pages, width, parts, targets, row):
+                    _read_through_arrow(path, parquet, group, name, width, parts, targets, row)
             row += size
     if row != n:
         raise ValueError(
@@ -471,48 +488,109 @@ def _read_spectra(
     return stacked, targets
 
 
-def _read_row_group(
+# A stored column's row width in float32 values, and where each wanted channel lies in it.
+_Parts = dict[str, tuple[int, int]]
+
+
+def _stored_columns(meta: dict[str, Any], channels: list[str]) -> dict[str, tuple[int, _Parts]]:
+    """The spectrum columns holding `channels`: for each, its row width (values) and the
+    (offset, length) of each wanted channel in its rows, channels in `channels`' order."""
+    stored_offsets = meta.get("spectrum_offsets") or {}  # format 1: a column per channel
+    widths: dict[str, int] = collections.Counter()
+    for c in meta["channels"]:
+        widths[meta["spectrum_columns"][c]] += int(meta["shape"][c][0])
+    columns: dict[str, tuple[int, _Parts]] = {}
+    for c in channels:
+        name = meta["spectrum_columns"][c]
+        parts = columns.setdefault(name, (widths[name], {}))[1]
+        parts[c] = (int(stored_offsets.get(c, 0)), int(meta["shape"][c][0]))
+    return columns
+
+
+def _rows_are_stacked(
+    columns: dict[str, tuple[int, _Parts]], stacked: np.ndarray | None, meta: dict[str, Any]
+) -> bool:
+    """Whether a row of the one stored column is, byte for byte, a row of `stacked`: every
+    channel of the file wanted, in stored order, all on one axis with no padding."""
+    if stacked is None or len(columns) != 1:
+        return False
+    ((width, parts),) = columns.values()
+    length = stacked.shape[2]
+    return (
+        list(parts) == list(meta["channels"])
+        and width == stacked.shape[1] * length
+        and all(part == (i * length, length) for i, part in enumerate(parts.values()))
+    )
+
+
+def _read_parts(
+    fd: int,
+    pages: list[Page],
+    width: int,
+    parts: _Parts,
+    targets: dict[str, np.ndarray],
+    row: int,
+) -> bool:
+    """`pages` (rows of `width` values) read a few MB at a time into a buffer, and each
+    wanted channel copied from there into its rows of `targets`."""
+    limit = max(1, _SCRATCH_BYTES // (width * _DTYPE.itemsize))  # rows in the buffer
+    scratch = np.empty((0, width), _DTYPE)
+    at = 0
+    while at < len(pages):
+        batch = [pages[at]]
+        at += 1
+        while at < len(pages) and sum(p.rows for p in batch) + pages[at].rows <= limit:
+            batch.append(pages[at])
+            at += 1
+        count = sum(p.rows for p in batch)
+        if len(scratch) < count:
+            scratch = np.empty((max(count, limit), width), _DTYPE)
+        rows = scratch[:count]
+        if not read_pages(fd, batch, width * _DTYPE.itemsize, rows):
+            return False
+        for c, (offset, length) in parts.items():
+            targets[c][row : row + count] = rows[:, offset : offset + length]
+        row += count
+    return True
+
+
+def _read_through_arrow(
     path: Path,
     parquet: pq.ParquetFile,
     group: int,
-    columns: list[str],
-    channels: list[str],
-    lengths: dict[str, int],
+    name: str,
+    width: int,
+    parts: _Parts,
     targets: dict[str, np.ndarray],
     row: int,
 ) -> None:
-    """The spectrum columns of one row group into their rows of `targets`, through Arrow."""
+    """The spectrum column `name` of one row group into its channels' rows of `targets`."""
     # Through a mapping of its own, closed once copied: the file's pages a mapping has
     # touched count in the process's memory until it is closed, and one mapping for the
     # whole read held the file beside the array (a cell at 300k peaked at 2.3 times
     # its data in this function).
     with pa.memory_map(str(path)) as source:
-        part = pq.ParquetFile(source, metadata=parquet.metadata).read_row_group(
-            group, columns=columns
+        column = (
+            pq.ParquetFile(source, metadata=parquet.metadata)
+            .read_row_group(group, columns=[name])
+            .column(name)
         )
-        size = part.num_rows
-        for c, name in zip(channels, columns, strict=True):
-            _copy_column(path, name, part.column(name), lengths[c], targets[c][row : row + size])
-        del part  # one row group of Arrow memory at a time
-
-
-def _copy_column(
-    path: Path, name: str, column: pa.ChunkedArray, length: int, out: np.ndarray
-) -> None:
-    """Copy the fixed-size-binary spectrum column `name` into `out` (rows, length)."""
-    if column.null_count:
-        raise ValueError(f"{path}: column {name!r} has {column.null_count} missing spectra")
-    width = length * _DTYPE.itemsize
-    row = 0
-    for chunk in column.chunks:
-        if chunk.type.byte_width != width:
-            raise ValueError(
-                f"{path}: column {name!r} holds {chunk.type.byte_width}-byte values; "
-                f"the metadata promises {length} float32 values ({width} bytes)"
-            )
-        buf = chunk.buffers()[1]
-        values = np.frombuffer(
-            buf, dtype=_DTYPE, count=len(chunk) * length, offset=chunk.offset * width
-        )
-        out[row : row + len(chunk)] = values.reshape(-1, length)
-        row += len(chunk)
+        if column.null_count:
+            raise ValueError(f"{path}: column {name!r} has {column.null_count} missing spectra")
+        nbytes = width * _DTYPE.itemsize
+        for chunk in column.chunks:
+            if chunk.type.byte_width != nbytes:
+                raise ValueError(
+                    f"{path}: column {name!r} holds {chunk.type.byte_width}-byte values; "
+                    f"the metadata promises {width} float32 values ({nbytes} bytes)"
+                )
+            rows = np.frombuffer(
+                chunk.buffers()[1],
+                dtype=_DTYPE,
+                count=len(chunk) * width,
+                offset=chunk.offset * nbytes,
+            ).reshape(-1, width)
+            for c, (offset, length) in parts.items():
+                targets[c][row : row + len(chunk)] = rows[:, offset : offset + length]
+            row += len(chunk)
+        del column  # one row group of Arrow memory at a time

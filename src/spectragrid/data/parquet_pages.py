@@ -1,26 +1,27 @@
-"""A clean file's spectrum columns read page by page, without Arrow's decoder.
+"""A clean file's spectrum column read page by page, without Arrow's decoder.
 
-The spectra are stored as uncompressed, PLAIN-encoded fixed-size binary
-columns (clean_file.SPECTRUM_COMPRESSION). Arrow decodes such a column chunk
-into a buffer of its own (tens of MB per row group), which the reader then
-copies again into the (N, C, L) array: two trips through memory where
-`np.load` makes one. Here each data page's values are read with one
-`preadv` into a small buffer that stays in the CPU's cache and copied from
-there into their rows of the array (300k x 3 x 446: 0.50-0.58 s against
-0.73-1.15 s for Arrow's route, np.load 0.27-0.31 s, in one process, minutes
-apart; docs/benchmarks.md).
+The spectra are stored as one uncompressed, PLAIN-encoded fixed-size binary
+column (clean_file). Arrow decodes such a column chunk into a buffer of its
+own (tens of MB per row group), which the reader then copied again into the
+(N, C, L) array: two trips through memory where `np.load` makes one. Here
+`plain_pages` finds where each data page's values lie, and `read_pages`
+reads them with one `preadv` per page straight into the caller's buffer: the
+rows of the (N, C, L) array itself when the file's rows are that array's
+rows, so the spectra cross memory once, as with `np.load`
+(docs/benchmarks.md, "Reading the clean file").
 
 Only what this reader can check is read this way: a data page (version 1)
 of PLAIN values, uncompressed, whose bytes after its definition levels are
 exactly its values (so no value is missing). Anything else, or a page
-header it cannot parse, makes `read_plain_pages` return False, and the
-caller reads the row group through Arrow.
+header it cannot parse, makes `plain_pages` return None, and the caller
+reads the row group through Arrow.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -142,34 +143,40 @@ def _page_header(fd: int, offset: int) -> tuple[dict, int]:
             size *= 8
 
 
-def read_plain_pages(
-    fd: int, column: pq.ColumnChunkMetaData, width: int, out: np.ndarray, nullable: bool
-) -> bool:
-    """Fill `out` (the chunk's rows, `width` bytes each, any row stride) with the values of
-    the column chunk `column` of the file open as `fd`; `nullable`: the column may hold
-    nulls (its pages then start with definition levels). False, with `out` partly
-    written, when the chunk is not made of pages this reader takes (module docstring)."""
+@dataclass(frozen=True)
+class Page:
+    """A data page's values: `rows` values of the column's width from file offset `offset`."""
+
+    offset: int
+    rows: int
+
+
+def plain_pages(
+    fd: int, column: pq.ColumnChunkMetaData, width: int, nullable: bool
+) -> list[Page] | None:
+    """The data pages of the column chunk `column` (values `width` bytes each) of the file
+    open as `fd`, in order; `nullable`: the column may hold nulls (its pages then start
+    with definition levels). None when the chunk is not made of pages this reader
+    takes (module docstring)."""
     if (
         not hasattr(os, "preadv")  # not every platform's Python has it
         or column.compression != "UNCOMPRESSED"
         or column.physical_type != "FIXED_LEN_BYTE_ARRAY"
         or column.dictionary_page_offset is not None
-        or out.ndim != 2
-        or out.shape[1] * out.itemsize != width
+        or width <= 0
     ):
-        return False
+        return None
     offset, end = column.data_page_offset, column.data_page_offset + column.total_compressed_size
-    scratch = np.empty(0, np.uint8)
-    rows = 0
+    pages = []
     while offset < end:
         try:
             header, header_size = _page_header(fd, offset)
         except PageHeaderError:
-            return False
+            return None
         page = header.get(5, {})
         kind, size, n, encoding = header.get(1), header.get(3), page.get(1), page.get(2)
         if kind != _DATA_PAGE or encoding != _PLAIN or size is None or n is None:
-            return False
+            return None
         data = offset + header_size
         # A nullable column's definition levels come first, their length in 4 bytes; the
         # values fill the rest of the page only when none is missing.
@@ -177,17 +184,25 @@ def read_plain_pages(
         if nullable:
             length = os.pread(fd, 4, data)
             if len(length) != 4:
-                return False
+                return None
             values = data + 4 + struct.unpack("<i", length)[0]
-        nbytes = n * width
-        if n < 0 or values < data or data + size - values != nbytes or rows + n > out.shape[0]:
-            return False
-        if scratch.nbytes < nbytes:
-            scratch = np.empty(nbytes, np.uint8)
-        part = scratch[:nbytes]
-        if os.preadv(fd, [memoryview(part)], values) != nbytes:
-            return False
-        out[rows : rows + n] = part.view(out.dtype).reshape(out[rows : rows + n].shape)
-        rows += n
+        if n < 0 or values < data or data + size - values != n * width:
+            return None
+        pages.append(Page(values, n))
         offset = data + size
-    return rows == out.shape[0]
+    return pages
+
+
+def read_pages(fd: int, pages: list[Page], width: int, out: np.ndarray) -> bool:
+    """Read `pages` (values `width` bytes each) one after another into `out`, a
+    C-contiguous array of exactly their bytes. False when the file ends early."""
+    buffer = memoryview(out).cast("B")
+    if len(buffer) != sum(p.rows for p in pages) * width:
+        raise ValueError(f"{len(buffer)} bytes to fill; the pages hold a different number")
+    at = 0
+    for page in pages:
+        nbytes = page.rows * width
+        if nbytes and os.preadv(fd, [buffer[at : at + nbytes]], page.offset) != nbytes:
+            return False
+        at += nbytes
+    return True

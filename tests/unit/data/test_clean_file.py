@@ -71,11 +71,15 @@ def test_schema_layout_and_metadata(tmp_path: Path) -> None:
     path = tmp_path / "clean.parquet"
     _write(path)
     schema = pq.read_schema(path)
-    assert schema.field("spectrum_277").type == pa.binary(446 * 4)
-    assert schema.field("spectrum_lspr").type == pa.binary(251 * 4)
+    # one column: each row holds its channels one after another
+    assert schema.field("spectra").type == pa.binary((446 + 446 + 251) * 4)
+    assert not any(name.startswith("spectrum_") for name in schema.names)
     meta = json.loads(schema.metadata[META_KEY])
     assert meta == read_meta(path)
-    assert meta["format"] == 1
+    assert meta["format"] == 2
+    assert meta["spectrum_columns"] == dict.fromkeys(CHANNELS, "spectra")
+    assert meta["spectrum_offsets"] == {"277": 0, "380": 446, "lspr": 892}
+    assert meta["shape"] == {"277": [446], "380": [446], "lspr": [251]}
     assert meta["channels"] == CHANNELS
     assert meta["wavelengths"]["lspr"][:2] == [450.0, 451.0]
     assert len(meta["wavelengths"]["277"]) == 446
@@ -87,8 +91,12 @@ def test_schema_layout_and_metadata(tmp_path: Path) -> None:
     group = pq.ParquetFile(path).metadata.row_group(0)
     assert group.column(0).compression == "ZSTD"
     # spectra are stored uncompressed: see SPECTRUM_COMPRESSION
-    spectrum = schema.get_field_index("spectrum_277")
+    spectrum = schema.get_field_index("spectra")
     assert group.column(spectrum).compression == "UNCOMPRESSED"
+    # what the module docstring tells a user reading the file without spectragrid
+    rows = np.frombuffer(b"".join(pq.read_table(path)["spectra"].to_pylist()), "<f4")
+    rows = rows.reshape(7, -1)
+    np.testing.assert_array_equal(rows[:, 446:892], read_clean(path).spectra["380"])
 
 
 def test_channel_selection_and_stack(tmp_path: Path) -> None:
@@ -178,7 +186,7 @@ def test_row_blocks_write_the_same_file_as_one_array(
         second[rows] = values[4:]
         blocks[ch] = [clean_file.RowBlock(first), clean_file.RowBlock(second, rows)]
     # three rows per row group: groups straddle the two blocks
-    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * 446 * 4)
+    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * (446 + 446 + 251) * 4)
     write_clean(tmp_path / "blocks.parquet", table, blocks, wavelengths, [], [])
     assert pq.ParquetFile(tmp_path / "blocks.parquet").num_row_groups == 3
     data = read_clean(tmp_path / "blocks.parquet")
@@ -289,27 +297,117 @@ def test_a_row_block_takes_rows_as_row_major_float32() -> None:
     np.testing.assert_array_equal(RowBlock(values).take(8, 12), values[8:].astype(np.float32))
 
 
-def test_spectra_read_page_by_page_equal_arrow_s_reading(tmp_path: Path, monkeypatch) -> None:
-    """Several row groups: each read by data.parquet_pages, and bit for bit what the
-    Arrow route (taken for pages that reader refuses) reads."""
+@pytest.mark.parametrize(
+    ("stored", "channels"),
+    [
+        (["277", "380"], ["277", "380"]),
+        (CHANNELS, ["380"]),
+        (CHANNELS, ["380", "277"]),
+        (CHANNELS, ["277", "lspr"]),
+        (CHANNELS, ["lspr", "380", "277"]),
+    ],
+    ids=["whole rows", "one channel", "reordered", "padded", "padded and reordered"],
+)
+def test_spectra_read_page_by_page_equal_arrow_s_reading(
+    tmp_path: Path, monkeypatch, stored: list[str], channels: list[str]
+) -> None:
+    """Several row groups, each read by data.parquet_pages (straight into the array when
+    a stored row is a row of it, through a buffer otherwise), bit for bit what the Arrow
+    route (taken for pages that reader refuses) reads."""
     import spectragrid.data.clean_file as clean_file
 
-    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * 446 * 4)  # 3 rows a group
+    table, spectra, wavelengths = _data()
+    row_bytes = sum(spectra[c].shape[1] for c in stored) * 4
+    monkeypatch.setattr(clean_file, "ROW_GROUP_BYTES", 3 * row_bytes)  # 3 rows a group
+    monkeypatch.setattr(clean_file, "_SCRATCH_BYTES", 2 * row_bytes)  # 2 rows a buffer
     path = tmp_path / "clean.parquet"
-    _, spectra, _ = _write(path)
+    write_clean(path, table, {c: spectra[c] for c in stored}, wavelengths, [], [])
     assert pq.ParquetFile(path).num_row_groups == 3
-    calls = []
-    page_reader = clean_file.read_plain_pages
+    found, through_buffer = [], []
+    plain_pages, read_parts = clean_file.plain_pages, clean_file._read_parts
 
-    def spy(*args, **kwargs):
-        calls.append(page_reader(*args, **kwargs))
-        return calls[-1]
+    def spy_pages(*args, **kwargs):
+        found.append(plain_pages(*args, **kwargs))
+        return found[-1]
 
-    monkeypatch.setattr(clean_file, "read_plain_pages", spy)
-    paged = read_clean(path, ["277", "380"])
-    assert calls == [True] * 6
-    monkeypatch.setattr(clean_file, "read_plain_pages", lambda *a, **k: False)
-    through_arrow = read_clean(path, ["277", "380"])
-    assert paged.stacked.tobytes() == through_arrow.stacked.tobytes()
-    for ch in ("277", "380"):
+    def spy_parts(*args, **kwargs):
+        through_buffer.append(read_parts(*args, **kwargs))
+        return through_buffer[-1]
+
+    monkeypatch.setattr(clean_file, "plain_pages", spy_pages)
+    monkeypatch.setattr(clean_file, "_read_parts", spy_parts)
+    paged = read_clean(path, channels)
+    assert len(found) == 3 and all(found)
+    # whole rows of the file are rows of the array: no buffer between them
+    assert through_buffer == ([] if channels == stored else [True] * 3)
+    monkeypatch.setattr(clean_file, "plain_pages", lambda *a, **k: None)
+    through_arrow = read_clean(path, channels)
+    for ch in channels:
         assert paged.spectra[ch].tobytes() == spectra[ch].tobytes()
+        assert through_arrow.spectra[ch].tobytes() == spectra[ch].tobytes()
+    if paged.stacked is not None:
+        assert paged.stacked.tobytes() == through_arrow.stacked.tobytes()
+
+
+def test_whole_rows_fill_the_stacked_array_directly(tmp_path: Path) -> None:
+    table, spectra, wavelengths = _data()
+    both = {c: spectra[c] for c in ("277", "380")}
+    path = tmp_path / "clean.parquet"
+    write_clean(path, table, both, {c: wavelengths[c] for c in both}, [], [])
+    data = read_clean(path)
+    assert data.stacked.shape == (7, 2, 446) and not data.stacked.flags.writeable
+    np.testing.assert_array_equal(data.stacked, np.stack([spectra["277"], spectra["380"]], 1))
+    assert data.stack(["277", "380"]) is data.stacked
+
+
+def test_a_format_1_file_reads_the_same(tmp_path: Path, monkeypatch) -> None:
+    """Files of the previous format (one `spectrum_<channel>` column per channel) still
+    read, page by page and through Arrow alike."""
+    import spectragrid.data.clean_file as clean_file
+
+    path = tmp_path / "clean.parquet"
+    table, spectra, _ = _write(path)
+    meta = read_meta(path)
+    meta.update(format=1, spectrum_columns={c: f"spectrum_{c}" for c in CHANNELS})
+    del meta["spectrum_offsets"]
+    plain = pq.read_table(path).drop(["spectra"])
+    for c in CHANNELS:
+        column = pa.array(
+            [r.tobytes() for r in spectra[c]], type=pa.binary(spectra[c].shape[1] * 4)
+        )
+        plain = plain.append_column(f"spectrum_{c}", column)
+    old = tmp_path / "old.parquet"
+    pq.write_table(
+        plain.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}),
+        old,
+        compression="none",
+        use_dictionary=False,
+    )
+    found = []
+    plain_pages = clean_file.plain_pages
+    monkeypatch.setattr(
+        clean_file, "plain_pages", lambda *a, **k: found.append(plain_pages(*a, **k)) or found[-1]
+    )
+    for channels in (None, ["380", "277"], ["lspr"]):
+        new, previous = read_clean(path, channels), read_clean(old, channels)
+        assert list(previous.spectra) == list(new.spectra)
+        for ch in new.spectra:
+            assert previous.spectra[ch].tobytes() == new.spectra[ch].tobytes()
+    # page by page: the new file's one column per read, the old file's one per channel
+    assert len(found) == 3 + (3 + 2 + 1) and all(found)
+    monkeypatch.setattr(clean_file, "plain_pages", lambda *a, **k: None)
+    through_arrow = read_clean(old, ["277", "380"])
+    assert through_arrow.stacked.tobytes() == read_clean(path, ["277", "380"]).stacked.tobytes()
+    pd.testing.assert_frame_equal(read_clean(old).table, table, check_dtype=False)
+
+
+def test_an_unknown_format_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _write(path)
+    meta = read_meta(path)
+    meta["format"] = 3
+    table = pq.read_table(path)
+    future = tmp_path / "future.parquet"
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), future)
+    with pytest.raises(ValueError, match=r"future.parquet: clean-file format 3 is not supported"):
+        read_clean(future)

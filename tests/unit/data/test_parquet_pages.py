@@ -1,6 +1,5 @@
 """The page-by-page reader of spectrum columns (data.parquet_pages): the values Arrow
-reads, into rows of any stride, and a refusal (never a wrong value) for pages it does
-not take."""
+reads, and a refusal (never a wrong value) for pages it does not take."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from spectragrid.data.parquet_pages import read_plain_pages
+from spectragrid.data.parquet_pages import Page, plain_pages, read_pages
 
 WIDTH = 12 * 4  # 12 float32 points
 
@@ -25,24 +24,30 @@ def _write(path: Path, values: np.ndarray, nullable: bool = True, **options) -> 
         "use_dictionary": False,
         "write_statistics": False,
         "row_group_size": 300,
-        "data_page_size": 1000,  # several pages per row group
+        "data_page_size": 1000,  # several pages per row group,
+        "write_batch_size": 20,  # checked every 20 rows
     }
     settings.update(options)
     pq.write_table(pa.table([column], schema=schema), path, **settings)
 
 
 def _read(path: Path, n: int) -> tuple[list[bool], np.ndarray]:
-    """Each row group through read_plain_pages into channel 1 of an (n, 2, 12) array."""
+    """Each row group's pages found by plain_pages and read into an (n, 12) array; for
+    each group, whether its pages were taken."""
     parquet = pq.ParquetFile(path)
     nullable = parquet.metadata.schema.column(0).max_definition_level > 0
-    out = np.full((n, 2, 12), np.nan, np.float32)
+    out = np.full((n, 12), np.nan, np.float32)
     taken, row = [], 0
     fd = os.open(path, os.O_RDONLY)
     try:
         for group in range(parquet.num_row_groups):
             chunk = parquet.metadata.row_group(group).column(0)
             size = parquet.metadata.row_group(group).num_rows
-            taken.append(read_plain_pages(fd, chunk, WIDTH, out[row : row + size, 1], nullable))
+            pages = plain_pages(fd, chunk, WIDTH, nullable)
+            taken.append(pages is not None)
+            if pages is not None:
+                assert sum(p.rows for p in pages) == size
+                assert read_pages(fd, pages, WIDTH, out[row : row + size])
             row += size
     finally:
         os.close(fd)
@@ -50,7 +55,7 @@ def _read(path: Path, n: int) -> tuple[list[bool], np.ndarray]:
 
 
 @pytest.mark.parametrize("nullable", [True, False])
-def test_plain_pages_are_read_into_strided_rows_as_arrow_reads_them(tmp_path, nullable):
+def test_plain_pages_are_read_as_arrow_reads_them(tmp_path, nullable):
     values = np.random.default_rng(0).normal(size=(1000, 12)).astype(np.float32)
     values[3, :2] = [-0.0, np.nan]
     path = tmp_path / "plain.parquet"
@@ -58,8 +63,31 @@ def test_plain_pages_are_read_into_strided_rows_as_arrow_reads_them(tmp_path, nu
     assert pq.ParquetFile(path).num_row_groups == 4
     taken, out = _read(path, len(values))
     assert taken == [True] * 4
-    assert out[:, 1].tobytes() == values.tobytes()
-    assert np.isnan(out[:, 0]).all()  # the other channel's rows untouched
+    assert out.tobytes() == values.tobytes()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pages = plain_pages(
+            fd, pq.ParquetFile(path).metadata.row_group(0).column(0), WIDTH, nullable
+        )
+    finally:
+        os.close(fd)
+    assert len(pages) > 1  # several pages per row group, each found
+    assert pages == sorted(pages, key=lambda p: p.offset)
+
+
+def test_a_file_cut_short_reads_false_and_a_wrong_size_is_refused(tmp_path):
+    values = np.ones((100, 12), np.float32)
+    path = tmp_path / "plain.parquet"
+    _write(path, values, row_group_size=100)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        end = os.fstat(fd).st_size
+        out = np.empty((10, 12), np.float32)
+        assert not read_pages(fd, [Page(end - 100, 10)], WIDTH, out)  # past the end
+        with pytest.raises(ValueError, match="bytes to fill"):
+            read_pages(fd, [Page(0, 10)], WIDTH, np.empty((9, 12), np.float32))
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize(
