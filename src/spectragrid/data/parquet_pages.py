@@ -196,7 +196,9 @@ def plain_pages(
 def read_pages(fd: int, pages: list[Page], width: int, out: np.ndarray) -> bool:
     """Read `pages` (values `width` bytes each) one after another into `out`, a
     C-contiguous array of exactly their bytes. False when the file ends early."""
-    buffer = memoryview(out).cast("B")
+    if not out.flags.c_contiguous:
+        raise ValueError("read_pages fills a C-contiguous array")
+    buffer = memoryview(out.reshape(-1).view(np.uint8))
     if len(buffer) != sum(p.rows for p in pages) * width:
         raise ValueError(f"{len(buffer)} bytes to fill; the pages hold a different number")
     at = 0

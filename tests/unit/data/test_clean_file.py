@@ -201,6 +201,12 @@ def test_empty_table_round_trips(tmp_path: Path) -> None:
     write_clean(path, table.iloc[:0], {c: v[:0] for c, v in spectra.items()}, wavelengths, [], [])
     data = read_clean(path)
     assert len(data) == 0 and data.stack(["277", "380"]).shape == (0, 2, 446)
+    # whole rows read straight into the array: none here
+    two = tmp_path / "two.parquet"
+    write_clean(
+        two, table.iloc[:0], {c: spectra[c][:0] for c in ("277", "380")}, wavelengths, [], []
+    )
+    assert read_clean(two).stacked.shape == (0, 2, 446)
 
 
 def test_write_is_atomic_and_validates(tmp_path: Path) -> None:

@@ -86,6 +86,8 @@ def test_a_file_cut_short_reads_false_and_a_wrong_size_is_refused(tmp_path):
         assert not read_pages(fd, [Page(end - 100, 10)], WIDTH, out)  # past the end
         with pytest.raises(ValueError, match="bytes to fill"):
             read_pages(fd, [Page(0, 10)], WIDTH, np.empty((9, 12), np.float32))
+        with pytest.raises(ValueError, match="C-contiguous"):
+            read_pages(fd, [Page(0, 10)], WIDTH, np.empty((10, 2, 12), np.float32)[:, 1])
     finally:
         os.close(fd)
 
