@@ -13,10 +13,12 @@ channels share one wavelength axis, a row of the file is then a row of the
 (N, C, L) array a cell trains on, and each data page's values are read
 straight into that array (`spectragrid.data.parquet_pages`): one trip
 through memory, as `np.load` makes. One column per channel put each page
-into a buffer first, to be copied into its stride of the array: 1.9-2.7x
-`np.load` against 1.0-1.3x for this layout at 300,000 x 3 x 446
-(docs/benchmarks.md, "Reading the clean file"). A cell that uses some of the
-channels reads whole rows and copies its channels out of them.
+into a buffer first, to be copied into its stride of the array. Spectra of
+300,000 x 3 x 446, medians of seven alternating reads in one process: 0.87 s
+through per-channel columns against `np.load`'s 0.33 s; 0.29 s as whole rows
+against 0.35 s (docs/benchmarks.md, "Reading the clean file"). A cell that
+uses some of the channels reads whole rows and copies its channels out of
+them.
 
 The spectra are stored uncompressed (`SPECTRUM_COMPRESSION`); the other
 columns with zstd. Measured at 300,000 x 3 x 446 (docs/benchmarks.md,
