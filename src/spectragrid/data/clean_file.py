@@ -545,8 +545,8 @@ def _read_parts(
             batch.append(pages[at])
             at += 1
         count = sum(p.rows for p in batch)
-        if len(scratch) < count:
-            scratch = np.empty((max(count, limit), width), _DTYPE)
+        if len(scratch) < count:  # the first batch, or one page larger than the buffer
+            scratch = np.empty((count, width), _DTYPE)
         rows = scratch[:count]
         if not read_pages(fd, batch, width * _DTYPE.itemsize, rows):
             return False
