@@ -449,6 +449,13 @@ def _read_spectra(
         stacked = None
         targets = {c: np.empty((n, lengths[c]), dtype=_DTYPE) for c in channels}
     columns = _stored_columns(meta, channels)
+    for name, (width, parts) in columns.items():
+        for c, (offset, length) in parts.items():
+            if offset < 0 or offset + length > width:
+                raise ValueError(
+                    f"{path}: the metadata places channel {c!r} at values "
+                    f"{offset}-{offset + length} of column {name!r}, whose rows hold {width}"
+                )
     direct = _rows_are_stacked(columns, stacked, meta)
     schema = parquet.metadata.schema
     index = {schema.column(i).path: i for i in range(len(schema))}
@@ -461,22 +468,21 @@ def _read_spectra(
                 break
             # Page by page where the pages allow it (parquet_pages), else through Arrow.
             for name, (width, parts) in columns.items():
-                column = index[name]
+                column, nbytes = index[name], width * _DTYPE.itemsize
                 pages = plain_pages(
                     raw.fileno(),
                     chunks.column(column),
-                    width * _DTYPE.itemsize,
+                    nbytes,
                     nullable=schema.column(column).max_definition_level > 0,
                 )
-                if pages is None or sum(p.rows for p in pages) != size:
-                    _read_through_arrow(path, parquet, group, name, width, parts, targets, row)
-                elif direct:
-                    assert stacked is not None
-                    if not read_pages(
-                        raw.fileno(), pages, width * _DTYPE.itemsize, stacked[row : row + size]
-                    ):
-                        _read_through_arrow(path, parquet, group, name, width, parts, targets, row)
-                elif not _read_parts(raw.fileno(), pages, width, parts, targets, row):
+                done = False
+                if pages is not None and sum(p.rows for p in pages) == size:
+                    done = (
+                        read_pages(raw.fileno(), pages, nbytes, stacked[row : row + size])
+                        if direct and stacked is not None
+                        else _read_parts(raw.fileno(), pages, width, parts, targets, row)
+                    )
+                if not done:
                     _read_through_arrow(path, parquet, group, name, width, parts, targets, row)
             row += size
     if row != n:

@@ -417,3 +417,18 @@ def test_an_unknown_format_is_refused_by_name(tmp_path: Path) -> None:
     pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), future)
     with pytest.raises(ValueError, match=r"future.parquet: clean-file format 3 is not supported"):
         read_clean(future)
+
+
+def test_a_channel_placed_past_its_row_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "clean.parquet"
+    _write(path)
+    meta = read_meta(path)
+    meta["spectrum_offsets"]["lspr"] = 1000  # 1000 + 251 values past a row of 1143
+    damaged = tmp_path / "damaged.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()}), damaged)
+    with pytest.raises(
+        ValueError, match=r"damaged.parquet: the metadata places channel 'lspr' at values 1000-1251"
+    ):
+        read_clean(damaged)
+    assert read_clean(damaged, ["277", "380"]).stacked.shape == (7, 2, 446)
