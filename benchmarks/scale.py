@@ -223,16 +223,20 @@ def _start_alike(nbytes: int, files: list[Path]) -> None:
     before: this VM hands freed memory back to its host within seconds, and the next
     touch of it then costs 1-2 s per 1.5 GB (`_first_touch`), more than either read.
     Without this, which read got memory the other had just used decided the ratio."""
-    import numpy as np
-
     _evict(files)
     for path in files:
         with open(path, "rb") as f:
             while f.read(1 << 24):
                 pass
+    _touch(nbytes)
+
+
+def _touch(nbytes: int) -> None:
+    """Write one byte per 4 KiB page of `nbytes` of new memory, then free it."""
+    import numpy as np
+
     touched = np.empty(nbytes, np.uint8)
     touched[:: 1 << 12] = 1
-    del touched
 
 
 def _evict(files: list[Path]) -> None:
@@ -250,16 +254,12 @@ def _evict(files: list[Path]) -> None:
 
 def _first_touch(nbytes: int) -> tuple[float, float]:
     """Seconds to touch `nbytes` of fresh memory after 3 s idle, and right after."""
-    import numpy as np
-
     times = []
     for idle in (3.0, 0.0):
         time.sleep(idle)
         started = time.perf_counter()
-        touched = np.empty(nbytes, np.uint8)
-        touched[:: 1 << 12] = 1
+        _touch(nbytes)
         times.append(time.perf_counter() - started)
-        del touched
     return times[0], times[1]
 
 

@@ -448,14 +448,7 @@ def _read_spectra(
     else:
         stacked = None
         targets = {c: np.empty((n, lengths[c]), dtype=_DTYPE) for c in channels}
-    columns = _stored_columns(meta, channels)
-    for name, (width, parts) in columns.items():
-        for c, (offset, length) in parts.items():
-            if offset < 0 or offset + length > width:
-                raise ValueError(
-                    f"{path}: the metadata places channel {c!r} at values "
-                    f"{offset}-{offset + length} of column {name!r}, whose rows hold {width}"
-                )
+    columns = _stored_columns(path, meta, channels)
     direct = _rows_are_stacked(columns, stacked, meta)
     schema = parquet.metadata.schema
     index = {schema.column(i).path: i for i in range(len(schema))}
@@ -500,9 +493,12 @@ def _read_spectra(
 _Parts = dict[str, tuple[int, int]]
 
 
-def _stored_columns(meta: dict[str, Any], channels: list[str]) -> dict[str, tuple[int, _Parts]]:
+def _stored_columns(
+    path: Path, meta: dict[str, Any], channels: list[str]
+) -> dict[str, tuple[int, _Parts]]:
     """The spectrum columns holding `channels`: for each, its row width (values) and the
-    (offset, length) of each wanted channel in its rows, channels in `channels`' order."""
+    (offset, length) of each wanted channel in its rows, channels in `channels`' order.
+    A channel the metadata places past its column's row is refused."""
     stored_offsets = meta.get("spectrum_offsets") or {}  # format 1: a column per channel
     widths: dict[str, int] = collections.Counter()
     for c in meta["channels"]:
@@ -510,8 +506,13 @@ def _stored_columns(meta: dict[str, Any], channels: list[str]) -> dict[str, tupl
     columns: dict[str, tuple[int, _Parts]] = {}
     for c in channels:
         name = meta["spectrum_columns"][c]
-        parts = columns.setdefault(name, (widths[name], {}))[1]
-        parts[c] = (int(stored_offsets.get(c, 0)), int(meta["shape"][c][0]))
+        offset, length = int(stored_offsets.get(c, 0)), int(meta["shape"][c][0])
+        if offset < 0 or offset + length > widths[name]:
+            raise ValueError(
+                f"{path}: the metadata places channel {c!r} at values "
+                f"{offset}-{offset + length} of column {name!r}, whose rows hold {widths[name]}"
+            )
+        columns.setdefault(name, (widths[name], {}))[1][c] = (offset, length)
     return columns
 
 
@@ -545,12 +546,12 @@ def _read_parts(
     scratch = np.empty((0, width), _DTYPE)
     at = 0
     while at < len(pages):
-        batch = [pages[at]]
+        batch, count = [pages[at]], pages[at].rows
         at += 1
-        while at < len(pages) and sum(p.rows for p in batch) + pages[at].rows <= limit:
+        while at < len(pages) and count + pages[at].rows <= limit:
             batch.append(pages[at])
+            count += pages[at].rows
             at += 1
-        count = sum(p.rows for p in batch)
         if len(scratch) < count:  # the first batch, or one page larger than the buffer
             scratch = np.empty((count, width), _DTYPE)
         rows = scratch[:count]
