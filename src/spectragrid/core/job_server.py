@@ -34,6 +34,7 @@ import argparse
 import atexit
 import contextlib
 import ctypes
+import functools
 import gc
 import importlib
 import json
@@ -272,6 +273,7 @@ class JobServer:
         # Held until the child has its own handlers: a SIGTERM forwarded at once must not
         # reach the server's handler in the child.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, JOB_SIGNALS)
+        _libc()  # loaded here, not in the child (_die_with_parent)
         pid = os.fork()
         if pid == 0:
             self._child(conn, body, fds, server, mask)  # never returns
@@ -324,14 +326,14 @@ class JobServer:
     ) -> None:
         code = 1
         try:
+            # Should the server die, its jobs die with it: their clients then fail the jobs,
+            # and no orphan goes on writing outputs Snakemake is removing.
+            _die_with_parent(server)
             signal.set_wakeup_fd(-1)
             for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(number, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            # Should the server die, its jobs die with it: their clients then fail the jobs,
-            # and no orphan goes on writing outputs Snakemake is removing.
-            _die_with_parent(server)
             for job in self.jobs.values():
                 job.conn.close()
             self.listener.close()
@@ -387,9 +389,16 @@ def _as_started_fresh(environ: Mapping[str, str]) -> None:
             torch.set_num_threads(int(threads))
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _die_with_parent(parent: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+    # _libc() was loaded before the fork: a dlopen in a child forked from a process with
+    # threads can wait forever on a loader lock one of them held, and a child stuck before
+    # this call would outlive its server and keep its client waiting.
+    if _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
     if os.getppid() != parent:  # the server died before the call
         os._exit(1)
