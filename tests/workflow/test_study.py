@@ -48,6 +48,17 @@ def test_a_finished_study_plans_nothing(finished_tiny_study):
     assert finished_tiny_study.planned_jobs() == {}
 
 
+def test_jobs_are_grouped_by_the_cluster_profiles_only(finished_tiny_study):
+    # a local dry run lists plain jobs: no group to plan at 10,000 cells
+    proc = finished_tiny_study.snakemake("-n", "--forcerun", "sheet")
+    assert "Group job" not in proc.stdout + proc.stderr
+    assert "rule sheet:" in proc.stdout + proc.stderr
+    slurm = finished_tiny_study.snakemake(
+        "-n", "--forcerun", "sheet", "--profile", "profiles/slurm", "--executor", "local"
+    )
+    assert "Group job sheets" in slurm.stdout + slurm.stderr
+
+
 def test_each_models_clean_cells_spare_the_flagged_samples_its_raw_cells_predict_as_given(
     finished_tiny_study,
 ):

@@ -8,8 +8,6 @@ if IS_DEMO:
             layout.log_file("", "demo_data"),
         benchmark:
             layout.benchmark_file("", "demo_data")
-        group:
-            "data"
         conda:
             "../envs/data.yaml"
         resources:
@@ -37,8 +35,6 @@ checkpoint ingest:
         layout.log_file(layout.DATASET_KEY, "ingest"),
     benchmark:
         layout.benchmark_file(layout.DATASET_KEY, "ingest")
-    group:
-        "data"
     conda:
         "../envs/data.yaml"
     # Unpickled DataFrames and their float32 copy peak at several times the files.
@@ -70,8 +66,6 @@ rule split:
         layout.log_file(layout.DATASET_KEY, layout.SPLIT_JOB),
     benchmark:
         layout.benchmark_file(layout.DATASET_KEY, layout.SPLIT_JOB)
-    group:
-        "data"
     conda:
         "../envs/data.yaml"
     resources:

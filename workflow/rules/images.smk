@@ -11,8 +11,6 @@ if IMAGES and IMAGES.get("demo"):
             layout.log_file("", "demo_images"),
         benchmark:
             layout.benchmark_file("", "demo_images")
-        group:
-            "data"
         conda:
             "../envs/data.yaml"
         resources:

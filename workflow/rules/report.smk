@@ -54,8 +54,6 @@ rule sheet:
         layout.log_file(layout.fold_group_key(K), "sheet"),
     benchmark:
         layout.benchmark_file(layout.fold_group_key(K), "sheet")
-    group:
-        "sheets"
     conda:
         "../envs/report.yaml"
     resources:

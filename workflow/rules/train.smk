@@ -11,10 +11,6 @@ rule train:
         layout.log_file(layout.fold_group_key(K), "train"),
     benchmark:
         layout.benchmark_file(layout.fold_group_key(K), "train")
-    # One group per label set: clean cells wait for label_issues, which waits
-    # for the raw cells, so one group for both would depend on itself.
-    group:
-        "cells_{labels}"
     conda:
         "../envs/train.yaml"
     threads: CONFIG["resources"]["train_threads"]
