@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import AutoLocator, MaxNLocator
 from PIL import Image
 
 from spectragrid.core.curves import area, average_precision, precision_recall_curve, roc_curve
@@ -40,7 +41,12 @@ from spectragrid.report.sheet_text import (
 )
 
 DPI = 100
+PNG_LEVEL = 3  # zlib level of the sheet PNG (palette_png)
 RELIABILITY_BINS = 10
+# At most this many intervals between the ticks of an axis matplotlib places itself
+# (on a panel of a 20-inch sheet it places up to nine): each tick is a line and a
+# label drawn and measured, and 5 keeps 0.2 or 0.25 steps on a [0, 1] axis.
+TICK_BINS = 5
 WIDTH_IN = 20.0
 TITLE_IN = 0.6  # the sheet's own title, above the panels
 
@@ -337,6 +343,8 @@ def draw_history(ax: Axes, history: pd.DataFrame | None, best_epoch: object) -> 
         if column in history:
             ax.plot(epoch, history[column], marker="o", ms=3, color=color, label=column)
     ax.set_xlabel("epoch")
+    # epochs are whole numbers: no tick at 0.2 of an epoch
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=TICK_BINS, integer=True))
     ax.set_ylabel("validation metric")
     losses = ax.twinx()
     for column, color in (("train_loss", "tab:orange"), ("val_loss", "tab:red")):
@@ -476,6 +484,14 @@ def draw_cost(ax: Axes, data: SheetData) -> None:
     legend_above(ax, handles + more_handles, labels + more_labels, fontsize=7.5)
 
 
+def fewer_ticks(ax: Axes) -> None:
+    """At most TICK_BINS intervals on each axis whose ticks matplotlib places itself;
+    a panel that placed its own (class names, integer epochs) keeps them."""
+    for axis in (ax.xaxis, ax.yaxis):
+        if type(axis.get_major_locator()) is AutoLocator:
+            axis.set_major_locator(MaxNLocator(nbins=TICK_BINS, steps=[1, 2, 2.5, 5, 10]))
+
+
 def sheet_png(data: SheetData) -> bytes:
     """The whole sheet as PNG bytes (deterministic for the same inputs)."""
     n = len(data.classes)
@@ -506,6 +522,8 @@ def sheet_png(data: SheetData) -> bytes:
             before = set(fig.axes)
             draw(ax)
             twins = [other for other in fig.axes if other not in before]
+            for drawn in (ax, *twins):
+                fewer_ticks(drawn)
             panels.append(Panel(row, (start, stop), (ax, *twins)))
 
         # The tables and the definitions are drawn into the picture once matplotlib has
@@ -622,10 +640,12 @@ def sheet_png(data: SheetData) -> bytes:
 
 def palette_png(image: Image.Image) -> bytes:
     """The picture as a 256-colour palette PNG: flat plot colours survive, and the file
-    (stored twice per cell, as PNG and inside the HTML sheet) shrinks about threefold."""
-    palette = image.convert("RGB").quantize(
-        colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
-    )
+    (stored twice per cell, as PNG and inside the HTML sheet) shrinks about threefold.
+    zlib level 3 instead of the default 6: a demo sheet's PNG is a third larger
+    (131 -> 172 KB) and encodes in half the time (0.033 -> 0.016 s, of 0.59 s for
+    the whole sheet)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    palette = rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     buffer = io.BytesIO()
-    palette.save(buffer, format="PNG")
+    palette.save(buffer, format="PNG", compress_level=PNG_LEVEL)
     return buffer.getvalue()
