@@ -1,4 +1,5 @@
 import functools
+import inspect
 import os
 from pathlib import Path
 
@@ -66,6 +67,14 @@ except LabelPatchError as err:
     raise WorkflowError(str(err)) from None
 
 
+def rule_function(func):
+    """`func`, with its signature worked out once and kept (Python's `__signature__`).
+    Snakemake reads a rule function's parameters with inspect.signature two or three
+    times for every job it plans: over 70,000 times for 10,000 cells."""
+    func.__signature__ = inspect.signature(func)
+    return func
+
+
 wildcard_constraints:
     **layout.WILDCARDS,
 
@@ -94,6 +103,7 @@ def issues_dirs():
     ]
 
 
+@rule_function
 def get_cell_params(wildcards):
     """The plain values that define one cell; any edit to them retrains it."""
     model = CONFIG["models"][wildcards.model]
@@ -120,10 +130,12 @@ def get_cell_params(wildcards):
     }
 
 
+@rule_function
 def get_target_spec(wildcards):
     return CONFIG["targets"][wildcards.target]
 
 
+@rule_function
 def get_demo_dir(wildcards, output):
     return str(Path(output.truth).parent)
 
@@ -134,6 +146,7 @@ def _labels_of(clean_path):
     return read_labels(clean_path)
 
 
+@rule_function
 def get_label_patch(wildcards):
     """The reviewed labels that change this cell's target, as [sample id, label] pairs.
 
@@ -155,6 +168,7 @@ def get_label_patch(wildcards):
         raise WorkflowError(str(err)) from None
 
 
+@rule_function
 def get_train_inputs(wildcards):
     if LABEL_PATCH:
         checkpoints.ingest.get(dataset=wildcards.dataset)
@@ -214,6 +228,7 @@ def fold_group_dirs(wildcards):
     ]
 
 
+@rule_function
 def get_sheet_inputs(wildcards):
     """The metrics.json of the fold group's last fold, and of any other fold whose
     metrics.json is gone while the last one's is there.
@@ -237,6 +252,7 @@ def get_sheet_inputs(wildcards):
     return named
 
 
+@rule_function
 def get_changed_cell_files(wildcards):
     """Per fold, the files missing or written after its metrics.json (file name ->
     "missing" or mtime). A parameter of the sheet: a deleted, truncated or edited
@@ -259,6 +275,7 @@ def evidence_channel_sets(own):
     return [c for c in pool if c == own] + [c for c in pool if c != own]
 
 
+@rule_function
 def get_evidence(wildcards):
     """The (model, channel set) pairs whose out-of-fold probabilities may judge the
     labels of one label-issues job."""
@@ -293,6 +310,7 @@ def judge_group_keys():
     ]
 
 
+@rule_function
 def get_label_issue_inputs(wildcards):
     """The metrics.json of the raw cells whose test-fold predictions (beside it) feed
     cleanlab."""
@@ -317,6 +335,7 @@ def get_label_issue_inputs(wildcards):
 def get_mem_mb(base_mb):
     """A job's memory in MB, `base_mb` more for each retry of a failed attempt."""
 
+    @rule_function
     def mem_mb(wildcards, attempt):
         return base_mb * attempt
 
@@ -339,6 +358,7 @@ def input_size_mb(files):
 def get_mem_mb_by_input(factor, minimum_mb=1000):
     """Memory in MB from the size of a job's inputs (`factor` x their MB), per attempt."""
 
+    @rule_function
     def mem_mb(wildcards, input, attempt):
         return max(minimum_mb, factor * input_size_mb(input)) * attempt
 
@@ -351,6 +371,7 @@ def get_train_mem_mb(base_mb, per_data_mb):
     holds, stored as float32), times the attempt. Snakemake evaluates it again
     once the inputs exist, so a cluster job asks for what its data need."""
 
+    @rule_function
     def mem_mb(wildcards, input, attempt):
         return int(base_mb + per_data_mb * input_size_mb(input)) * attempt
 
@@ -360,6 +381,7 @@ def get_train_mem_mb(base_mb, per_data_mb):
 def get_runtime(minutes):
     """A job's time limit in minutes, `minutes` more for each retry."""
 
+    @rule_function
     def runtime(wildcards, attempt):
         return minutes * attempt
 
