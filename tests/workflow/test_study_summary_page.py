@@ -514,6 +514,7 @@ def test_snakemake_report_holds_the_sheets_and_the_summary(finished_tiny_study, 
     work.snakemake("--report", str(out))
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
+        page = archive.read(next(n for n in names if n.endswith("/report.html"))).decode()
     summary_files = (Path(layout.SUMMARY_HTML).name, Path(layout.SUMMARY_CSV).name)
     for wanted in (*summary_files, *layout.SHEET_FILES.values()):
         assert any(n.endswith(wanted) for n in names), wanted
@@ -521,8 +522,6 @@ def test_snakemake_report_holds_the_sheets_and_the_summary(finished_tiny_study, 
         assert sum(n.endswith(sheet) for n in names) == len(sheets)
     assert any(n.endswith(".html") and "issues_OVA_OK_all_s0_k3" in n for n in names)
     # every caption rendered whole: no placeholder left empty, no markup error
-    with zipfile.ZipFile(out) as archive:
-        page = archive.read(next(n for n in names if n.endswith("/report.html"))).decode()
     assert "System Message" not in page
     assert "one of\\n3 folds" in page or "one of 3 folds" in page
 

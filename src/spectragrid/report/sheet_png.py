@@ -521,10 +521,10 @@ def sheet_png(data: SheetData) -> bytes:
             ax = fig.add_axes(grid.rect(grid.cell(row, start, stop)))
             before = set(fig.axes)
             draw(ax)
-            twins = [other for other in fig.axes if other not in before]
-            for drawn in (ax, *twins):
+            axes = (ax, *(other for other in fig.axes if other not in before))
+            for drawn in axes:
                 fewer_ticks(drawn)
-            panels.append(Panel(row, (start, stop), (ax, *twins)))
+            panels.append(Panel(row, (start, stop), axes))
 
         # The tables and the definitions are drawn into the picture once matplotlib has
         # drawn the plots (sheet_table).
